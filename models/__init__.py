@@ -1,0 +1,1 @@
+"""Learned models (anomaly, deterioration risk): training, export to ONNX, artifacts."""

@@ -1,0 +1,83 @@
+"""Payloads that devices publish, version 1.
+
+Every field name carries its unit (UCUM in docs/device-protocol.md), so a reading can never be
+misread as another unit. Bounds here are *physical* limits (what a sensor could ever report),
+not clinical limits: SpO2 140 % or a heart rate of -5 bpm is impossible and rejected, while
+SpO2 80 % is possible and is exactly what Vigil must see.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+ACVPU = Literal["A", "C", "V", "P", "U"]
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+MAX_SAMPLES_PER_BATCH = 600
+
+
+class ManualEntry(BaseModel):
+    """What the patient or a carer enters in the companion app: not measured by the sensor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_oxygen: bool | None = Field(
+        default=None, description="True when breathing supplemental oxygen, false on room air."
+    )
+    acvpu: ACVPU | None = Field(
+        default=None,
+        description="Level of consciousness: Alert, new Confusion, responds to Voice, to Pain, Unresponsive.",
+    )
+
+
+class VitalSample(BaseModel):
+    """One timestamped sample. Absent fields mean 'not measured', never zero."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts: AwareDatetime = Field(description="Time of measurement, RFC 3339 with offset (UTC preferred).")
+    seq: int = Field(ge=0, le=2**53, description="Per-device sample counter; strictly increasing.")
+    hr_bpm: float | None = Field(default=None, gt=0, le=300, description="Heart rate, beats/min ({beats}/min).")
+    spo2_pct: float | None = Field(default=None, gt=0, le=100, description="Peripheral oxygen saturation, % (%).")
+    rr_per_min: float | None = Field(default=None, ge=1, le=80, description="Respiratory rate, breaths/min ({breaths}/min).")
+    temp_c: float | None = Field(default=None, ge=25, le=45, description="Body temperature, °C (Cel).")
+    sbp_mmhg: float | None = Field(default=None, ge=40, le=300, description="Systolic blood pressure, mmHg (mm[Hg]); cuff readings only.")
+    dbp_mmhg: float | None = Field(default=None, ge=20, le=200, description="Diastolic blood pressure, mmHg (mm[Hg]); cuff readings only.")
+    steps: int | None = Field(default=None, ge=0, le=1000, description="Steps since the previous sample ({steps}).")
+    accel_g: float | None = Field(default=None, ge=0, le=16, description="Mean acceleration magnitude minus gravity, g ([g]).")
+    battery_pct: float | None = Field(default=None, ge=0, le=100, description="Device battery, % (%).")
+    skin_contact: bool | None = Field(default=None, description="False when the sensor reports it is off the skin.")
+    manual: ManualEntry | None = None
+
+    @model_validator(mode="after")
+    def _pressure_pair(self) -> "VitalSample":
+        if (self.sbp_mmhg is None) != (self.dbp_mmhg is None):
+            raise ValueError("sbp_mmhg and dbp_mmhg come together from one cuff reading")
+        if self.sbp_mmhg is not None and self.dbp_mmhg is not None and self.dbp_mmhg >= self.sbp_mmhg:
+            raise ValueError("dbp_mmhg must be below sbp_mmhg")
+        return self
+
+
+class VitalsBatch(BaseModel):
+    """A batch of samples published to vigil/v1/devices/{device_id}/vitals at QoS 1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = Field(description="Contract version.")
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN, description="Must equal the device id in the topic.")
+    firmware: str | None = Field(default=None, max_length=64)
+    samples: list[VitalSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+
+class DeviceStatus(BaseModel):
+    """Retained message on vigil/v1/devices/{device_id}/status; the last will says offline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    device_id: str = Field(pattern=DEVICE_ID_PATTERN)
+    state: Literal["online", "offline"]
+    ts: AwareDatetime | None = None
+    battery_pct: float | None = Field(default=None, ge=0, le=100)
+    firmware: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,294 @@
+"""PatientMonitor: everything Vigil knows about one patient's stream, and what it decides.
+
+`observe(reading)` and `tick(now)` are the only ways time moves forward. Both return the events
+they caused; the caller decides where those go. State is small (a few kB a patient) and made of
+plain attributes, so a runtime can snapshot it (Faust table, SQLite) and restore it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from vigil.core.events import Alert, Event, ReadingRejected
+from vigil.core.news2 import News2Score, Observations, score_news2
+from vigil.core.policy import (
+    DEFAULT_ESCALATION,
+    EscalationPolicy,
+    RuleState,
+    clear_alert,
+    due_escalation,
+    raise_alert,
+    step_rule,
+)
+from vigil.core.profile import DEFAULT_CONTEXT, ClinicalContext
+from vigil.core.quality import (
+    DEFAULT_QUALITY,
+    OFF_SKIN,
+    UNTRUSTED_OPTICAL,
+    QualityLimits,
+    assess_quality,
+)
+from vigil.core.reading import VITAL_NAMES, Reading
+from vigil.core.rules import DEFAULT_THRESHOLDS, RULES, AlertThresholds, Finding, VitalSigns
+from vigil.core.vital_track import POPULATION_PRIOR, VitalTrack
+
+# How long a last-known value stays usable, in seconds. Past this age a vital is 'not observed'.
+MAX_AGE_S: dict[str, float] = {"hr": 600, "spo2": 600, "rr": 900, "temp": 3600, "sbp": 6 * 3600, "dbp": 6 * 3600}
+MANUAL_MAX_AGE_S = 12 * 3600.0
+ACTIVITY_TAU_S = 120.0
+RECENT_SEQS = 32
+
+
+class DeviceCursor:
+    """The newest sequence number and time seen from one device, and a few recent ones."""
+
+    __slots__ = ("last_seq", "last_t", "recent")
+
+    def __init__(self) -> None:
+        self.last_seq = -1
+        self.last_t = -math.inf
+        self.recent: dict[int, None] = {}
+
+    def check(self, seq: int, t: float) -> str | None:
+        """None when the sample is new, else why not. A smaller seq with a newer time is a
+        counter reset (device reboot), not a replay, and is accepted."""
+        if seq in self.recent or (seq == self.last_seq):
+            return "duplicate_seq"
+        if seq < self.last_seq and t <= self.last_t:
+            return "out_of_order_seq"
+        return None
+
+    def accept(self, seq: int, t: float) -> None:
+        self.last_seq = seq
+        if t > self.last_t:
+            self.last_t = t
+        recent = self.recent
+        recent[seq] = None
+        if len(recent) > RECENT_SEQS:
+            del recent[next(iter(recent))]
+
+
+@dataclass(slots=True)
+class Assessment:
+    """What the core made of one reading."""
+
+    reading: Reading
+    accepted: bool
+    flags: tuple[str, ...] = ()
+    news2: News2Score | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+class PatientMonitor:
+    __slots__ = (
+        "patient_id", "context", "thresholds", "quality", "escalation",
+        "tracks", "devices", "last_seen_t", "battery", "battery_t",
+        "on_oxygen", "on_oxygen_t", "acvpu", "acvpu_t", "activity", "activity_t",
+        "last_hr_raw", "last_spo2_raw", "repeats", "untrusted_since", "untrusted_t",
+        "rules", "offline", "last_news2", "suppressed",
+    )
+
+    def __init__(
+        self,
+        patient_id: str,
+        context: ClinicalContext = DEFAULT_CONTEXT,
+        thresholds: AlertThresholds = DEFAULT_THRESHOLDS,
+        quality: QualityLimits = DEFAULT_QUALITY,
+        escalation: EscalationPolicy = DEFAULT_ESCALATION,
+    ) -> None:
+        self.patient_id = patient_id
+        self.context = context
+        self.thresholds = thresholds
+        self.quality = quality
+        self.escalation = escalation
+        self.tracks: dict[str, VitalTrack] = {}
+        for name in VITAL_NAMES:
+            mean, sd = POPULATION_PRIOR[name]
+            usual = context.usual_ranges.get(name)
+            if usual is not None:
+                mean, sd = usual.centre, max((usual.high - usual.low) / 4, 1e-3)
+            self.tracks[name] = VitalTrack(mean, sd)
+        self.devices: dict[str, DeviceCursor] = {}
+        self.last_seen_t: float | None = None
+        self.battery: float | None = None
+        self.battery_t = 0.0
+        self.on_oxygen: bool | None = None
+        self.on_oxygen_t = -math.inf
+        self.acvpu: str | None = None
+        self.acvpu_t = -math.inf
+        self.activity = 0.0
+        self.activity_t: float | None = None
+        self.last_hr_raw: float | None = None
+        self.last_spo2_raw: float | None = None
+        self.repeats = 0
+        self.untrusted_since: float | None = None
+        self.untrusted_t = 0.0
+        self.rules: dict[str, RuleState] = {spec.kind: RuleState() for spec in RULES}
+        self.offline = RuleState()
+        self.last_news2: News2Score | None = None
+        self.suppressed = 0
+
+    # -- reading path -------------------------------------------------------------------------
+
+    def observe(self, r: Reading) -> Assessment:
+        t = r.t
+        cursor = self.devices.get(r.device_id)
+        if cursor is None:
+            cursor = self.devices[r.device_id] = DeviceCursor()
+        refusal = cursor.check(r.seq, t)
+        if refusal is not None:
+            detail = f"seq {r.seq} after seq {cursor.last_seq} from device {r.device_id}"
+            rejected = ReadingRejected(self.patient_id, r.device_id, r.seq, t, refusal, detail)
+            return Assessment(r, False, events=[rejected])
+        cursor.accept(r.seq, t)
+
+        events: list[Event] = []
+        gap = None if self.last_seen_t is None else t - self.last_seen_t
+        if self.last_seen_t is None or t > self.last_seen_t:
+            self.last_seen_t = t
+        if self.offline.open is not None:
+            events.append(clear_alert(self.offline, t))
+
+        hr, spo2 = r.hr, r.spo2
+        if hr is not None and hr == self.last_hr_raw and spo2 == self.last_spo2_raw:
+            self.repeats += 1
+        else:
+            self.repeats = 0
+        self.last_hr_raw, self.last_spo2_raw = hr, spo2
+        tracks = self.tracks
+        hr_track = tracks["hr"]
+        recent = hr_track.recent
+        hr_median = sorted(recent)[len(recent) // 2] if recent else None
+        flags = assess_quality(
+            hr=hr, spo2=spo2, rr=r.rr, accel=r.accel, contact=r.contact, battery=r.battery,
+            hr_median=hr_median, repeats=self.repeats, gap_s=gap, limits=self.quality,
+        )
+        optical_ok = not (flags and UNTRUSTED_OPTICAL.intersection(flags))
+        if optical_ok:
+            if hr is not None:
+                hr_track.add(hr, t)
+            if spo2 is not None:
+                tracks["spo2"].add(spo2, t)
+            if r.rr is not None:
+                tracks["rr"].add(r.rr, t)
+            if hr is not None or spo2 is not None:
+                self.untrusted_since = None
+                self.untrusted_t = t
+        elif hr is not None or spo2 is not None or r.contact is False:
+            if self.untrusted_since is None:
+                self.untrusted_since = t
+            self.untrusted_t = t
+        if r.temp is not None and OFF_SKIN not in flags:
+            tracks["temp"].add(r.temp, t)
+        if r.sbp is not None and r.dbp is not None:
+            tracks["sbp"].add(r.sbp, t)
+            tracks["dbp"].add(r.dbp, t)
+        if r.accel is not None:
+            if self.activity_t is None:
+                self.activity = r.accel
+            elif t > self.activity_t:
+                self.activity += (1.0 - math.exp(-(t - self.activity_t) / ACTIVITY_TAU_S)) * (r.accel - self.activity)
+            self.activity_t = t
+        if r.battery is not None:
+            self.battery, self.battery_t = r.battery, t
+        if r.on_oxygen is not None:
+            self.on_oxygen, self.on_oxygen_t = r.on_oxygen, t
+        if r.acvpu is not None:
+            self.acvpu, self.acvpu_t = r.acvpu, t
+
+        signs = self.vital_signs(t)
+        news2 = signs.news2
+        self.last_news2 = news2
+        context, thresholds, escalation, pid = self.context, self.thresholds, self.escalation, self.patient_id
+        states = self.rules
+        any_clinical_open = False
+        for spec in RULES:
+            state = states[spec.kind]
+            event = step_rule(spec, state, spec.evaluate(signs, thresholds, context), t, pid, escalation, news2)
+            if event is not None:
+                events.append(event)
+            if spec.category == "clinical" and (state.pending_since is not None or state.open is not None):
+                any_clinical_open = True
+        if optical_ok and not any_clinical_open and (news2 is None or news2.score <= 2):
+            self._learn_baseline(r, t)
+        return Assessment(r, True, flags, news2, events)
+
+    def _learn_baseline(self, r: Reading, t: float) -> None:
+        tracks = self.tracks
+        if r.hr is not None and self.activity < self.thresholds.rest_activity_g:
+            tracks["hr"].learn_baseline(r.hr, t)
+        if r.spo2 is not None:
+            tracks["spo2"].learn_baseline(r.spo2, t)
+        if r.rr is not None:
+            tracks["rr"].learn_baseline(r.rr, t)
+        if r.temp is not None:
+            tracks["temp"].learn_baseline(r.temp, t)
+        if r.sbp is not None and r.dbp is not None:
+            tracks["sbp"].learn_baseline(r.sbp, t)
+            tracks["dbp"].learn_baseline(r.dbp, t)
+
+    def vital_signs(self, t: float) -> VitalSigns:
+        """The current picture: last-known trusted values within their maximum age, and NEWS2."""
+        tracks = self.tracks
+        hr_track, spo2_track, rr_track, temp_track = tracks["hr"], tracks["spo2"], tracks["rr"], tracks["temp"]
+        sbp_track, dbp_track = tracks["sbp"], tracks["dbp"]
+        hr = hr_track.current(t, MAX_AGE_S["hr"])
+        spo2 = spo2_track.current(t, MAX_AGE_S["spo2"])
+        rr = rr_track.current(t, MAX_AGE_S["rr"])
+        temp = temp_track.current(t, MAX_AGE_S["temp"])
+        sbp = sbp_track.last_value if t - sbp_track.last_t <= MAX_AGE_S["sbp"] else None
+        dbp = dbp_track.last_value if sbp is not None else None
+        on_oxygen = self.on_oxygen if t - self.on_oxygen_t <= MANUAL_MAX_AGE_S else self.context.on_oxygen
+        acvpu = self.acvpu if t - self.acvpu_t <= MANUAL_MAX_AGE_S else None
+        news2 = score_news2(Observations(rr, spo2, on_oxygen, sbp, hr, acvpu, temp, self.context.spo2_scale))
+        return VitalSigns(
+            t=t,
+            hr=hr, hr_t=hr_track.last_t, hr_variability=hr_track.variability,
+            spo2=spo2, spo2_t=spo2_track.last_t,
+            rr=rr, rr_t=rr_track.last_t,
+            temp=temp, temp_t=temp_track.last_t,
+            sbp=sbp, dbp=dbp, bp_t=sbp_track.last_t,
+            activity_g=self.activity,
+            battery=self.battery, battery_t=self.battery_t,
+            untrusted_for_s=0.0 if self.untrusted_since is None else t - self.untrusted_since,
+            untrusted_t=self.untrusted_t,
+            news2=news2,
+        )
+
+    # -- clock path ---------------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[Event]:
+        """Advance timers: a silent device, and escalation of unacknowledged alerts."""
+        events: list[Event] = []
+        stale_after = self.quality.stale_after_s
+        if self.last_seen_t is not None and self.offline.open is None and now - self.last_seen_t > stale_after:
+            minutes = round((now - self.last_seen_t) / 60, 1)
+            finding = Finding("low", {"silent_for_min": minutes}, f"no readings for more than {stale_after / 60:g} min")
+            events.append(raise_alert(
+                self.offline, patient_id=self.patient_id, kind="device_offline", category="technical",
+                finding=finding, onset_t=self.last_seen_t, t=now, escalation=self.escalation, news2=None,
+            ))
+        for state in self.rules.values():
+            escalated = due_escalation(state, now, self.escalation)
+            if escalated is not None:
+                events.append(escalated)
+        return events
+
+    # -- clinician actions --------------------------------------------------------------------
+
+    def acknowledge(self, alert_id: str, t: float) -> Alert | None:
+        """Stop escalation of an open alert; it stays open until the patient recovers."""
+        for state in (*self.rules.values(), self.offline):
+            alert = state.open
+            if alert is not None and alert.alert_id == alert_id:
+                alert.acknowledged_t = t
+                state.next_escalation_t = None
+                return alert
+        return None
+
+    def open_alerts(self) -> list[Alert]:
+        alerts = [state.open for state in self.rules.values() if state.open is not None]
+        if self.offline.open is not None:
+            alerts.append(self.offline.open)
+        return alerts

@@ -1,0 +1,1 @@
+"""Simulated wearables: physiology, scenarios, a fleet publishing over MQTT, and ground truth."""
