@@ -5,7 +5,7 @@ the signal cannot be trusted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vigil.core.events import (
     SEVERITY_RANK,
@@ -99,7 +99,7 @@ def raise_alert(
     state.lower_since = None
     interval = escalation.interval(alert.severity)
     state.next_escalation_t = None if interval is None else t + interval
-    return AlertRaised(alert)
+    return AlertRaised(replace(alert))
 
 
 def step_rule(
@@ -176,7 +176,7 @@ def clear_alert(state: RuleState, t: float) -> AlertCleared:
     state.reset_pending()
     state.lower_since = None
     state.next_escalation_t = None
-    return AlertCleared(alert, t)
+    return AlertCleared(replace(alert), t)
 
 
 def _change_severity(
@@ -188,7 +188,7 @@ def _change_severity(
     if alert.acknowledged_t is None:
         interval = escalation.interval(severity)
         state.next_escalation_t = None if interval is None else t + interval
-    return AlertSeverityChanged(alert, previous, t)
+    return AlertSeverityChanged(replace(alert), previous, t)
 
 
 def due_escalation(state: RuleState, t: float, escalation: EscalationPolicy) -> AlertEscalated | None:
@@ -201,4 +201,4 @@ def due_escalation(state: RuleState, t: float, escalation: EscalationPolicy) -> 
     alert.escalation_level += 1
     interval = escalation.interval(alert.severity)
     state.next_escalation_t = None if interval is None else t + interval
-    return AlertEscalated(alert, alert.escalation_level, t)
+    return AlertEscalated(replace(alert), alert.escalation_level, t)

@@ -86,6 +86,7 @@ class AlertThresholds:
     temp_low: float = 35.0
     temp_clear_low: float = 35.5
     rr_high: float = 25
+    rr_high_any: float = 30
     rr_clear_high: float = 21
     rr_low: float = 8
     rr_clear_low: float = 11
@@ -198,8 +199,10 @@ def hypothermia(s: VitalSigns, th: AlertThresholds, ctx: ClinicalContext) -> Out
 def tachypnoea(s: VitalSigns, th: AlertThresholds, ctx: ClinicalContext) -> Outcome:
     if s.rr is None:
         return _UNKNOWN
-    if s.rr >= th.rr_high:
-        return ACTIVE, s.rr_t, Finding("high", {"rr_per_min": _r(s.rr)}, f"respiratory rate >= {th.rr_high:g} /min")
+    if (s.rr >= th.rr_high and s.activity_g < th.rest_activity_g) or s.rr >= th.rr_high_any:
+        values = {"rr_per_min": _r(s.rr), "activity_g": round(s.activity_g, 2)}
+        rule = f"respiratory rate >= {th.rr_high:g} /min at rest (or >= {th.rr_high_any:g} /min at any activity)"
+        return ACTIVE, s.rr_t, Finding("high", values, rule)
     return (CLEAR if s.rr <= th.rr_clear_high else BETWEEN), s.rr_t, None
 
 
@@ -215,6 +218,9 @@ def news2_aggregate(s: VitalSigns, th: AlertThresholds, ctx: ClinicalContext) ->
     news2 = s.news2
     if news2 is None or not news2.parameters:
         return _UNKNOWN
+    if s.activity_g >= th.rest_activity_g:
+        # NEWS2 is charted at rest; during exertion neither raise nor clear on it.
+        return BETWEEN, s.t, None
     if news2.score >= th.news2_high:
         severity: Severity = "critical" if news2.score >= th.news2_critical else "high"
         values: dict[str, float | int | str | bool] = {"news2_score": news2.score, "news2_band": news2.band}
