@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# InfluxDB OSS 2.7, built from its Go module (no UI: built without the `assets` tag; the API works).
+# Sourced after lib/common.sh.
+
+INFLUX_VERSION="${VIGIL_INFLUX_VERSION:-2.7.12}"
+INFLUX_PORT="${VIGIL_INFLUX_PORT:-18086}"
+INFLUX_ORG="vigil"
+INFLUX_BUCKET="vitals"
+INFLUX_USER="vigil"
+INFLUX_PASSWORD="vigil-dev-password"
+INFLUX_TOKEN="${VIGIL_INFLUX_DEV_TOKEN:-vigil-dev-token-not-for-production}"
+INFLUX_BIN="$VL_BIN_DIR/influxd-$INFLUX_VERSION"
+INFLUX_DIR="$VIGIL_LOCAL_DIR/influxdb"
+INFLUX_BUILD_DIR="$VIGIL_CACHE_DIR/build/influxd-$INFLUX_VERSION"
+INFLUX_BUILD_LOG="$VIGIL_CACHE_DIR/build/influxd-$INFLUX_VERSION.log"
+
+influxdb_installed() { [[ -x $INFLUX_BIN ]]; }
+
+# Build influxd into the cache once per version. Takes ~15-25 minutes cold on 2 cores
+# (most of it is cargo building libflux); later runs find the cached binary.
+influxdb_install() {
+    influxdb_installed && return 0
+    vl_apt_install pkg-config build-essential
+    command -v go >/dev/null || vl_die "go is required to build influxd"
+    command -v cargo >/dev/null || vl_die "cargo (rustup stable) is required to build libflux for influxd"
+    mkdir -p "$(dirname "$INFLUX_BUILD_DIR")" "$VL_BIN_DIR"
+    (
+        # One builder at a time; a second `up` waits here and then finds the binary.
+        exec 9>"$INFLUX_BUILD_DIR.lock"
+        flock 9
+        influxdb_installed && exit 0
+        vl_log "building influxd $INFLUX_VERSION from the Go module (cold: ~15-25 min on 2 cores); log: $INFLUX_BUILD_LOG"
+        local start=$SECONDS
+        rm -rf "$INFLUX_BUILD_DIR"
+        mkdir -p "$INFLUX_BUILD_DIR"
+        cp "$VL_DEPLOY_DIR/influxdb/go.mod" "$VL_DEPLOY_DIR/influxdb/go.sum" "$VL_DEPLOY_DIR/influxdb/tools.go" "$INFLUX_BUILD_DIR/"
+        if [[ $INFLUX_VERSION != 2.7.12 ]]; then
+            (cd "$INFLUX_BUILD_DIR" && GOFLAGS=-mod=mod go get "github.com/influxdata/influxdb/v2@v$INFLUX_VERSION" && go mod tidy) >>"$INFLUX_BUILD_LOG" 2>&1 \
+                || vl_fail "$INFLUX_BUILD_LOG" "could not resolve influxdb v$INFLUX_VERSION"
+        fi
+        cd "$INFLUX_BUILD_DIR"
+        {
+            echo "==== build influxd $INFLUX_VERSION $(date -Is) ===="
+            go version
+            cargo --version
+            # InfluxData's pkg-config wrapper: when cgo asks for `flux`, it runs `cargo build --release`
+            # in the flux module's libflux/ and points the linker at the static library.
+            go build -o "$INFLUX_BUILD_DIR/pkg-config" github.com/influxdata/pkg-config
+        } >>"$INFLUX_BUILD_LOG" 2>&1 || vl_fail "$INFLUX_BUILD_LOG" "building the pkg-config wrapper failed"
+        # flux pins Rust 1.72 in rust-toolchain.toml (not installable here): use stable.
+        # Its crates deny warnings that newer compilers add: cap lints at warn, through
+        # RUSTFLAGS for the target crates and a RUSTC_WRAPPER for the build-script ones.
+        if ! env PKG_CONFIG="$INFLUX_BUILD_DIR/pkg-config" \
+            PKG_CONFIG_LOG="$INFLUX_BUILD_DIR/pkg-config.log" \
+            RUSTUP_TOOLCHAIN=stable RUSTFLAGS=--cap-lints=warn \
+            RUSTC_WRAPPER="$VL_DEPLOY_DIR/influxdb/rustc-cap-lints" CGO_ENABLED=1 \
+            go build -tags sqlite_foreign_keys,sqlite_json \
+            -ldflags "-s -w -X main.version=$INFLUX_VERSION -X main.commit=gomod" \
+            -o "$INFLUX_BUILD_DIR/influxd" github.com/influxdata/influxdb/v2/cmd/influxd \
+            >>"$INFLUX_BUILD_LOG" 2>&1; then
+            [[ -f $INFLUX_BUILD_DIR/pkg-config.log ]] && tail -n 20 "$INFLUX_BUILD_DIR/pkg-config.log" >>"$INFLUX_BUILD_LOG"
+            vl_fail "$INFLUX_BUILD_LOG" "building influxd failed"
+        fi
+        mv "$INFLUX_BUILD_DIR/influxd" "$INFLUX_BIN.tmp" && mv "$INFLUX_BIN.tmp" "$INFLUX_BIN"
+        echo "==== built in $((SECONDS - start))s ====" >>"$INFLUX_BUILD_LOG"
+        vl_log "influxd built in $((SECONDS - start))s: $INFLUX_BIN"
+    )
+}
+
+influxdb_healthy() {
+    curl -fsS --max-time 2 "http://127.0.0.1:$INFLUX_PORT/health" 2>/dev/null | grep -q '"status": *"pass"'
+}
+
+influxdb_start() {
+    if vl_alive influxdb && influxdb_healthy; then
+        influxdb_setup
+        return 0
+    fi
+    vl_stop_pid influxdb 5
+    vl_require_free_port influxdb "$INFLUX_PORT"
+    mkdir -p "$INFLUX_DIR/engine"
+    # cwd = state dir so influxd never picks up a stray config.{toml,yaml,json}.
+    (
+        cd "$INFLUX_DIR"
+        INFLUXD_CONFIG_PATH="$INFLUX_DIR" vl_spawn influxdb "$INFLUX_BIN" \
+            --bolt-path "$INFLUX_DIR/influxd.bolt" \
+            --engine-path "$INFLUX_DIR/engine" \
+            --sqlite-path "$INFLUX_DIR/influxd.sqlite" \
+            --http-bind-address "127.0.0.1:$INFLUX_PORT" \
+            --reporting-disabled --log-level warn
+    )
+    vl_wait_until influxdb 60 influxdb_healthy
+    influxdb_setup
+}
+
+# First start only: create org, bucket, user and the fixed dev token (POST /api/v2/setup).
+influxdb_setup() {
+    local url="http://127.0.0.1:$INFLUX_PORT"
+    if curl -fsS "$url/api/v2/setup" | grep -q '"allowed": *true'; then
+        curl -fsS -X POST "$url/api/v2/setup" -H 'Content-Type: application/json' \
+            -d "{\"username\":\"$INFLUX_USER\",\"password\":\"$INFLUX_PASSWORD\",\"org\":\"$INFLUX_ORG\",\"bucket\":\"$INFLUX_BUCKET\",\"retentionPeriodSeconds\":0,\"token\":\"$INFLUX_TOKEN\"}" \
+            >"$VL_LOG_DIR/influxdb-setup.json" || vl_fail "$VL_LOG_DIR/influxdb.log" "InfluxDB setup failed"
+        vl_log "influxdb: set up org=$INFLUX_ORG bucket=$INFLUX_BUCKET"
+    fi
+}
+
+influxdb_stop() { vl_stop_pid influxdb 30; }
+
+influxdb_status() {
+    if influxdb_healthy; then echo "influxdb   ok    http://127.0.0.1:$INFLUX_PORT ($("$INFLUX_BIN" version 2>/dev/null | awk '{print $2}'))"
+    else echo "influxdb   DOWN  http://127.0.0.1:$INFLUX_PORT"; return 1; fi
+}
+
+influxdb_env() {
+    cat <<EOF
+export VIGIL_INFLUX_URL=http://127.0.0.1:$INFLUX_PORT
+export VIGIL_INFLUX_TOKEN=$INFLUX_TOKEN
+export VIGIL_INFLUX_ORG=$INFLUX_ORG
+export VIGIL_INFLUX_BUCKET=$INFLUX_BUCKET
+EOF
+}
