@@ -45,7 +45,7 @@ class RuleState:
     __slots__ = (
         "pending_since", "pending_evidence", "pending_last",
         "open", "clear_since", "clear_evidence", "clear_last",
-        "lower_since", "next_escalation_t", "suppressed",
+        "lower_since", "higher_since", "next_escalation_t", "suppressed",
     )
 
     def __init__(self) -> None:
@@ -57,6 +57,7 @@ class RuleState:
         self.clear_evidence = 0
         self.clear_last = -1.0
         self.lower_since: float | None = None
+        self.higher_since: float | None = None
         self.next_escalation_t: float | None = None
         self.suppressed = 0
 
@@ -141,7 +142,14 @@ def step_rule(
         state.reset_clear()
         rank_now, rank_open = SEVERITY_RANK[finding.severity], SEVERITY_RANK[alert.severity]
         if rank_now > rank_open:
-            return _change_severity(state, alert, finding.severity, t, escalation)
+            # Step up once the higher severity has persisted as long as firing would take.
+            state.lower_since = None
+            if state.higher_since is None:
+                state.higher_since = t
+            if t - state.higher_since >= spec.persist_s:
+                return _change_severity(state, alert, finding.severity, t, escalation)
+            return None
+        state.higher_since = None
         if rank_now < rank_open:
             # Step down only after the lower severity has held as long as a clear would take.
             if state.lower_since is None:
@@ -184,7 +192,7 @@ def _change_severity(
 ) -> AlertSeverityChanged:
     previous = alert.severity
     alert.severity = severity
-    state.lower_since = None
+    state.lower_since = state.higher_since = None
     if alert.acknowledged_t is None:
         interval = escalation.interval(severity)
         state.next_escalation_t = None if interval is None else t + interval

@@ -1,1 +1,1 @@
-"""observability"""
+"""Structured logs and Prometheus metrics, shared by every runtime."""

@@ -1,1 +1,1 @@
-"""stores"""
+"""Where readings, alerts, their audit trail and dead letters are kept (SQLAlchemy)."""

@@ -1,0 +1,258 @@
+"""The processing shell: raw MQTT messages in; the core's verdicts stored and announced.
+
+It checks each payload against the contract, feeds accepted readings to each patient's
+PatientMonitor, and turns what the core decided into rows for the store (readings, alerts,
+audit trail, dead letters) and calls to `announce` for alerts. One `process` call is one store
+transaction, so a batch is kept whole or not at all. Nothing here is clinical logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from vigil.contract.device import DeviceStatus
+from vigil.contract.topics import device_id_from_topic
+from vigil.contract.validation import ContractLimits, Rejection, RejectReason, check_vitals_payload
+from vigil.core.events import (
+    Alert,
+    AlertCleared,
+    AlertEscalated,
+    AlertRaised,
+    AlertSeverityChanged,
+    Event,
+    ReadingRejected,
+)
+from vigil.core.patient import PatientMonitor
+from vigil.core.reading import Reading
+from vigil.explain.templates import clinician_summary, patient_message
+from vigil.observability.metrics import Metrics
+from vigil.registry import Registry
+from vigil.stores.schema import alerts as alerts_table
+from vigil.stores.sql import SqlStore, WriteBatch
+
+log = logging.getLogger("vigil.pipeline")
+
+
+@dataclass(slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    received_at: float  # wall clock, epoch seconds
+    mid: int = 0
+
+
+@dataclass(slots=True)
+class AnnouncedAlert:
+    """An alert event as the outside world sees it: the alert, its words, and how fast it came."""
+
+    event: str  # raised, severity_changed, escalated, cleared
+    alert: Alert
+    patient_message: str
+    clinician_summary: str
+    latency_s: float
+
+
+@dataclass(slots=True)
+class PipelineTotals:
+    payloads: int = 0
+    readings: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    alerts_by_kind: Counter = field(default_factory=Counter)
+    alert_latencies_s: list[float] = field(default_factory=list)
+    raised: list[Alert] = field(default_factory=list)
+
+
+def alert_row(alert: Alert, texts: tuple[str, str] | None = None) -> dict[str, object]:
+    row = alert.as_dict()
+    row["state"] = "resolved" if alert.cleared_t is not None else ("acknowledged" if alert.acknowledged_t is not None else "open")
+    if texts is not None:
+        row["patient_message"], row["clinician_summary"] = texts
+    else:
+        row["patient_message"] = row["clinician_summary"] = None
+    return row
+
+
+class Pipeline:
+    def __init__(
+        self,
+        registry: Registry,
+        store: SqlStore,
+        metrics: Metrics,
+        *,
+        limits: ContractLimits = ContractLimits(),
+        announce: Callable[[AnnouncedAlert], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.metrics = metrics
+        self.limits = limits
+        self.announce = announce
+        self.monitors: dict[str, PatientMonitor] = {}
+        self.totals = PipelineTotals()
+        self.quiet = False  # True while rebuilding state: decide, but announce nothing
+
+    def monitor(self, patient_id: str) -> PatientMonitor:
+        monitor = self.monitors.get(patient_id)
+        if monitor is None:
+            monitor = self.monitors[patient_id] = PatientMonitor(patient_id, self.registry.context_for(patient_id))
+            self.metrics.patients.set(len(self.monitors))
+        return monitor
+
+    # -- the hot path -------------------------------------------------------------------------
+
+    def process(self, messages: list[Message], now: float | None = None) -> WriteBatch:
+        """Check, score and store a batch of messages; return what was written."""
+        started = time.perf_counter()
+        batch = WriteBatch()
+        events: list[tuple[Event, float]] = []
+        patient_for_device = self.registry.patient_for_device
+        metrics, totals = self.metrics, self.totals
+        accepted = vitals = 0
+        for message in messages:
+            if message.topic.endswith("/status"):
+                self._status(message, batch)
+                continue
+            vitals += 1
+            checked = check_vitals_payload(
+                message.topic, message.payload, received_at=message.received_at,
+                patient_for_device=patient_for_device, limits=self.limits,
+            )
+            for rejection in checked.rejections:
+                self._reject(rejection, batch)
+            if not checked.readings:
+                continue
+            monitor = self.monitor(checked.readings[0].patient_id)
+            for reading in checked.readings:
+                assessment = monitor.observe(reading)
+                if not assessment.accepted:
+                    for event in assessment.events:
+                        if isinstance(event, ReadingRejected):
+                            self._reject_reading(event, reading, message, batch)
+                    continue
+                accepted += 1
+                news2 = assessment.news2
+                flags = assessment.flags
+                for flag in flags:
+                    metrics.quality.labels(flag).inc()
+                batch.readings.append(_reading_row(reading, ",".join(flags), news2.score if news2 else None,
+                                                   news2.partial if news2 else None))
+                for event in assessment.events:
+                    events.append((event, message.received_at))
+        totals.payloads += vitals
+        metrics.payloads.inc(vitals)
+        totals.readings += accepted
+        metrics.readings.inc(accepted)
+        self._alert_events(events, batch, now)
+        self.store.write(batch)
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+        return batch
+
+    def tick(self, now: float) -> WriteBatch:
+        """Advance every patient's timers (silent devices, escalations) to `now`."""
+        batch = WriteBatch()
+        events = [(event, time.time()) for monitor in self.monitors.values() for event in monitor.tick(now)]
+        if events:
+            self._alert_events(events, batch, now)
+            self.store.write(batch)
+        return batch
+
+    # -- pieces -------------------------------------------------------------------------------
+
+    def _status(self, message: Message, batch: WriteBatch) -> None:
+        try:
+            status = DeviceStatus.model_validate_json(message.payload)
+        except ValidationError as exc:
+            self._reject(Rejection(RejectReason.SCHEMA_INVALID, str(exc.errors(include_url=False)[:2])[:300],
+                                   message.payload, message.topic, device_id_from_topic(message.topic), message.received_at), batch)
+            return
+        batch.device_status.append({
+            "device_id": status.device_id, "state": status.state,
+            "t": status.ts.timestamp() if status.ts else message.received_at, "battery": status.battery_pct,
+        })
+
+    def _reject(self, rejection: Rejection, batch: WriteBatch) -> None:
+        reason = str(rejection.reason)
+        self.totals.rejected[reason] += 1
+        self.metrics.rejected.labels(reason).inc()
+        log.info("payload rejected", extra={"reason": reason, "device_id": rejection.device_id,
+                                            "topic": rejection.topic, "sample_index": rejection.sample_index,
+                                            "detail": rejection.detail})
+        batch.dead_letters.append({
+            "received_at": rejection.received_at, "topic": rejection.topic, "device_id": rejection.device_id,
+            "patient_id": rejection.patient_id, "reason": reason, "detail": rejection.detail,
+            "sample_index": rejection.sample_index, "raw": rejection.raw,
+        })
+
+    def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
+        raw = _reading_row(reading, "", None, None)
+        self._reject(Rejection(RejectReason(event.reason), event.detail, repr(raw).encode(), message.topic,
+                               event.device_id, message.received_at, None, event.patient_id), batch)
+
+    def _alert_events(self, events: list[tuple[Event, float]], batch: WriteBatch, now: float | None) -> None:
+        if not events:
+            return
+        wall = time.time()
+        raised_ids = [e.alert.alert_id for e, _ in events if isinstance(e, AlertRaised)]
+        known = self._known_alerts(raised_ids) if raised_ids else set()
+        for event, received_at in events:
+            if isinstance(event, ReadingRejected):
+                continue
+            alert = event.alert
+            texts = None
+            if isinstance(event, AlertRaised):
+                name = "raised"
+                texts = (patient_message(alert.as_dict()), clinician_summary(alert.as_dict()))
+                if alert.alert_id in known:
+                    # Already raised before a restart: the same id from the same onset. Never again.
+                    continue
+                self.totals.alerts_by_kind[alert.kind] += 1
+                self.totals.raised.append(alert)
+                self.metrics.alerts.labels(alert.kind, alert.severity).inc()
+                self.metrics.open_alerts.inc()
+            elif isinstance(event, AlertSeverityChanged):
+                name = "severity_changed"
+            elif isinstance(event, AlertEscalated):
+                name = "escalated"
+            elif isinstance(event, AlertCleared):
+                name = "cleared"
+                self.metrics.open_alerts.dec()
+            else:  # pragma: no cover - the Event union is closed
+                continue
+            self.metrics.alert_events.labels(name).inc()
+            batch.alerts.append(alert_row(alert, texts))
+            event_t = getattr(event, "t", alert.raised_t)
+            batch.alert_events.append({"alert_id": alert.alert_id, "event": name, "t": event_t, "actor": "vigil",
+                                       "detail": {"severity": alert.severity, "level": alert.escalation_level}})
+            if self.quiet:
+                continue
+            latency = max(0.0, wall - received_at)
+            if name == "raised":
+                self.totals.alert_latencies_s.append(latency)
+                self.metrics.latency.observe(latency)
+            log.info("alert " + name, extra={"alert_id": alert.alert_id, "patient_id": alert.patient_id,
+                                             "kind": alert.kind, "severity": alert.severity})
+            if self.announce is not None:
+                texts = texts or (patient_message(alert.as_dict()), clinician_summary(alert.as_dict()))
+                self.announce(AnnouncedAlert(name, alert, texts[0], texts[1], latency))
+
+    def _known_alerts(self, alert_ids: list[str]) -> set[str]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(alerts_table.select().with_only_columns(alerts_table.c.alert_id)
+                                .where(alerts_table.c.alert_id.in_(alert_ids)))
+            return {row[0] for row in rows}
+
+
+def _reading_row(reading: Reading, flags: str, news2: int | None, partial: bool | None) -> dict[str, object]:
+    return {
+        "patient_id": reading.patient_id, "device_id": reading.device_id, "t": reading.t, "seq": reading.seq,
+        "hr": reading.hr, "spo2": reading.spo2, "rr": reading.rr, "temp": reading.temp,
+        "sbp": reading.sbp, "dbp": reading.dbp, "steps": reading.steps, "accel": reading.accel,
+        "battery": reading.battery, "on_oxygen": reading.on_oxygen, "acvpu": reading.acvpu,
+        "flags": flags, "news2": news2, "news2_partial": partial,
+    }

@@ -1,0 +1,157 @@
+"""The embedded runtime: broker, ingest, processor, store and HTTP in one asyncio process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from vigil.contract.validation import ContractLimits
+from vigil.core.reading import Reading
+from vigil.embedded.broker import start_broker
+from vigil.embedded.http import build_app
+from vigil.embedded.mqtt_source import MqttSource
+from vigil.embedded.pipeline import AnnouncedAlert, Pipeline
+from vigil.observability.metrics import Metrics
+from vigil.registry import Registry
+from vigil.settings import VigilSettings
+from vigil.stores.schema import readings
+from vigil.stores.sql import SqlStore
+
+log = logging.getLogger("vigil.runtime")
+REBUILD_WINDOW_S = 12 * 3600.0
+
+
+class EmbeddedRuntime:
+    def __init__(
+        self,
+        settings: VigilSettings,
+        registry: Registry,
+        *,
+        clock: Callable[[], float] = time.time,
+        announce: Callable[[AnnouncedAlert], None] | None = None,
+        batch_max: int = 500,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.clock = clock
+        self.metrics = Metrics()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = SqlStore(settings.sqlite_url())
+        limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
+        self.pipeline = Pipeline(registry, self.store, self.metrics, limits=limits, announce=announce)
+        self.batch_max = batch_max
+        self.broker = None
+        self.source: MqttSource | None = None
+        self.http: web.AppRunner | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.started_at = time.time()
+        self.processed_batches = 0
+        self.last_error: str | None = None
+
+    @property
+    def mqtt_url(self) -> str:
+        return self.settings.mqtt_url or f"mqtt://{self.settings.mqtt_host}:{self.settings.mqtt_port}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.settings.mqtt_url is None:
+            self.broker = await start_broker(self.settings.mqtt_host, self.settings.mqtt_port)
+        rebuilt = self.rebuild_state()
+        if rebuilt:
+            log.info("state rebuilt from store", extra={"readings": rebuilt, "patients": len(self.pipeline.monitors)})
+        self.source = MqttSource(
+            self.mqtt_url, loop, ack_after_store=self.settings.mqtt_ack_after_store,
+            shared_group=self.settings.mqtt_shared_group,
+            username=self.settings.mqtt_username, password=self.settings.mqtt_password,
+        )
+        await loop.run_in_executor(None, self.source.start)
+        self.http = web.AppRunner(build_app(self), access_log=None)
+        await self.http.setup()
+        await web.TCPSite(self.http, self.settings.http_host, self.settings.http_port).start()
+        self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever())]
+
+    def rebuild_state(self) -> int:
+        """Replay recent stored readings through the core, quietly, so that timers and open
+        alerts are exactly as before a restart (alert ids are stable, so nothing repeats)."""
+        since = self.clock() - REBUILD_WINDOW_S
+        columns = [c.name for c in readings.columns if c.name not in ("flags", "news2", "news2_partial")]
+        query = readings.select().where(readings.c.t >= since).order_by(readings.c.t)
+        count = 0
+        self.pipeline.quiet = True
+        try:
+            with self.store.engine.connect() as conn:
+                for row in conn.execute(query):
+                    m = row._mapping
+                    reading = Reading(**{name: m[name] for name in columns})
+                    self.pipeline.monitor(reading.patient_id).observe(reading)
+                    count += 1
+        finally:
+            self.pipeline.quiet = False
+        self.pipeline.metrics.open_alerts.set(sum(len(m.open_alerts()) for m in self.pipeline.monitors.values()))
+        return count
+
+    async def _process_forever(self) -> None:
+        assert self.source is not None
+        while True:
+            messages = await self.source.take(self.batch_max, timeout=0.25)
+            if not messages:
+                continue
+            try:
+                self.pipeline.process(messages)
+                self.source.acknowledge(messages)
+                self.processed_batches += 1
+            except Exception as exc:  # keep serving; the broker will redeliver what was not acked
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("batch failed", extra={"messages": len(messages)})
+                await asyncio.sleep(0.5)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.pipeline.tick(self.clock())
+            except Exception:
+                log.exception("tick failed")
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait until everything received so far has been processed."""
+        deadline = time.time() + timeout
+        while self.source and self.source.depth and time.time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+
+    def health(self) -> dict[str, object]:
+        connected = bool(self.source and self.source.client.is_connected())
+        status = "ok" if connected and self.last_error is None else ("degraded" if connected else "down")
+        return {
+            "status": status,
+            "mqtt": {"url": self.mqtt_url, "connected": connected, "embedded_broker": self.broker is not None},
+            "store": {"url": self.store.url.split("///")[0] + "///…"},
+            "queue_depth": self.source.depth if self.source else 0,
+            "patients": len(self.pipeline.monitors),
+            "readings": self.pipeline.totals.readings,
+            "rejected": sum(self.pipeline.totals.rejected.values()),
+            "scoring": "rules",
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "last_error": self.last_error,
+        }
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.source is not None:
+            self.source.stop()
+        if self.http is not None:
+            await self.http.cleanup()
+        if self.broker is not None:
+            await self.broker.shutdown()
+        self.store.close()

@@ -1,0 +1,32 @@
+"""Prometheus metrics of one Vigil process, in a registry of its own (safe to build twice)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.payloads = Counter("vigil_payloads_received_total", "MQTT vitals payloads received.", registry=r)
+        self.readings = Counter("vigil_readings_accepted_total", "Samples accepted into the clinical core.", registry=r)
+        self.rejected = Counter("vigil_rejected_total", "Payloads or samples rejected, by reason.", ["reason"], registry=r)
+        self.alerts = Counter("vigil_alerts_raised_total", "Alerts raised, by kind and severity.", ["kind", "severity"], registry=r)
+        self.alert_events = Counter("vigil_alert_events_total", "Alert lifecycle events.", ["event"], registry=r)
+        self.suppressed = Counter("vigil_alerts_suppressed_total", "Pending alerts dropped because the signal could not be trusted.", registry=r)
+        self.quality = Counter("vigil_quality_flags_total", "Signal-quality flags on accepted samples.", ["flag"], registry=r)
+        self.open_alerts = Gauge("vigil_open_alerts", "Alerts open now.", registry=r)
+        self.patients = Gauge("vigil_patients_monitored", "Patients with state in this process.", registry=r)
+        self.queue_depth = Gauge("vigil_ingest_queue_depth", "Messages received but not yet processed.", registry=r)
+        self.latency = Histogram(
+            "vigil_reading_to_alert_seconds", "From receipt of the reading that triggered an alert to the alert.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "vigil_process_batch_seconds", "Time to check, score and store one batch of messages.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=r,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

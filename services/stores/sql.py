@@ -1,0 +1,118 @@
+"""One SQL store for the embedded runtime (SQLite) and the scaled one (PostgreSQL).
+
+Every write is idempotent (insert-or-ignore on natural keys, upserts for alerts), so replaying
+a batch after a crash cannot duplicate a reading or an alert. One `write` call is one
+transaction: a batch of readings, the alerts it caused and its dead letters land together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine
+
+from vigil.stores.schema import alert_events, alerts, dead_letters, device_status, metadata, readings
+
+
+def _insert(engine: Engine, table: Any) -> Any:
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    readings: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alert_events: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    device_status: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.readings or self.alerts or self.alert_events or self.dead_letters or self.device_status)
+
+
+class SqlStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+        self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
+        self._events = _insert(self.engine, alert_events).on_conflict_do_nothing()
+        self._dead = _insert(self.engine, dead_letters)
+        alert_insert = _insert(self.engine, alerts)
+        # An alert's identity and onset never change; its state, severity and timers do.
+        mutable = ("severity", "state", "escalation_level", "acknowledged_t", "cleared_t")
+        self._alerts = alert_insert.on_conflict_do_update(
+            index_elements=[alerts.c.alert_id],
+            set_={name: getattr(alert_insert.excluded, name) for name in mutable},
+        )
+        status_insert = _insert(self.engine, device_status)
+        self._status = status_insert.on_conflict_do_update(
+            index_elements=[device_status.c.device_id],
+            set_={"state": status_insert.excluded.state, "t": status_insert.excluded.t, "battery": status_insert.excluded.battery},
+        )
+
+    def write(self, batch: WriteBatch) -> None:
+        if not batch:
+            return
+        with self.engine.begin() as conn:
+            if batch.readings:
+                conn.execute(self._readings, batch.readings)
+            if batch.alerts:
+                for row in batch.alerts:  # upserts one by one: a batch may touch an alert twice
+                    conn.execute(self._alerts, row)
+            if batch.alert_events:
+                conn.execute(self._events, batch.alert_events)
+            if batch.dead_letters:
+                conn.execute(self._dead, batch.dead_letters)
+            if batch.device_status:
+                conn.execute(self._status, batch.device_status)
+
+    def count(self, table: Any) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    def alerts(self, *, patient_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        query = select(alerts).order_by(alerts.c.raised_t.desc()).limit(limit)
+        if patient_id:
+            query = query.where(alerts.c.patient_id == patient_id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.alert_id == alert_id)).first()
+            return None if row is None else dict(row._mapping)
+
+    def dead_letter_reasons(self) -> dict[str, int]:
+        query = select(dead_letters.c.reason, func.count()).group_by(dead_letters.c.reason)
+        with self.engine.connect() as conn:
+            return {reason: int(n) for reason, n in conn.execute(query)}
+
+    def dead_letters(self, limit: int = 100) -> Sequence[dict[str, Any]]:
+        query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def readings_for(self, patient_id: str, since_t: float = 0.0) -> Iterable[dict[str, Any]]:
+        query = select(readings).where(readings.c.patient_id == patient_id, readings.c.t >= since_t).order_by(readings.c.t)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,95 @@
+"""Publish a simulated fleet over MQTT with paho, on a wall clock or as fast as possible."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+
+from vigil.contract.topics import status_topic
+from vigil.simulators.fleet import Fleet, FleetClock, Outgoing
+
+
+@dataclass(slots=True)
+class PublishStats:
+    messages: int = 0
+    samples: int = 0
+    wall_s: float = 0.0
+    sent_at: dict[str, float] = field(default_factory=dict)
+
+
+def connect(url: str, client_id: str, *, username: str | None = None, password: str | None = None,
+            will_device: str | None = None) -> mqtt.Client:
+    parsed = urlparse(url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    user = username or parsed.username
+    if user:
+        client.username_pw_set(user, password or parsed.password)
+    if parsed.scheme == "mqtts":
+        client.tls_set()
+    if will_device:
+        client.will_set(status_topic(will_device), f'{{"v":1,"device_id":"{will_device}","state":"offline"}}', qos=1, retain=True)
+    client.connect(parsed.hostname or "127.0.0.1", parsed.port or 1883, keepalive=30)
+    client.loop_start()
+    return client
+
+
+def publish_fleet(
+    fleet: Fleet,
+    url: str,
+    clock: FleetClock | None,
+    sim_end_t: float,
+    *,
+    stop: threading.Event | None = None,
+    on_sent: Callable[[Outgoing, float], None] | None = None,
+    client_id: str = "vigil-simulator",
+    username: str | None = None,
+    password: str | None = None,
+) -> PublishStats:
+    """Publish every batch up to `sim_end_t`. With a clock, pace to it; without, go flat out.
+
+    Waits until the broker has acknowledged every QoS 1 message before returning.
+    """
+    stop = stop or threading.Event()
+    client = connect(url, client_id, username=username, password=password)
+    stats = PublishStats()
+    started = time.time()
+    last = None
+
+    def send(out: Outgoing) -> None:
+        nonlocal last
+        last = client.publish(out.topic, out.payload, qos=1, retain=out.retain)
+        stats.messages += 1
+        stats.samples += out.sample_count
+        if on_sent is not None:
+            on_sent(out, time.time())
+
+    try:
+        for out in fleet.greetings():
+            send(out)
+        step = fleet.period if clock is None else min(fleet.period, max(clock.speed * 0.05, 1e-3))
+        sim_now = fleet.plan.start_t
+        while sim_now < sim_end_t and not stop.is_set():
+            if clock is None:
+                sim_now = min(sim_now + step * 50, sim_end_t)
+            else:
+                sim_now = min(clock.sim_time(time.time()), sim_end_t)
+            for out in fleet.batches_until(sim_now):
+                send(out)
+            if clock is not None:
+                stop.wait(0.05)
+        for out in fleet.farewells(sim_now):
+            send(out)
+        if last is not None:
+            last.wait_for_publish(timeout=30)
+    finally:
+        stats.wall_s = time.time() - started
+        client.disconnect()
+        client.loop_stop()
+    return stats
