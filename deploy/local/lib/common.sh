@@ -2,6 +2,7 @@
 # Shared helpers for deploy/local: paths, process control, health waits.
 # Sourced by up/down/status and by each lib/<server>.sh; never run directly.
 
+# shellcheck disable=SC2034  # the variables below are used by the files that source this one
 VIGIL_CACHE_DIR="${VIGIL_CACHE_DIR:-$HOME/.cache/vigil}"
 VIGIL_LOCAL_DIR="${VIGIL_LOCAL_DIR:-$VIGIL_CACHE_DIR/local}"
 VL_BIN_DIR="$VIGIL_CACHE_DIR/bin"
@@ -71,6 +72,7 @@ vl_spawn() {
     rm -f "$pidfile"
     # New session so the server outlives this shell; the child records its own pid and then
     # execs the server, so the pid is right even where setsid has to fork.
+    # shellcheck disable=SC2016  # expanded by the child shell
     setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$log" 2>&1 </dev/null &
     local i
     for ((i = 0; i < 50; i++)); do [[ -s $pidfile ]] && return 0; sleep 0.1; done
@@ -117,4 +119,21 @@ vl_require_free_port() {
     if vl_port_open "$port"; then
         vl_die "port 127.0.0.1:$port is taken by another process; cannot start $name (see: ss -ltnp 'sport = :$port')"
     fi
+}
+
+# Let USER reach DIR when we are root and DIR sits under a private home (/root is 0700):
+# grant only search (x) permission, through an ACL, on the ancestors that block USER.
+vl_grant_traverse() {
+    local user=$1 dir=$2 d path=""
+    ((EUID == 0)) || return 0
+    runuser -u "$user" -- test -x "$dir" 2>/dev/null && return 0
+    command -v setfacl >/dev/null || vl_apt_install acl
+    local IFS=/
+    for d in $dir; do
+        [[ -z $d ]] && continue
+        path="$path/$d"
+        if ! runuser -u "$user" -- test -x "$path" 2>/dev/null; then
+            setfacl -m "u:$user:x" "$path" || vl_die "cannot let $user reach $path (setfacl failed)"
+        fi
+    done
 }

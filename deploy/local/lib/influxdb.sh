@@ -38,7 +38,7 @@ influxdb_install() {
             (cd "$INFLUX_BUILD_DIR" && GOFLAGS=-mod=mod go get "github.com/influxdata/influxdb/v2@v$INFLUX_VERSION" && go mod tidy) >>"$INFLUX_BUILD_LOG" 2>&1 \
                 || vl_fail "$INFLUX_BUILD_LOG" "could not resolve influxdb v$INFLUX_VERSION"
         fi
-        cd "$INFLUX_BUILD_DIR"
+        cd "$INFLUX_BUILD_DIR" || exit 1
         {
             echo "==== build influxd $INFLUX_VERSION $(date -Is) ===="
             go version
@@ -81,7 +81,7 @@ influxdb_start() {
     mkdir -p "$INFLUX_DIR/engine"
     # cwd = state dir so influxd never picks up a stray config.{toml,yaml,json}.
     (
-        cd "$INFLUX_DIR"
+        cd "$INFLUX_DIR" || exit 1
         INFLUXD_CONFIG_PATH="$INFLUX_DIR" vl_spawn influxdb "$INFLUX_BIN" \
             --bolt-path "$INFLUX_DIR/influxd.bolt" \
             --engine-path "$INFLUX_DIR/engine" \

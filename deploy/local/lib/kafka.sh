@@ -6,10 +6,12 @@
 # controller quorum: one node = 19092/19093; three nodes add 19094/19095 and 19096/19097.
 
 KAFKA_VERSION="${VIGIL_KAFKA_VERSION:-4.4.0}"
-KAFKA_BROKERS="${VIGIL_KAFKA_BROKERS:-1}"
+KAFKA_DIR="$VIGIL_LOCAL_DIR/kafka"
+# Default: the node count of the cluster already in the state dir, else one node.
+KAFKA_BROKERS="${VIGIL_KAFKA_BROKERS:-$(cat "$KAFKA_DIR/brokers" 2>/dev/null || echo 1)}"
+[[ $KAFKA_BROKERS =~ ^[123]$ ]] || vl_die "Kafka broker count must be 1, 2 or 3 (got '$KAFKA_BROKERS')"
 KAFKA_HEAP="${VIGIL_KAFKA_HEAP:--Xmx512m -Xms256m}"
 KAFKA_LIBS="$VIGIL_CACHE_DIR/kafka/$KAFKA_VERSION/libs"
-KAFKA_DIR="$VIGIL_LOCAL_DIR/kafka"
 
 kafka_port() { echo $((19090 + 2 * $1)); }
 kafka_cport() { echo $((19091 + 2 * $1)); }
@@ -172,8 +174,7 @@ kafka_stop() {
 }
 
 kafka_status() {
-    local i n rc=0
-    n=$(cat "$KAFKA_DIR/brokers" 2>/dev/null || echo "$KAFKA_BROKERS")
+    local i n=$KAFKA_BROKERS rc=0
     for ((i = 1; i <= n; i++)); do
         if vl_alive "kafka-$i" && vl_port_open "$(kafka_port "$i")"; then
             echo "kafka-$i    ok    127.0.0.1:$(kafka_port "$i") (Kafka $KAFKA_VERSION, KRaft, $n node(s))"
