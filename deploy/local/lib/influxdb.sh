@@ -16,7 +16,7 @@ INFLUX_BUILD_LOG="$VIGIL_CACHE_DIR/build/influxd-$INFLUX_VERSION.log"
 
 influxdb_installed() { [[ -x $INFLUX_BIN ]]; }
 
-# Build influxd into the cache once per version. Takes ~15-25 minutes cold on 2 cores
+# Build influxd into the cache once per version. Takes ~5 minutes cold on 2 cores
 # (most of it is cargo building libflux); later runs find the cached binary.
 influxdb_install() {
     influxdb_installed && return 0
@@ -29,7 +29,7 @@ influxdb_install() {
         exec 9>"$INFLUX_BUILD_DIR.lock"
         flock 9
         influxdb_installed && exit 0
-        vl_log "building influxd $INFLUX_VERSION from the Go module (cold: ~15-25 min on 2 cores); log: $INFLUX_BUILD_LOG"
+        vl_log "building influxd $INFLUX_VERSION from the Go module (cold: ~5 min on 2 cores); log: $INFLUX_BUILD_LOG"
         local start=$SECONDS
         rm -rf "$INFLUX_BUILD_DIR"
         mkdir -p "$INFLUX_BUILD_DIR"
