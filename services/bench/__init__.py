@@ -1,1 +1,1 @@
-"""bench"""
+"""Benchmarks: `vigil bench core` and `vigil bench ingest` (figures in docs/benchmarks.md)."""

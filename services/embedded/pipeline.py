@@ -56,6 +56,7 @@ class AnnouncedAlert:
     patient_message: str
     clinician_summary: str
     latency_s: float
+    source: Message | None = None  # the message whose reading raised it (None for timers)
 
 
 @dataclass(slots=True)
@@ -110,7 +111,7 @@ class Pipeline:
         """Check, score and store a batch of messages; return what was written."""
         started = time.perf_counter()
         batch = WriteBatch()
-        events: list[tuple[Event, float]] = []
+        events: list[tuple[Event, Message | None]] = []
         patient_for_device = self.registry.patient_for_device
         metrics, totals = self.metrics, self.totals
         accepted = vitals = 0
@@ -143,7 +144,7 @@ class Pipeline:
                 batch.readings.append(_reading_row(reading, ",".join(flags), news2.score if news2 else None,
                                                    news2.partial if news2 else None))
                 for event in assessment.events:
-                    events.append((event, message.received_at))
+                    events.append((event, message))
         totals.payloads += vitals
         metrics.payloads.inc(vitals)
         totals.readings += accepted
@@ -156,7 +157,7 @@ class Pipeline:
     def tick(self, now: float) -> WriteBatch:
         """Advance every patient's timers (silent devices, escalations) to `now`."""
         batch = WriteBatch()
-        events = [(event, time.time()) for monitor in self.monitors.values() for event in monitor.tick(now)]
+        events: list[tuple[Event, Message | None]] = [(event, None) for monitor in self.monitors.values() for event in monitor.tick(now)]
         if events:
             self._alert_events(events, batch, now)
             self.store.write(batch)
@@ -194,13 +195,13 @@ class Pipeline:
         self._reject(Rejection(RejectReason(event.reason), event.detail, repr(raw).encode(), message.topic,
                                event.device_id, message.received_at, None, event.patient_id), batch)
 
-    def _alert_events(self, events: list[tuple[Event, float]], batch: WriteBatch, now: float | None) -> None:
+    def _alert_events(self, events: list[tuple[Event, Message | None]], batch: WriteBatch, now: float | None) -> None:
         if not events:
             return
         wall = time.time()
         raised_ids = [e.alert.alert_id for e, _ in events if isinstance(e, AlertRaised)]
         known = self._known_alerts(raised_ids) if raised_ids else set()
-        for event, received_at in events:
+        for event, source in events:
             if isinstance(event, ReadingRejected):
                 continue
             alert = event.alert
@@ -231,15 +232,15 @@ class Pipeline:
                                        "detail": {"severity": alert.severity, "level": alert.escalation_level}})
             if self.quiet:
                 continue
-            latency = max(0.0, wall - received_at)
-            if name == "raised":
+            latency = 0.0 if source is None else max(0.0, wall - source.received_at)
+            if name == "raised" and source is not None:
                 self.totals.alert_latencies_s.append(latency)
                 self.metrics.latency.observe(latency)
             log.info("alert " + name, extra={"alert_id": alert.alert_id, "patient_id": alert.patient_id,
                                              "kind": alert.kind, "severity": alert.severity})
             if self.announce is not None:
                 texts = texts or (patient_message(alert.as_dict()), clinician_summary(alert.as_dict()))
-                self.announce(AnnouncedAlert(name, alert, texts[0], texts[1], latency))
+                self.announce(AnnouncedAlert(name, alert, texts[0], texts[1], latency, source))
 
     def _known_alerts(self, alert_ids: list[str]) -> set[str]:
         with self.store.engine.connect() as conn:

@@ -64,7 +64,7 @@ class EmbeddedRuntime:
         if rebuilt:
             log.info("state rebuilt from store", extra={"readings": rebuilt, "patients": len(self.pipeline.monitors)})
         self.source = MqttSource(
-            self.mqtt_url, loop, ack_after_store=self.settings.mqtt_ack_after_store,
+            self.mqtt_url, loop, ack_after_store=self.settings.ack_after_store(),
             shared_group=self.settings.mqtt_shared_group,
             username=self.settings.mqtt_username, password=self.settings.mqtt_password,
         )
