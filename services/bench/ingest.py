@@ -29,8 +29,6 @@ from vigil.simulators.cohort import plan_cohort
 from vigil.simulators.fleet import Fleet
 from vigil.simulators.publisher import connect
 
-DEBUG = False
-
 
 def _free_port() -> int:
     import socket
@@ -104,12 +102,9 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
 
     # amqtt delivers QoS 1 to a subscriber one message at a time, so PUBACK-after-store would
     # serialise delivery with SQLite commits; an in-memory broker gains nothing from it anyway.
-    settings = VigilSettings(data_dir=data_dir, mqtt_url=f"mqtt://127.0.0.1:{port}", http_port=_free_port(),
-                             mqtt_ack_after_store=False)
+    settings = VigilSettings(data_dir=data_dir, mqtt_port=port, http_port=_free_port(), mqtt_ack_after_store=False)
     runtime = EmbeddedRuntime(settings, Registry(roster), announce=announce, batch_max=500)
     await runtime.start()
-    if DEBUG:
-        print("runtime started", flush=True)
     loop = asyncio.get_running_loop()
     publisher = loop.run_in_executor(None, _publish, runtime.mqtt_url, payloads, pace, sent_at)
     started = await publisher
@@ -117,8 +112,7 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
     deadline = time.time() + 600
     while runtime.pipeline.totals.payloads < expected and time.time() < deadline:
         await asyncio.sleep(0.01)
-        if DEBUG:
-            print("waiting", runtime.pipeline.totals.payloads, expected, runtime.source.received, runtime.source.depth, flush=True)
+
     finished = time.time()
     totals = runtime.pipeline.totals
     await runtime.stop()
@@ -135,24 +129,21 @@ def _pct(values: list[float], q: float) -> float | None:
 
 def bench_ingest(messages: int = 20_000, batch_size: int = 10, patients: int = 200, seed: int = 11) -> dict[str, object]:
     payloads, roster = _payloads(messages, batch_size, patients, seed)
-    port = _free_port()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start_broker("127.0.0.1", port))
-        ready.set()
-        loop.run_forever()
+    async def bare_run() -> float:
+        # The broker runs in this process's event loop, exactly as in the embedded runtime.
+        port = _free_port()
+        broker = await start_broker("127.0.0.1", port)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, _bare_subscriber, port, payloads)
+        finally:
+            await broker.shutdown()
 
-    threading.Thread(target=serve, daemon=True, name="broker").start()
-    ready.wait(10)
-    bare = _bare_subscriber(port, payloads)
+    bare = asyncio.run(bare_run())
     with tempfile.TemporaryDirectory() as tmp:
-        full = asyncio.run(_pipeline_run(port, roster, payloads, None, Path(tmp) / "max"))
-        half = asyncio.run(_pipeline_run(port, roster, payloads[: max(1000, len(payloads) // 2)],
+        full = asyncio.run(_pipeline_run(_free_port(), roster, payloads, None, Path(tmp) / "max"))
+        half = asyncio.run(_pipeline_run(_free_port(), roster, payloads[: max(1000, len(payloads) // 2)],
                                          full["msgs_per_s"] / 2, Path(tmp) / "half"))
-    loop.call_soon_threadsafe(loop.stop)
     return {
         "bench": "ingest",
         "messages": len(payloads),
