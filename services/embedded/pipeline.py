@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -33,8 +34,7 @@ from vigil.core.reading import Reading
 from vigil.explain.templates import clinician_summary, patient_message
 from vigil.observability.metrics import Metrics
 from vigil.registry import Registry
-from vigil.stores.schema import alerts as alerts_table
-from vigil.stores.sql import SqlStore, WriteBatch
+from vigil.stores.sql import WriteBatch
 
 log = logging.getLogger("vigil.pipeline")
 
@@ -79,11 +79,25 @@ def alert_row(alert: Alert, texts: tuple[str, str] | None = None) -> dict[str, o
     return row
 
 
+class AlertSink(Protocol):
+    """Where a processed batch goes: the SQL store here; InfluxDB and Kafka in the scaled mode."""
+
+    def write(self, batch: WriteBatch) -> None: ...
+
+    def known_alerts(self, alert_ids: list[str]) -> set[str]: ...
+
+
+class ModelStage(Protocol):
+    """Learned scoring, run once per batch over every patient the batch touched (issue 3)."""
+
+    def run(self, monitors: list[PatientMonitor]) -> list[Event]: ...
+
+
 class Pipeline:
     def __init__(
         self,
         registry: Registry,
-        store: SqlStore,
+        store: AlertSink,
         metrics: Metrics,
         *,
         limits: ContractLimits = ContractLimits(),
@@ -97,6 +111,7 @@ class Pipeline:
         self.monitors: dict[str, PatientMonitor] = {}
         self.totals = PipelineTotals()
         self.quiet = False  # True while rebuilding state: decide, but announce nothing
+        self.model_stage: ModelStage | None = None
 
     def monitor(self, patient_id: str) -> PatientMonitor:
         monitor = self.monitors.get(patient_id)
@@ -108,13 +123,13 @@ class Pipeline:
     # -- the hot path -------------------------------------------------------------------------
 
     def process(self, messages: list[Message], now: float | None = None) -> WriteBatch:
-        """Check, score and store a batch of messages; return what was written."""
+        """Check raw MQTT messages, score them, and store the outcome; return what was written."""
         started = time.perf_counter()
         batch = WriteBatch()
         events: list[tuple[Event, Message | None]] = []
+        touched: dict[str, PatientMonitor] = {}
         patient_for_device = self.registry.patient_for_device
-        metrics, totals = self.metrics, self.totals
-        accepted = vitals = 0
+        vitals = 0
         for message in messages:
             if message.topic.endswith("/status"):
                 self._status(message, batch)
@@ -126,32 +141,59 @@ class Pipeline:
             )
             for rejection in checked.rejections:
                 self._reject(rejection, batch)
-            if not checked.readings:
-                continue
-            monitor = self.monitor(checked.readings[0].patient_id)
-            for reading in checked.readings:
-                assessment = monitor.observe(reading)
-                if not assessment.accepted:
-                    for event in assessment.events:
-                        if isinstance(event, ReadingRejected):
-                            self._reject_reading(event, reading, message, batch)
-                    continue
-                accepted += 1
-                news2 = assessment.news2
-                flags = assessment.flags
-                for flag in flags:
-                    metrics.quality.labels(flag).inc()
-                batch.readings.append(_reading_row(reading, ",".join(flags), news2.score if news2 else None,
-                                                   news2.partial if news2 else None))
+            if checked.readings:
+                self._observe(checked.readings, message, batch, events, touched)
+        self.totals.payloads += vitals
+        self.metrics.payloads.inc(vitals)
+        return self._finish(batch, events, touched, now, started)
+
+    def process_readings(self, groups: list[tuple[list[Reading], Message]], now: float | None = None) -> WriteBatch:
+        """Score readings that a gateway already checked against the contract (the Kafka path)."""
+        started = time.perf_counter()
+        batch = WriteBatch()
+        events: list[tuple[Event, Message | None]] = []
+        touched: dict[str, PatientMonitor] = {}
+        for readings, source in groups:
+            if readings:
+                self._observe(readings, source, batch, events, touched)
+        self.totals.payloads += len(groups)
+        self.metrics.payloads.inc(len(groups))
+        return self._finish(batch, events, touched, now, started)
+
+    def _observe(self, readings: list[Reading], message: Message, batch: WriteBatch,
+                 events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor]) -> None:
+        """One patient's readings from one message through the core."""
+        metrics = self.metrics
+        monitor = self.monitor(readings[0].patient_id)
+        touched[monitor.patient_id] = monitor
+        accepted = 0
+        for reading in readings:
+            assessment = monitor.observe(reading)
+            if not assessment.accepted:
                 for event in assessment.events:
-                    events.append((event, message))
-        totals.payloads += vitals
-        metrics.payloads.inc(vitals)
-        totals.readings += accepted
+                    if isinstance(event, ReadingRejected):
+                        self._reject_reading(event, reading, message, batch)
+                continue
+            accepted += 1
+            news2 = assessment.news2
+            flags = assessment.flags
+            for flag in flags:
+                metrics.quality.labels(flag).inc()
+            batch.readings.append(_reading_row(reading, ",".join(flags), news2.score if news2 else None,
+                                               news2.partial if news2 else None))
+            for event in assessment.events:
+                events.append((event, message))
+        self.totals.readings += accepted
         metrics.readings.inc(accepted)
+
+    def _finish(self, batch: WriteBatch, events: list[tuple[Event, Message | None]],
+                touched: dict[str, PatientMonitor], now: float | None, started: float) -> WriteBatch:
+        if self.model_stage is not None and touched:
+            # One batched inference for every patient this batch touched.
+            events.extend((event, None) for event in self.model_stage.run(list(touched.values())))
         self._alert_events(events, batch, now)
         self.store.write(batch)
-        metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return batch
 
     def tick(self, now: float) -> WriteBatch:
@@ -200,7 +242,7 @@ class Pipeline:
             return
         wall = time.time()
         raised_ids = [e.alert.alert_id for e, _ in events if isinstance(e, AlertRaised)]
-        known = self._known_alerts(raised_ids) if raised_ids else set()
+        known = self.store.known_alerts(raised_ids) if raised_ids else set()
         for event, source in events:
             if isinstance(event, ReadingRejected):
                 continue
@@ -241,12 +283,6 @@ class Pipeline:
             if self.announce is not None:
                 texts = texts or (patient_message(alert.as_dict()), clinician_summary(alert.as_dict()))
                 self.announce(AnnouncedAlert(name, alert, texts[0], texts[1], latency, source))
-
-    def _known_alerts(self, alert_ids: list[str]) -> set[str]:
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(alerts_table.select().with_only_columns(alerts_table.c.alert_id)
-                                .where(alerts_table.c.alert_id.in_(alert_ids)))
-            return {row[0] for row in rows}
 
 
 def _reading_row(reading: Reading, flags: str, news2: int | None, partial: bool | None) -> dict[str, object]:

@@ -76,6 +76,12 @@ class SqlStore:
             if batch.device_status:
                 conn.execute(self._status, batch.device_status)
 
+    def known_alerts(self, alert_ids: list[str]) -> set[str]:
+        """Which of these alert ids are already stored (raised before, perhaps before a restart)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alerts.c.alert_id).where(alerts.c.alert_id.in_(alert_ids)))
+            return {row[0] for row in rows}
+
     def count(self, table: Any) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
