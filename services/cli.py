@@ -42,6 +42,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from vigil.embedded.serve import serve
+    from vigil.observability.logs import configure_logging
+    from vigil.settings import VigilSettings
+
+    settings = VigilSettings()
+    if args.roster:
+        settings.roster = Path(args.roster)
+    configure_logging(settings.log_level)
+    return asyncio.run(serve(settings))
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from vigil.simulators.cohort import parse_scenarios, plan_cohort
     from vigil.simulators.fleet import Fleet, FleetClock
@@ -112,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="vigil-data")
     demo.add_argument("--json", action="store_true", help="end with the summary as one JSON line")
     demo.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="run the embedded runtime for real devices (settings from VIGIL_* variables)")
+    run.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
+    run.set_defaults(func=_run)
 
     news2 = sub.add_parser("news2", help="score one set of observations with NEWS2 (RCP 2017)")
     news2.add_argument("--rr", type=float, help="respiration rate, /min")

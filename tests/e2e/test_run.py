@@ -1,0 +1,81 @@
+"""`vigil run` as an operator starts it: roster YAML, VIGIL_* settings, real MQTT clients."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import paho.mqtt.client as mqtt
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROSTER = """
+version: 1
+patients:
+  - patient_id: pt-a
+    language: en
+    devices: [{device_id: wr-a}]
+    clinical: {spo2_scale: 2, usual_ranges: {hr: {low: 45, high: 80}}}
+    care_team: [{name: Dr B, role: physician, email: b@example.org}]
+"""
+
+
+def port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str):
+    return json.loads(urllib.request.urlopen(url, timeout=2).read())
+
+
+def test_run_with_roster_accepts_enrolled_and_dead_letters_strangers(tmp_path):
+    (tmp_path / "roster.yaml").write_text(ROSTER)
+    mqtt_port, http_port = port(), port()
+    env = dict(os.environ, VIGIL_MQTT_PORT=str(mqtt_port), VIGIL_HTTP_PORT=str(http_port),
+               VIGIL_DATA_DIR=str(tmp_path / "data"), VIGIL_ROSTER=str(tmp_path / "roster.yaml"))
+    proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "run"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                health = get(f"http://127.0.0.1:{http_port}/healthz")
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert health["status"] == "ok"
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="device-a")
+        client.connect("127.0.0.1", mqtt_port)
+        client.loop_start()
+        now = datetime.now(timezone.utc)
+        samples = [{"ts": (now - timedelta(seconds=60 - i)).isoformat(), "seq": i, "hr_bpm": 70.0 + i % 3,
+                    "spo2_pct": 90.0, "rr_per_min": 16.0} for i in range(1, 11)]
+        good = json.dumps({"v": 1, "device_id": "wr-a", "samples": samples})
+        stranger = json.dumps({"v": 1, "device_id": "wr-z", "samples": samples[:1]})
+        client.publish("vigil/v1/devices/wr-a/vitals", good, qos=1).wait_for_publish(5)
+        client.publish("vigil/v1/devices/wr-z/vitals", stranger, qos=1).wait_for_publish(5)
+        client.disconnect()
+        client.loop_stop()
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            health = get(f"http://127.0.0.1:{http_port}/healthz")
+            if health["readings"] >= 10 and health["rejected"] >= 1:
+                break
+            time.sleep(0.2)
+        assert health["readings"] == 10 and health["rejected"] == 1
+        dead = get(f"http://127.0.0.1:{http_port}/api/dead-letters")
+        assert dead[0]["reason"] == "unknown_device" and "wr-z" in dead[0]["raw"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert "event=\"vigil running\"" in stderr
