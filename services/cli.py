@@ -54,6 +54,33 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(serve(settings))
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    from vigil.ingest.gateway import serve_gateway
+    from vigil.observability.logs import configure_logging
+    from vigil.settings import VigilSettings
+
+    settings = VigilSettings()
+    if args.roster:
+        settings.roster = Path(args.roster)
+    if args.http_port is not None:
+        settings.http_port = args.http_port
+    configure_logging(settings.log_level)
+    return asyncio.run(serve_gateway(settings, gateway_id=args.id))
+
+
+def _processor(args: argparse.Namespace) -> int:
+    from vigil.processor.app import run_worker
+    from vigil.settings import VigilSettings
+
+    settings = VigilSettings()
+    if args.roster:
+        settings.roster = Path(args.roster)
+    if args.data_dir:
+        settings.processor_data_dir = Path(args.data_dir)
+    run_worker(settings, web_port=args.web_port)
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from vigil.simulators.cohort import parse_scenarios, plan_cohort
     from vigil.simulators.fleet import Fleet, FleetClock
@@ -128,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the embedded runtime for real devices (settings from VIGIL_* variables)")
     run.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
     run.set_defaults(func=_run)
+
+    ingest = sub.add_parser("ingest", help="MQTT -> Kafka gateway (scaled mode; VIGIL_MQTT_URL, VIGIL_KAFKA_BOOTSTRAP)")
+    ingest.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
+    ingest.add_argument("--id", default=None, help="gateway id: its persistent MQTT session (default: vigil-ingest-<host>)")
+    ingest.add_argument("--http-port", type=int, default=None, help="/healthz and /metrics (default VIGIL_HTTP_PORT)")
+    ingest.set_defaults(func=_ingest)
+
+    processor = sub.add_parser("processor", help="Faust stream processor (scaled mode)")
+    processor_sub = processor.add_subparsers(dest="processor_command", required=True)
+    worker = processor_sub.add_parser("worker", help="start one processor worker")
+    worker.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
+    worker.add_argument("--web-port", type=int, default=None, help="the worker's web port: /healthz, /metrics")
+    worker.add_argument("--data-dir", default=None, help="worker state dir (one per worker)")
+    worker.set_defaults(func=_processor)
 
     news2 = sub.add_parser("news2", help="score one set of observations with NEWS2 (RCP 2017)")
     news2.add_argument("--rr", type=float, help="respiration rate, /min")

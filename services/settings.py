@@ -40,5 +40,20 @@ class VigilSettings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # -- the scaled-out runtime (Kafka, Faust, InfluxDB, PostgreSQL) -------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    readings_topic: str = "vigil.readings"
+    alerts_topic: str = "vigil.alerts"
+    deadletter_topic: str = "vigil.deadletter"
+    topic_partitions: int = Field(4, description="Partitions of vigil.readings (and of the processor's tables).")
+    topic_replication: int = Field(1, description="3 with the three-broker cluster.")
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_token: str | None = None
+    influx_org: str = "vigil"
+    influx_bucket: str = "vitals"
+    processor_app_id: str = Field("vigil-processor", description="Faust app id: consumer group and changelog topic names.")
+    processor_web_port: int = Field(6066, description="Faust worker's own web port (one per worker).")
+    processor_data_dir: Path = Field(Path("vigil-data/processor"), description="Faust worker state directory.")
+
     def sqlite_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'vigil.sqlite').resolve()}"

@@ -92,11 +92,13 @@ def plan_cohort(
     scenarios: tuple[str, ...] = DEAL_ORDER,
     event_fraction: float = 0.7,
     first_onset_s: float = 10 * 60,
+    id_prefix: str = "",
 ) -> CohortPlan:
     """Deal scenarios to a share of the patients, at random onsets after `first_onset_s`."""
     rng = random.Random(f"{seed}:cohort")
     people = [
-        SimulatedPatient(f"pt-{i + 1:04d}", f"wr-{i + 1:04d}", PatientTraits.draw(random.Random(f"{seed}:traits:{i}")))
+        SimulatedPatient(f"{id_prefix}pt-{i + 1:04d}", f"{id_prefix}wr-{i + 1:04d}",
+                         PatientTraits.draw(random.Random(f"{seed}:traits:{i}")))
         for i in range(patients)
     ]
     plan = CohortPlan(seed, start_t, duration_s, people)

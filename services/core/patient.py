@@ -10,7 +10,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from vigil.core.events import Alert, Event, ReadingRejected
+from vigil.core.events import Alert, AlertRaised, Event, ReadingRejected
+from vigil.core.model_rules import (
+    DEFAULT_MODEL_THRESHOLDS,
+    MODEL_RULES,
+    ModelScores,
+    ModelThresholds,
+    anomaly_outcome,
+    risk_outcome,
+)
 from vigil.core.news2 import News2Score, Observations, score_news2
 from vigil.core.policy import (
     DEFAULT_ESCALATION,
@@ -124,7 +132,7 @@ class PatientMonitor:
         self.repeats = 0
         self.untrusted_since: float | None = None
         self.untrusted_t = 0.0
-        self.rules: dict[str, RuleState] = {spec.kind: RuleState() for spec in RULES}
+        self.rules: dict[str, RuleState] = {spec.kind: RuleState() for spec in (*RULES, *MODEL_RULES)}
         self.offline = RuleState()
         self.last_news2: News2Score | None = None
         self.suppressed = 0
@@ -210,6 +218,12 @@ class PatientMonitor:
                 events.append(event)
             if spec.category == "clinical" and (state.pending_since is not None or state.open is not None):
                 any_clinical_open = True
+        if not any_clinical_open:
+            # A pending or open model alert also means 'not stable': keep it out of the baseline.
+            for spec in MODEL_RULES:
+                state = states[spec.kind]
+                if state.pending_since is not None or state.open is not None:
+                    any_clinical_open = True
         if optical_ok and not any_clinical_open and (news2 is None or news2.score <= 2):
             self._learn_baseline(r, t)
         return Assessment(r, True, flags, news2, events)
@@ -255,6 +269,34 @@ class PatientMonitor:
             untrusted_t=self.untrusted_t,
             news2=news2,
         )
+
+    # -- model path ---------------------------------------------------------------------------
+
+    def apply_model_scores(self, scores: ModelScores, thresholds: ModelThresholds = DEFAULT_MODEL_THRESHOLDS) -> list[Event]:
+        """Feed the learned models' scores through the same alert policy as every rule.
+
+        Scores count as untrusted (neither fire nor clear) while the optical signal is untrusted
+        or the heart rate is not observed. A raised alert carries the model version and the
+        features that drove it.
+        """
+        t = scores.t
+        hr_track = self.tracks["hr"]
+        trusted = self.untrusted_since is None and t - hr_track.last_t <= MAX_AGE_S["hr"]
+        events: list[Event] = []
+        news2 = self.last_news2
+        for spec, outcome in zip(MODEL_RULES, (anomaly_outcome(scores.anomaly, trusted, t, thresholds),
+                                               risk_outcome(scores.risk, trusted, t, thresholds))):
+            state = self.rules[spec.kind]
+            event = step_rule(spec, state, outcome, t, self.patient_id, self.escalation, news2)
+            if event is None:
+                continue
+            if isinstance(event, AlertRaised):
+                for alert in (event.alert, state.open):
+                    if alert is not None:
+                        alert.model_version = scores.model_version
+                        alert.contributors = [dict(c) for c in scores.contributors]
+            events.append(event)
+        return events
 
     # -- clock path ---------------------------------------------------------------------------
 

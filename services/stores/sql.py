@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from vigil.stores.schema import alert_events, alerts, dead_letters, device_status, metadata, readings
 
@@ -43,7 +44,11 @@ class SqlStore:
         self.engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine)
+        except (IntegrityError, ProgrammingError):
+            # Another process created the same tables at the same moment (PostgreSQL catalog race).
+            metadata.create_all(self.engine)
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
         self._events = _insert(self.engine, alert_events).on_conflict_do_nothing()
         self._dead = _insert(self.engine, dead_letters)

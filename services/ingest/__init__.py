@@ -1,0 +1,1 @@
+"""The MQTT -> Kafka ingest gateway (scaled mode)."""

@@ -1,0 +1,1 @@
+"""The Faust stream processor (scaled mode)."""

@@ -1,0 +1,139 @@
+"""`vigil processor worker`: the Faust app. Agents are a few lines; the work is in the core.
+
+Per-patient state is a PatientMonitor, pickled into a Faust table whose changelog topic is
+co-partitioned with `vigil.readings` (same key bytes, same partitioner): a worker that restarts,
+or takes over a partition in a rebalance, recovers each patient's state from the changelog.
+Each batch (`stream.take`) goes through the same Pipeline as the embedded mode; then readings go
+to InfluxDB, alert events and scores to `vigil.alerts`, refusals to `vigil.deadletter`, alert
+rows to PostgreSQL (one row per alert id: a replayed batch never announces an alert twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import sys
+from typing import Any
+
+import faust
+
+from vigil.contract.records import AlertRecord, DeadLetterRecord, ReadingsRecord, ScoreRecord
+from vigil.core.patient import PatientMonitor
+from vigil.embedded.pipeline import AnnouncedAlert, Message, Pipeline
+from vigil.observability.metrics import Metrics
+from vigil.processor.influx import InfluxSeriesWriter
+from vigil.registry import Registry, load_roster
+from vigil.settings import VigilSettings
+from vigil.stores.sql import SqlStore, WriteBatch
+
+log = logging.getLogger("vigil.processor")
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.2
+
+
+class CollectingSink:
+    """Lets the shared Pipeline decide; the agent then writes asynchronously to each sink."""
+
+    def __init__(self, alert_store: SqlStore) -> None:
+        self.alert_store = alert_store
+        self.pending = WriteBatch()
+
+    def write(self, batch: WriteBatch) -> None:
+        self.pending = batch
+
+    def known_alerts(self, alert_ids: list[str]) -> set[str]:
+        return self.alert_store.known_alerts(alert_ids)
+
+
+def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.App:
+    brokers = [f"kafka://{hostport.strip()}" for hostport in settings.kafka_bootstrap.split(",")]
+    app = faust.App(
+        settings.processor_app_id,
+        broker=brokers,
+        store="memory://",
+        datadir=str(settings.processor_data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        web_host="127.0.0.1",
+        web_port=web_port or settings.processor_web_port,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=BATCH_MAX,
+        broker_commit_interval=1.0,
+    )
+    readings_topic = app.topic(settings.readings_topic, key_serializer="raw", value_serializer="raw",
+                               partitions=settings.topic_partitions)
+    alerts_topic = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
+    deadletter_topic = app.topic(settings.deadletter_topic, key_serializer="raw", value_serializer="raw")
+    states = app.Table("patient-state", default=None, key_type=bytes, value_type=bytes,
+                       partitions=settings.topic_partitions, use_partitioner=True)
+
+    registry = Registry(load_roster(settings.roster)) if settings.roster else Registry()
+    metrics = Metrics()
+    alert_store = SqlStore(settings.database_url or settings.sqlite_url())
+    sink = CollectingSink(alert_store)
+    announced: list[AnnouncedAlert] = []
+    pipeline = Pipeline(registry, sink, metrics, announce=announced.append)
+    influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
+    app.vigil = {"pipeline": pipeline, "influx": influx, "metrics": metrics}  # type: ignore[attr-defined]
+
+    def load(patient_id: str) -> PatientMonitor:
+        blob = states.get(patient_id.encode())
+        if blob:
+            return pickle.loads(blob)
+        return PatientMonitor(patient_id, registry.context_for(patient_id))
+
+    @app.agent(readings_topic)
+    async def score(stream: Any) -> None:
+        async for values in stream.take(BATCH_MAX, within=BATCH_WITHIN_S):
+            records = [ReadingsRecord.model_validate_json(value) for value in values]
+            patients = {record.patient_id for record in records}
+            # State lives in the table; the pipeline only borrows it for this batch.
+            pipeline.monitors = {patient_id: load(patient_id) for patient_id in patients}
+            announced.clear()
+            pipeline.process_readings(
+                [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records])
+            batch = sink.pending
+            await influx.write(batch.readings)
+            for event in announced:
+                record = AlertRecord(event=event.event, alert=event.alert.as_dict(), patient_message=event.patient_message,
+                                     clinician_summary=event.clinician_summary)
+                await alerts_topic.send(key=event.alert.patient_id.encode(), value=record.model_dump_json().encode())
+            for patient_id in patients:
+                monitor = pipeline.monitors[patient_id]
+                news2 = monitor.last_news2
+                score_record = ScoreRecord(patient_id=patient_id, t=monitor.last_seen_t or 0.0,
+                                           news2=news2.score if news2 else None,
+                                           news2_partial=news2.partial if news2 else None,
+                                           readings=sum(len(r.readings) for r in records if r.patient_id == patient_id))
+                await alerts_topic.send(key=patient_id.encode(), value=score_record.model_dump_json().encode())
+            for row in batch.dead_letters:
+                await deadletter_topic.send(key=(row["device_id"] or "unknown").encode(),
+                                            value=DeadLetterRecord.of_row(row).model_dump_json().encode())
+            if batch.alerts or batch.alert_events:
+                rows = WriteBatch(alerts=batch.alerts, alert_events=batch.alert_events)
+                await asyncio.get_running_loop().run_in_executor(None, alert_store.write, rows)
+            for patient_id, monitor in pipeline.monitors.items():
+                states[patient_id.encode()] = pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        status = "ok" if influx.healthy else "degraded"
+        return web.json({"status": status, "influx_ok": influx.healthy, "influx_failures": influx.failures,
+                         "readings": pipeline.totals.readings, "rejected": sum(pipeline.totals.rejected.values()),
+                         "alerts": len(pipeline.totals.raised), "scoring": "rules"})
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.exposition(), content_type="text/plain")
+
+    return app
+
+
+def run_worker(settings: VigilSettings, web_port: int | None = None, loglevel: str = "info") -> None:
+    """Start one Faust worker (blocks until stopped)."""
+    app = build_app(settings, web_port=web_port)
+    sys.argv = ["vigil-processor", "worker", "--loglevel", loglevel, "--web-port", str(web_port or settings.processor_web_port),
+                "--web-host", "127.0.0.1"]
+    app.main()

@@ -1,0 +1,168 @@
+"""Simulator -> Mosquitto -> gateway -> Kafka -> Faust (two workers) -> InfluxDB + PostgreSQL.
+
+Against the real servers deploy/local starts. The core is deterministic, so the alerts the
+scaled path stores must be exactly the ones the embedded pipeline raises on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from sqlalchemy import create_engine, select
+
+from vigil.embedded.pipeline import Message, Pipeline
+from vigil.observability.metrics import Metrics
+from vigil.registry import Registry, Roster
+from vigil.simulators.cohort import parse_scenarios, plan_cohort
+from vigil.simulators.fleet import Fleet
+from vigil.simulators.per_device import publish_fleet_per_device
+from vigil.stores.schema import alert_events, alerts
+from vigil.stores.sql import SqlStore
+
+from conftest import enrol_devices, free_port, influx_count, wait_for, write_roster
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+RATE = 1 / 15
+HOURS = 3.0
+
+
+def password_for(device_id: str) -> str:
+    return f"{device_id}-secret"
+
+
+def cohort(run_id: str, patients: int = 16, seed: int = 5):
+    start = time.time() - HOURS * 3600 - 120
+    return plan_cohort(patients, seed, start, HOURS * 3600, parse_scenarios("clinical"), id_prefix=f"{run_id}-")
+
+
+def reference_alert_ids(plan, tmp_path: Path) -> set[str]:
+    """What the embedded pipeline raises on exactly the same messages."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'reference.sqlite'}")
+    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), store, Metrics())
+    fleet = Fleet(plan, RATE, 4, 0.0)
+    now = time.time()
+    pipeline.process([Message(m.topic, m.payload, now) for m in fleet.batches_until(plan.start_t + plan.duration_s)])
+    return {a.alert_id for a in pipeline.totals.raised}
+
+
+def stored_alerts(database_url: str, run_id: str) -> tuple[set[str], int]:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        ids = {row[0] for row in conn.execute(select(alerts.c.alert_id).where(alerts.c.patient_id.like(f"{run_id}-%")))}
+        raised_events = conn.execute(
+            select(alert_events.c.alert_id).where(alert_events.c.event == "raised", alert_events.c.alert_id.in_(ids))).all()
+    engine.dispose()
+    return ids, len(raised_events)
+
+
+def wait_for_alerts(servers, run_id, expected: set[str]) -> tuple[set[str], int]:
+    def stored():
+        ids, raised = stored_alerts(servers["VIGIL_DATABASE_URL"], run_id)
+        return (ids, raised) if ids >= expected else None
+
+    try:
+        return wait_for(stored, 60, "the alerts in PostgreSQL")
+    except AssertionError:
+        return stored_alerts(servers["VIGIL_DATABASE_URL"], run_id)
+
+
+def http_json(port: int, path: str):
+    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2).read())
+
+
+def start_stack(services, run_id, plan, tmp_path, workers=("w1", "w2")):
+    roster = write_roster(tmp_path / "roster.yaml", plan.roster())
+    enrol_devices([p.device_id for p in plan.patients], password_for)
+    services.env["VIGIL_ROSTER"] = str(roster)
+    gateway_port = free_port()
+    services.start("gateway", "ingest", "--id", f"gw-{run_id}", "--http-port", str(gateway_port))
+    wait_for(lambda: _ok(gateway_port, "/healthz"), 60, "the gateway to subscribe")
+    ports = {}
+    for name in workers:
+        ports[name] = free_port()
+        services.start(name, "processor", "worker", "--web-port", str(ports[name]), "--data-dir", str(tmp_path / name))
+    for name in workers:
+        wait_for(lambda name=name: _ok(ports[name], "/healthz"), 90, f"processor {name} to start")
+    return gateway_port, ports
+
+
+def _ok(port: int, path: str) -> bool:
+    try:
+        return http_json(port, path).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
+def test_every_published_reading_lands_in_influx_and_alerts_match_the_core(services, servers, run_id, influx_bucket, tmp_path):
+    plan = cohort(run_id)
+    start_stack(services, run_id, plan, tmp_path)
+    fleet = Fleet(plan, RATE, 4, 0.0)
+    stats = publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], None, plan.start_t + plan.duration_s, password_for)
+    assert stats.samples == fleet.counts.samples > 10_000
+    wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 180, "every reading in InfluxDB")
+    time.sleep(2)
+    assert influx_count(servers, influx_bucket) == stats.samples, "no reading lost, none duplicated"
+    expected = reference_alert_ids(plan, tmp_path)
+    assert len(expected) >= 5
+    ids, raised = wait_for_alerts(servers, run_id, expected)
+    assert ids == expected and raised == len(expected)
+
+
+def test_killing_a_worker_mid_stream_loses_nothing_and_duplicates_no_alert(services, servers, run_id, influx_bucket, tmp_path):
+    plan = cohort(run_id, seed=6)
+    _, ports = start_stack(services, run_id, plan, tmp_path)
+    fleet = Fleet(plan, RATE, 4, 0.0)
+    end = plan.start_t + plan.duration_s
+    import threading
+
+    from vigil.simulators.fleet import FleetClock
+
+    clock = FleetClock(time.time(), plan.start_t, plan.duration_s / 25.0)  # publish over about 25 s
+    result = {}
+    publisher = threading.Thread(target=lambda: result.setdefault(
+        "stats", publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], clock, end, password_for)))
+    publisher.start()
+    time.sleep(10)
+    services.kill("w1")  # SIGKILL: no clean shutdown, no final commit
+    time.sleep(3)
+    services.start("w1", "processor", "worker", "--web-port", str(ports["w1"]), "--data-dir", str(tmp_path / "w1"))
+    publisher.join(120)
+    stats = result["stats"]
+    wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 240, "every reading in InfluxDB")
+    time.sleep(3)
+    assert influx_count(servers, influx_bucket) == stats.samples
+    expected = reference_alert_ids(plan, tmp_path)
+    ids, raised = wait_for_alerts(servers, run_id, expected)
+    assert ids == expected, f"missing {expected - ids}, unexpected {ids - expected}"
+    assert raised == len(expected), "each alert raised once"
+
+
+def test_broker_refuses_a_device_publishing_on_another_devices_topic(servers, run_id):
+    intruder, victim = f"{run_id}-wr-a", f"{run_id}-wr-b"
+    enrol_devices([intruder, victim], password_for)
+    received: list[str] = []
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"listen-{run_id}")
+    listener.username_pw_set(servers["VIGIL_MQTT_USERNAME"], servers["VIGIL_MQTT_PASSWORD"])
+    listener.on_message = lambda c, u, m: received.append(m.topic)
+    port = int(servers["VIGIL_MQTT_URL"].rsplit(":", 1)[1])
+    listener.connect("127.0.0.1", port)
+    listener.subscribe("vigil/v1/devices/+/vitals", qos=1)
+    listener.loop_start()
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{run_id}")
+    device.username_pw_set(intruder, password_for(intruder))
+    device.connect("127.0.0.1", port)
+    device.loop_start()
+    time.sleep(0.5)
+    device.publish(f"vigil/v1/devices/{victim}/vitals", b'{"forged": true}', qos=1).wait_for_publish(5)
+    device.publish(f"vigil/v1/devices/{intruder}/vitals", b'{"own": true}', qos=1).wait_for_publish(5)
+    wait_for(lambda: received, 10, "the device's own message")
+    time.sleep(1)
+    assert received == [f"vigil/v1/devices/{intruder}/vitals"]
+    for client in (device, listener):
+        client.disconnect()
+        client.loop_stop()
