@@ -125,6 +125,10 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.bench.core import bench_core
 
         result = bench_core(patients=args.patients, readings=args.readings, seed=args.seed)
+    elif args.target == "model":
+        from vigil.models.cli import bench as bench_model
+
+        result = bench_model(args)
     else:
         from vigil.bench.ingest import bench_ingest
 
@@ -207,13 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_schema)
 
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest"))
+    bench.add_argument("target", choices=("core", "ingest", "model"))
     bench.add_argument("--patients", type=int, default=200)
     bench.add_argument("--readings", type=int, default=200_000, help="core: readings to score")
     bench.add_argument("--messages", type=int, default=20_000, help="ingest: MQTT messages to send")
     bench.add_argument("--batch-size", type=int, default=10, help="ingest: samples per message")
     bench.add_argument("--seed", type=int, default=11)
     bench.set_defaults(func=_bench)
+    __import__("vigil.models.cli", fromlist=["register"]).register(sub)  # vigil model train|evaluate|info
     return parser
 
 

@@ -40,6 +40,9 @@ class VigilSettings(BaseSettings):
 
     log_level: str = "INFO"
 
+    models_enabled: bool = Field(True, description="Score with the learned models (anomaly, rising risk) beside the rules.")
+    model_dir: Path | None = Field(None, description="Model artifacts directory; default: the packaged models/artifacts.")
+
     # -- the scaled-out runtime (Kafka, Faust, InfluxDB, PostgreSQL) -------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
     readings_topic: str = "vigil.readings"

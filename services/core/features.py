@@ -129,13 +129,14 @@ class Contributor:
 
 
 def top_deviations(monitor: "PatientMonitor", features: list[float], k: int = 3, min_abs_z: float = 1.5) -> list[Contributor]:
-    """The k largest deviations from the patient's own baseline, largest first (|z| >= min_abs_z)."""
+    """The k largest deviations from the patient's own baseline, largest first: those with
+    |z| >= min_abs_z, or else the single largest one, so an alert always names something."""
     ranked = []
     for name, vital in zip(DEVIATION_FEATURES, FEATURE_VITALS):
-        i = INDEX[name]
-        zval = features[i]
-        if features[INDEX[f"{vital}_missing"]] or abs(zval) < min_abs_z:
+        if features[INDEX[f"{vital}_missing"]]:
             continue
+        zval = features[INDEX[name]]
         ranked.append(Contributor(name, vital, zval, features[INDEX[f"{vital}_value"]], monitor.tracks[vital].baseline_mean))
     ranked.sort(key=lambda c: -abs(c.z))
-    return ranked[:k]
+    strong = [c for c in ranked if abs(c.z) >= min_abs_z]
+    return strong[:k] if strong else ranked[:1]

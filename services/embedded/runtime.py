@@ -43,6 +43,9 @@ class EmbeddedRuntime:
         self.store = SqlStore(settings.sqlite_url())
         limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
         self.pipeline = Pipeline(registry, self.store, self.metrics, limits=limits, announce=announce)
+        self.models_status: dict[str, object] = {"enabled": settings.models_enabled, "loaded": False}
+        if settings.models_enabled:
+            self.load_models()
         self.batch_max = batch_max
         self.broker = None
         self.source: MqttSource | None = None
@@ -51,6 +54,22 @@ class EmbeddedRuntime:
         self.started_at = time.time()
         self.processed_batches = 0
         self.last_error: str | None = None
+
+    def load_models(self) -> bool:
+        """Serve the learned models if they load; otherwise carry on with rules alone, and say so."""
+        from vigil.scoring import ModelLoadError, OnnxScoringStage, load_model_set
+
+        try:
+            models = load_model_set(self.settings.model_dir)
+        except ModelLoadError as exc:
+            self.pipeline.model_stage = None
+            self.models_status = {"enabled": True, "loaded": False, "error": str(exc)}
+            log.error("models not loaded: scoring with rules alone", extra={"error": str(exc)})
+            return False
+        self.pipeline.model_stage = OnnxScoringStage(models)
+        self.models_status = {"enabled": True, "loaded": True, "version": models.version, "directory": str(models.directory)}
+        log.info("models loaded", extra={"model_version": models.version})
+        return True
 
     @property
     def mqtt_url(self) -> str:
@@ -82,13 +101,24 @@ class EmbeddedRuntime:
         query = readings.select().where(readings.c.t >= since).order_by(readings.c.t)
         count = 0
         self.pipeline.quiet = True
+        stage = self.pipeline.model_stage
+        touched: dict[str, object] = {}
+        minute = None
         try:
             with self.store.engine.connect() as conn:
                 for row in conn.execute(query):
                     m = row._mapping
                     reading = Reading(**{name: m[name] for name in columns})
-                    self.pipeline.monitor(reading.patient_id).observe(reading)
+                    if stage is not None and minute is not None and reading.t // 60 != minute and touched:
+                        stage.run(list(touched.values()))  # model alerts rebuilt too (events dropped)
+                        touched.clear()
+                    minute = reading.t // 60
+                    monitor = self.pipeline.monitor(reading.patient_id)
+                    monitor.observe(reading)
+                    touched[reading.patient_id] = monitor
                     count += 1
+                if stage is not None and touched:
+                    stage.run(list(touched.values()))
         finally:
             self.pipeline.quiet = False
         self.pipeline.metrics.open_alerts.set(sum(len(m.open_alerts()) for m in self.pipeline.monitors.values()))
@@ -135,7 +165,8 @@ class EmbeddedRuntime:
             "patients": len(self.pipeline.monitors),
             "readings": self.pipeline.totals.readings,
             "rejected": sum(self.pipeline.totals.rejected.values()),
-            "scoring": "rules",
+            "scoring": "rules+models" if self.pipeline.model_stage is not None else "rules",
+            "models": self.models_status,
             "uptime_s": round(time.time() - self.started_at, 1),
             "last_error": self.last_error,
         }
