@@ -53,6 +53,7 @@ class EmbeddedRuntime:
         self.tasks: list[asyncio.Task[None]] = []
         self.started_at = time.time()
         self.processed_batches = 0
+        self.processed_messages = 0
         self.last_error: str | None = None
 
     def load_models(self) -> bool:
@@ -134,6 +135,7 @@ class EmbeddedRuntime:
                 self.pipeline.process(messages)
                 self.source.acknowledge(messages)
                 self.processed_batches += 1
+                self.processed_messages += len(messages)
             except Exception as exc:  # keep serving; the broker will redeliver what was not acked
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("batch failed", extra={"messages": len(messages)})
@@ -147,12 +149,12 @@ class EmbeddedRuntime:
             except Exception:
                 log.exception("tick failed")
 
-    async def drain(self, timeout: float = 10.0) -> None:
-        """Wait until everything received so far has been processed."""
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Wait until every message received so far has been processed (or `timeout` passes)."""
         deadline = time.time() + timeout
-        while self.source and self.source.depth and time.time() < deadline:
+        await asyncio.sleep(0.3)  # let in-flight deliveries from the broker arrive
+        while self.source and self.processed_messages < self.source.received and time.time() < deadline:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
 
     def health(self) -> dict[str, object]:
         connected = bool(self.source and self.source.client.is_connected())
