@@ -41,7 +41,7 @@ clinical decisions.
 
 | model | estimator | input | output |
 |---|---|---|---|
-| anomaly | {metadata['anomaly']['estimator']} | {len(metadata['anomaly']['inputs'])} deviations from the patient's own baseline (z-scores, fast−slow trends, heart-rate variability, activity) | score; 1.0 = the 99.9th centile of stable training windows |
+| anomaly | {metadata['anomaly']['estimator']} | {len(metadata['anomaly']['inputs'])} deviations from the patient's own baseline (z-scores, fast−slow trends, heart-rate variability, activity) | negative log-likelihood, rescaled; 1.0 = the 99.9th centile of stable training windows |
 | rising risk | {metadata['risk']['estimator']} | all {len(metadata['feature_names'])} features (`services/core/features.py`) | calibrated probability |
 
 Risk label: {metadata['risk']['label']}.

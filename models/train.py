@@ -4,8 +4,10 @@ Data: several simulator seeds, many patients, days each, every scenario, replaye
 real Pipeline (models/replay.py), so the features are the processor's own. Training seeds are
 100*K + 0..5 and the calibration seed 100*K + 6 for `--seed K`; evaluation refuses them.
 
-- anomaly: IsolationForest on the deviation features of stable windows (far from any injected
-  event). Its score is rescaled so that 1.0 is the 99.9th centile of stable training windows.
+- anomaly: a Gaussian mixture (3 components, full covariance) of the deviation features of
+  stable windows (far from any injected event); the score is the negative log-likelihood,
+  rescaled so that 1.0 is the 99.9th centile of stable training windows. (IsolationForest was
+  tried first: 20x slower per row in onnxruntime and it separated events less well.)
 - rising risk: GradientBoostingClassifier on every feature, then Platt (sigmoid) calibration
   on the calibration seed. Label: NEWS2 >= 5 at rest (held 5 min) or a clinical event begins
   or is under way within the next hour.
@@ -41,7 +43,7 @@ class TrainConfig:
     train_seeds: int = 6
     row_stride: int = 3  # consecutive minutes are near-duplicates; keep every 3rd for the risk model
     risk_trees: int = 120
-    anomaly_trees: int = 100
+    anomaly_components: int = 3
     workers: int = 2
 
     def seeds(self) -> tuple[list[int], int]:
@@ -110,7 +112,7 @@ def columns(names: tuple[str, ...]) -> list[int]:
 
 @dataclass(slots=True)
 class FittedModels:
-    anomaly: object  # IsolationForest
+    anomaly: object  # GaussianMixture
     risk: object  # CalibratedClassifierCV with the GradientBoostingClassifier unwrapped inside
     anomaly_median: float
     anomaly_q999: float
@@ -118,14 +120,15 @@ class FittedModels:
 
 def fit_models(train: CohortData, calibration: CohortData, config: TrainConfig) -> FittedModels:
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import GradientBoostingClassifier, IsolationForest
+    from sklearn.ensemble import GradientBoostingClassifier
     from sklearn.frozen import FrozenEstimator
+    from sklearn.mixture import GaussianMixture
 
     a_cols = columns(ANOMALY_INPUTS)
-    normal = train.X[train.stable][:, a_cols]
-    anomaly = IsolationForest(n_estimators=config.anomaly_trees, max_samples=min(512, len(normal)),
-                              random_state=config.seed).fit(normal)
-    raw = -anomaly.decision_function(normal)
+    normal = train.X[train.stable][:, a_cols].astype(np.float64)
+    anomaly = GaussianMixture(config.anomaly_components, covariance_type="full", reg_covar=1e-3,
+                              random_state=config.seed).fit(normal[:: config.row_stride])
+    raw = -anomaly.score_samples(normal)
     median, q999 = (float(v) for v in np.quantile(raw, [0.5, 0.999]))
 
     keep = np.arange(len(train.y)) % config.row_stride == 0
@@ -144,17 +147,19 @@ def fit_models(train: CohortData, calibration: CohortData, config: TrainConfig) 
 def export_onnx(models: FittedModels) -> tuple[bytes, bytes]:
     from skl2onnx import to_onnx
 
-    sample_a = np.zeros((1, len(ANOMALY_INPUTS)), dtype=np.float32)
+    # The mixture's log-likelihood needs float64 to match scikit-learn within 1e-5.
+    sample_a = np.zeros((1, len(ANOMALY_INPUTS)), dtype=np.float64)
     sample_r = np.zeros((1, len(RISK_INPUTS)), dtype=np.float32)
-    anomaly = to_onnx(models.anomaly, sample_a, target_opset=TARGET_OPSET)
+    anomaly = to_onnx(models.anomaly, sample_a, options={id(models.anomaly): {"score_samples": True}},
+                      target_opset=TARGET_OPSET[""])
     risk = to_onnx(models.risk, sample_r, options={"zipmap": False}, target_opset=TARGET_OPSET)
     return anomaly.SerializeToString(), risk.SerializeToString()
 
 
 def sklearn_scores(models: FittedModels, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The training framework's own outputs: -decision_function (anomaly, raw) and P(risk)."""
+    """The training framework's own outputs: -log-likelihood (anomaly, raw) and P(risk)."""
     X = np.asarray(X, dtype=np.float32)
-    raw = -models.anomaly.decision_function(X[:, columns(ANOMALY_INPUTS)])
+    raw = -models.anomaly.score_samples(X[:, columns(ANOMALY_INPUTS)].astype(np.float64))
     risk = models.risk.predict_proba(X[:, columns(RISK_INPUTS)])[:, 1]
     return raw, risk
 
@@ -223,8 +228,9 @@ def train(config: TrainConfig, out_dir: Path, log=print) -> dict[str, object]:
             "versions": versions(),
         },
         "anomaly": {
-            "file": "anomaly.onnx", "sha256": hashlib.sha256(anomaly_bytes).hexdigest(), "output": "scores",
-            "estimator": f"IsolationForest(n_estimators={config.anomaly_trees}, max_samples=512)",
+            "file": "anomaly.onnx", "sha256": hashlib.sha256(anomaly_bytes).hexdigest(), "output": "score_samples",
+            "input_dtype": "float64",
+            "estimator": f"GaussianMixture(n_components={config.anomaly_components}, covariance_type='full')",
             "inputs": list(ANOMALY_INPUTS), "raw_median": models.anomaly_median, "raw_q999": models.anomaly_q999,
         },
         "risk": {

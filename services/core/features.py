@@ -58,35 +58,42 @@ def _clip(x: float) -> float:
 
 
 def patient_features(monitor: "PatientMonitor", t: float) -> list[float]:
-    """The feature vector (FEATURE_NAMES order) of one patient at time t. Reads, never writes."""
-    signs = monitor.vital_signs(t)
+    """The feature vector (FEATURE_NAMES order) of one patient at time t. Reads, never writes.
+
+    Current values follow `PatientMonitor.vital_signs` (trusted values within their maximum
+    age). NEWS2 is the one the core charted with the newest reading when t is that reading's
+    time (the live case: no second NEWS2 per batch), else it is scored afresh for t.
+    """
+    from vigil.core.patient import MAX_AGE_S
+
     tracks = monitor.tracks
-    current = {"hr": signs.hr, "spo2": signs.spo2, "rr": signs.rr, "temp": signs.temp, "sbp": signs.sbp}
+    hr_track, sbp_track = tracks["hr"], tracks["sbp"]
+    sbp = sbp_track.last_value if t - sbp_track.last_t <= MAX_AGE_S["sbp"] else None
     z: list[float] = []
     trend: list[float] = []
     value: list[float] = []
     missing: list[float] = []
     for name in FEATURE_VITALS:
         track = tracks[name]
-        sd = track.baseline_sd()
-        if sd < 1e-6:
-            sd = 1e-6
-        now = current[name]
+        now = sbp if name == "sbp" else track.current(t, MAX_AGE_S[name])
         if now is None:
             z.append(0.0)
             trend.append(0.0)
             value.append(track.baseline_mean)
             missing.append(1.0)
             continue
+        var = track.baseline_var
+        sd = math.sqrt(var) if var > 1e-12 else 1e-6
         z.append(_clip((now - track.baseline_mean) / sd))
         trend.append(_clip((track.fast - track.slow) / sd))
         value.append(now)
         missing.append(0.0)
-    hr_track = tracks["hr"]
-    hr_sd = max(hr_track.baseline_sd(), 1e-6)
-    variability = hr_track.variability if signs.hr is not None else 0.0
-    news2 = signs.news2
+    news2 = monitor.last_news2 if t == monitor.last_seen_t else monitor.vital_signs(t).news2
     points = news2.parameters if news2 is not None else {}
+    hr_sd = max(hr_track.baseline_sd(), 1e-6)
+    variability = hr_track.variability if not missing[0] else 0.0
+    untrusted_since = monitor.untrusted_since
+    untrusted_s = 0.0 if untrusted_since is None else min(t - untrusted_since, MAX_AGE_FEATURE_S)
     return [
         *z,
         *trend,
@@ -96,12 +103,12 @@ def patient_features(monitor: "PatientMonitor", t: float) -> list[float]:
         _clip(variability / hr_sd),
         _age(t, hr_track.last_t) / 60.0,
         _age(t, tracks["temp"].last_t) / 60.0,
-        _age(t, tracks["sbp"].last_t) / 3600.0,
-        *(float(points.get(p, 0)) for p in NEWS2_PARAMETERS),
+        _age(t, sbp_track.last_t) / 3600.0,
+        *[float(points.get(p, 0)) for p in NEWS2_PARAMETERS],
         float(news2.score) if news2 is not None else 0.0,
         float(len(news2.missing)) if news2 is not None else float(len(NEWS2_PARAMETERS)),
-        signs.activity_g,
-        min(signs.untrusted_for_s, MAX_AGE_FEATURE_S) / 60.0,
+        monitor.activity,
+        untrusted_s / 60.0,
         1.0 if monitor.context.spo2_scale == 2 else 0.0,
         math.log1p(hr_track.baseline_n),
     ]

@@ -49,6 +49,11 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
     "activity_g": ("Activity", "g"),
     "silent_for_min": ("Silent for", "min"),
     "untrusted_for_min": ("Untrusted for", "min"),
+    "risk_pct": ("Deterioration risk", "%"),
+    "anomaly_score": ("Anomaly score", ""),
+}
+CONTRIBUTOR_LABELS: dict[str, tuple[str, str]] = {
+    "hr": ("HR", "bpm"), "spo2": ("SpO2", "%"), "rr": ("RR", "/min"), "temp": ("Temp", "°C"), "sbp": ("SBP", "mmHg"),
 }
 
 
@@ -82,6 +87,12 @@ def clinician_summary(alert: dict[str, Any], baselines: dict[str, float] | None 
         breakdown = ", ".join(f"{k} {v}" for k, v in dict(news2.get("parameters", {})).items())
         partial = f"; not observed: {', '.join(news2.get('missing', []))}" if news2.get("missing") else ""
         lines.append(f"NEWS2 {news2['score']} ({news2['band']}): {breakdown}{partial}.")
+    drivers = []
+    for c in alert.get("contributors") or []:
+        label, unit = CONTRIBUTOR_LABELS.get(str(c.get("vital")), (str(c.get("feature")), ""))
+        drivers.append(f"{label} {c.get('value')} {unit} vs baseline {c.get('baseline')} ({float(c.get('z', 0)):+.1f} SD)")
+    if drivers:
+        lines.append(f"Drivers: {'; '.join(drivers)}.")
     if alert.get("model_version"):
         lines.append(f"Model {alert['model_version']}.")
     return " ".join(lines)

@@ -45,6 +45,7 @@ class _Model:
     input_name: str
     output_name: str
     columns: np.ndarray  # indices into FEATURE_NAMES
+    dtype: type  # the input type the graph was exported with
 
 
 @dataclass(slots=True)
@@ -72,9 +73,9 @@ class ModelSet:
         self.thresholds = ModelThresholds.from_dict(dict(metadata.get("thresholds", {})))
 
     def raw_anomaly(self, features: np.ndarray) -> np.ndarray:
-        """The anomaly model's own output for each row: minus IsolationForest's decision function."""
+        """The anomaly model's own output for each row: minus the log-likelihood under the mixture."""
         m = self.anomaly
-        out = m.session.run([m.output_name], {m.input_name: np.ascontiguousarray(features[:, m.columns])})[0]
+        out = m.session.run([m.output_name], {m.input_name: np.ascontiguousarray(features[:, m.columns], dtype=m.dtype)})[0]
         return -np.asarray(out, dtype=np.float64).reshape(-1)
 
     def score(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +84,7 @@ class ModelSet:
         features = np.asarray(features, dtype=np.float32)
         anomaly = (self.raw_anomaly(features) - self.anomaly_median) / self.anomaly_scale
         m = self.risk
-        proba = m.session.run([m.output_name], {m.input_name: np.ascontiguousarray(features[:, m.columns])})[0]
+        proba = m.session.run([m.output_name], {m.input_name: np.ascontiguousarray(features[:, m.columns], dtype=m.dtype)})[0]
         return anomaly, np.asarray(proba, dtype=np.float64)[:, 1]
 
 
@@ -129,7 +130,8 @@ def load_model_set(directory: Path | str | None = None) -> ModelSet:
             session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelLoadError(f"{key} model file cannot be loaded by onnxruntime: {path}: {exc}") from exc
-        models.append(_Model(key, session, session.get_inputs()[0].name, spec["output"], columns))
+        dtype = np.float64 if spec.get("input_dtype") == "float64" else np.float32
+        models.append(_Model(key, session, session.get_inputs()[0].name, spec["output"], columns, dtype))
     return ModelSet(directory, metadata, models[0], models[1])
 
 

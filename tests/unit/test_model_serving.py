@@ -20,7 +20,7 @@ def tiny(tmp_path_factory):
     """A model set trained on a tiny simulated cohort (seconds), with the sklearn models in hand."""
     from vigil.models.train import CohortData, TrainConfig, export_onnx, fit_models, simulate
 
-    config = TrainConfig(seed=90, patients=3, days=0.4, train_seeds=1, risk_trees=15, anomaly_trees=15, workers=1)
+    config = TrainConfig(seed=90, patients=3, days=0.4, train_seeds=1, risk_trees=15, workers=1)
     (train_seed,), calibration_seed = config.seeds()
     train_data, calibration = simulate(train_seed, 3, 0.4), simulate(calibration_seed, 3, 0.4)
     fitted = fit_models(train_data, calibration, config)
@@ -41,7 +41,7 @@ def test_onnx_matches_scikit_learn_within_1e5(tiny):
     raw, risk = sklearn_scores(fitted, X)
     a = ort.InferenceSession(anomaly_bytes, providers=["CPUExecutionProvider"])
     r = ort.InferenceSession(risk_bytes, providers=["CPUExecutionProvider"])
-    onnx_raw = -a.run(["scores"], {a.get_inputs()[0].name: X[:, columns(ANOMALY_INPUTS)]})[0].reshape(-1)
+    onnx_raw = -a.run(["score_samples"], {a.get_inputs()[0].name: X[:, columns(ANOMALY_INPUTS)].astype(np.float64)})[0].reshape(-1)
     onnx_risk = r.run(["probabilities"], {r.get_inputs()[0].name: X[:, columns(RISK_INPUTS)]})[0][:, 1]
     assert len(X) > 1000
     assert np.abs(onnx_raw - raw).max() < 1e-5
