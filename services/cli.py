@@ -125,6 +125,15 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.bench.core import bench_core
 
         result = bench_core(patients=args.patients, readings=args.readings, seed=args.seed)
+    elif args.target == "scaled":
+        from vigil.bench import scaled
+
+        parts = {"processor": lambda: scaled.bench_processor(messages=args.messages, batch_size=args.batch_size,
+                                                              patients=args.patients, seed=args.seed),
+                 "gateway": lambda: scaled.bench_gateway(messages=args.messages, batch_size=args.batch_size),
+                 "latency": lambda: scaled.bench_latency(seconds=args.seconds, rate_msgs_per_s=args.load),
+                 "soak": lambda: scaled.bench_latency(seconds=args.seconds, rate_msgs_per_s=args.load, soak=True)}
+        result = parts[args.part]()
     elif args.target == "model":
         from vigil.models.cli import bench as bench_model
 
@@ -211,7 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_schema)
 
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled"))
+    bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
+                       help="scaled: which part of the scaled path to measure")
+    bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
+    bench.add_argument("--load", type=float, default=100.0, help="scaled latency/soak: messages per second")
     bench.add_argument("--patients", type=int, default=200)
     bench.add_argument("--readings", type=int, default=200_000, help="core: readings to score")
     bench.add_argument("--messages", type=int, default=20_000, help="ingest: MQTT messages to send")

@@ -100,7 +100,7 @@ class Gateway:
             if checked.readings:
                 readings += len(checked.readings)
                 record = ReadingsRecord.of(checked.readings, message.topic, message.received_at)
-                pending.append(await producer.send(settings.readings_topic, record.model_dump_json().encode(),
+                pending.append(await producer.send(settings.readings_topic, record.to_json(),
                                                    key=record.patient_id.encode()))
         try:
             await asyncio.gather(*pending)

@@ -57,6 +57,16 @@ def influx_count(servers: dict[str, str], bucket: str) -> int:
         return sum(int(record.get_value()) for table in tables for record in table.records)
 
 
+def influx_counts_by_patient(servers: dict[str, str], bucket: str) -> dict[str, int]:
+    from influxdb_client import InfluxDBClient
+
+    with InfluxDBClient(url=servers["VIGIL_INFLUX_URL"], token=servers["VIGIL_INFLUX_TOKEN"], org=servers["VIGIL_INFLUX_ORG"]) as client:
+        flux = (f'from(bucket: "{bucket}") |> range(start: 0) '
+                '|> filter(fn: (r) => r._measurement == "vitals" and r._field == "seq") |> group(columns: ["patient_id"]) |> count()')
+        return {record.values["patient_id"]: int(record.get_value())
+                for table in client.query_api().query(flux) for record in table.records}
+
+
 def enrol_devices(devices: list[str], password_for) -> None:
     lines = "".join(f"{d} {password_for(d)}\n" for d in devices)
     subprocess.run([str(REPO / "deploy/local/mqtt-device"), "add-many"], input=lines, text=True, check=True,

@@ -24,7 +24,7 @@ from vigil.simulators.per_device import publish_fleet_per_device
 from vigil.stores.schema import alert_events, alerts
 from vigil.stores.sql import SqlStore
 
-from conftest import enrol_devices, free_port, influx_count, wait_for, write_roster
+from conftest import enrol_devices, free_port, influx_count, influx_counts_by_patient, wait_for, write_roster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RATE = 1 / 15
@@ -137,7 +137,17 @@ def test_killing_a_worker_mid_stream_loses_nothing_and_duplicates_no_alert(servi
     services.start("w1", "processor", "worker", "--web-port", str(ports["w1"]), "--data-dir", str(tmp_path / "w1"))
     publisher.join(120)
     stats = result["stats"]
-    wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 240, "every reading in InfluxDB")
+    try:
+        wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 240, "every reading in InfluxDB")
+    except AssertionError:
+        expected_by_patient = {}
+        for message in Fleet(plan, RATE, 4, 0.0).batches_until(end):
+            if message.topic.endswith("/vitals"):
+                pid = message.device_id.replace("-wr-", "-pt-")
+                expected_by_patient[pid] = expected_by_patient.get(pid, 0) + message.sample_count
+        got = influx_counts_by_patient(servers, influx_bucket)
+        short = {p: (got.get(p, 0), n) for p, n in expected_by_patient.items() if got.get(p, 0) != n}
+        raise AssertionError(f"readings missing in InfluxDB by patient (got, expected): {short}")
     time.sleep(3)
     assert influx_count(servers, influx_bucket) == stats.samples
     expected = reference_alert_ids(plan, tmp_path)
