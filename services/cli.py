@@ -131,8 +131,10 @@ def _bench(args: argparse.Namespace) -> int:
         parts = {"processor": lambda: scaled.bench_processor(messages=args.messages, batch_size=args.batch_size,
                                                               patients=args.patients, seed=args.seed),
                  "gateway": lambda: scaled.bench_gateway(messages=args.messages, batch_size=args.batch_size),
-                 "latency": lambda: scaled.bench_latency(seconds=args.seconds, rate_msgs_per_s=args.load),
-                 "soak": lambda: scaled.bench_latency(seconds=args.seconds, rate_msgs_per_s=args.load, soak=True)}
+                 "latency": lambda: scaled.bench_latency(seconds=args.seconds, rate_msgs_per_s=args.load,
+                                                         batch_size=args.batch_size),
+                 "soak": lambda: scaled.bench_latency(seconds=args.seconds, rate_msgs_per_s=args.load,
+                                                      batch_size=args.batch_size, soak=True)}
         result = parts[args.part]()
     elif args.target == "model":
         from vigil.models.cli import bench as bench_model
