@@ -157,6 +157,44 @@ async def _plain_consumer(bootstrap: str, topic: str, total: int) -> float:
         await consumer.stop()
 
 
+async def _plain_pipeline_consumer(settings: VigilSettings, topic: str, roster: dict, total_readings: int) -> float:
+    """Faust's work without Faust: a plain aiokafka consumer running the same Pipeline and
+    writing the same InfluxDB series (state in memory, no changelog): what Faust's own
+    machinery costs is the gap between this and a worker."""
+    from aiokafka import AIOKafkaConsumer
+
+    from vigil.embedded.pipeline import Message, Pipeline
+    from vigil.observability.metrics import Metrics
+    from vigil.processor.app import CollectingSink
+    from vigil.processor.influx import InfluxSeriesWriter
+    from vigil.registry import Registry, Roster
+    from vigil.stores.sql import SqlStore
+
+    store = SqlStore(settings.database_url or settings.sqlite_url())
+    sink = CollectingSink(store)
+    pipeline = Pipeline(Registry(Roster.model_validate(roster)), sink, Metrics())
+    influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+                                group_id=f"plain-pipeline-{uuid.uuid4().hex[:6]}", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        started = None
+        while pipeline.totals.readings < total_readings:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            records = [ReadingsRecord.model_validate_json(m.value) for messages in batch.values() for m in messages]
+            if not records:
+                continue
+            started = started or time.perf_counter()
+            pipeline.process_readings([(r.to_readings(), Message(r.topic, b"", r.received_at)) for r in records])
+            await influx.write(sink.pending.readings)
+            await consumer.commit()
+        return total_readings / (time.perf_counter() - (started or time.perf_counter()))
+    finally:
+        await consumer.stop()
+        influx.close()
+        store.close()
+
+
 def bench_processor(messages: int = 4000, batch_size: int = 10, patients: int = 200, seed: int = 3) -> dict[str, object]:
     settings = VigilSettings()
     result: dict[str, object] = {"part": "processor", "messages": messages, "samples_per_message": batch_size}
@@ -187,6 +225,12 @@ def bench_processor(messages: int = 4000, batch_size: int = 10, patients: int = 
                 plain = asyncio.run(_plain_consumer(settings.kafka_bootstrap, stack.env["VIGIL_READINGS_TOPIC"], len(records)))
                 result[f"plain_consumer_msgs_per_s_{workers}"] = round(plain)
                 result[f"ratio_{workers}_worker_to_plain"] = round(len(records) / elapsed / plain, 3)
+                if workers == 1:
+                    same_work = asyncio.run(_plain_pipeline_consumer(
+                        VigilSettings(influx_bucket=settings.influx_bucket), stack.env["VIGIL_READINGS_TOPIC"],
+                        plan.roster(), total_readings))
+                    result["plain_consumer_same_work_readings_per_s"] = round(same_work)
+                    result["ratio_1_worker_to_plain_same_work"] = round(total_readings / elapsed / same_work, 3)
             finally:
                 stack.stop()
     return result

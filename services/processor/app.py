@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+from collections import Counter
 import sys
 from typing import Any
 
@@ -28,7 +29,7 @@ from vigil.settings import VigilSettings
 from vigil.stores.sql import SqlStore, WriteBatch
 
 log = logging.getLogger("vigil.processor")
-BATCH_MAX = 500
+BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.2
 
 
@@ -78,44 +79,66 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
     app.vigil = {"pipeline": pipeline, "influx": influx, "metrics": metrics}  # type: ignore[attr-defined]
 
+    # Patients' state stays in memory between batches; the table (changelog) is its durable
+    # copy. After a rebalance the cache is dropped and state is read back from the table.
+    cache: dict[str, PatientMonitor] = {}
+
     def load(patient_id: str) -> PatientMonitor:
-        blob = states.get(patient_id.encode())
-        if blob:
-            return pickle.loads(blob)
-        return PatientMonitor(patient_id, registry.context_for(patient_id))
+        monitor = cache.get(patient_id)
+        if monitor is None:
+            blob = states.get(patient_id.encode())
+            monitor = pickle.loads(blob) if blob else PatientMonitor(patient_id, registry.context_for(patient_id))
+            cache[patient_id] = monitor
+        return monitor
+
+    @app.on_partitions_revoked.connect
+    async def forget_on_revoke(app: Any, revoked: Any, **kwargs: Any) -> None:
+        cache.clear()
+
+    @app.on_partitions_assigned.connect
+    async def forget_on_assign(app: Any, assigned: Any, **kwargs: Any) -> None:
+        cache.clear()
 
     @app.agent(readings_topic)
     async def score(stream: Any) -> None:
         async for values in stream.take(BATCH_MAX, within=BATCH_WITHIN_S):
-            records = [ReadingsRecord.model_validate_json(value) for value in values]
-            patients = {record.patient_id for record in records}
-            # State lives in the table; the pipeline only borrows it for this batch.
-            pipeline.monitors = {patient_id: load(patient_id) for patient_id in patients}
-            announced.clear()
-            pipeline.process_readings(
-                [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records])
-            batch = sink.pending
-            await influx.write(batch.readings)
-            for event in announced:
-                record = AlertRecord(event=event.event, alert=event.alert.as_dict(), patient_message=event.patient_message,
-                                     clinician_summary=event.clinician_summary)
-                await alerts_topic.send(key=event.alert.patient_id.encode(), value=record.model_dump_json().encode())
-            for patient_id in patients:
-                monitor = pipeline.monitors[patient_id]
-                news2 = monitor.last_news2
-                score_record = ScoreRecord(patient_id=patient_id, t=monitor.last_seen_t or 0.0,
-                                           news2=news2.score if news2 else None,
-                                           news2_partial=news2.partial if news2 else None,
-                                           readings=sum(len(r.readings) for r in records if r.patient_id == patient_id))
-                await alerts_topic.send(key=patient_id.encode(), value=score_record.model_dump_json().encode())
-            for row in batch.dead_letters:
-                await deadletter_topic.send(key=(row["device_id"] or "unknown").encode(),
-                                            value=DeadLetterRecord.of_row(row).model_dump_json().encode())
-            if batch.alerts or batch.alert_events:
-                rows = WriteBatch(alerts=batch.alerts, alert_events=batch.alert_events)
-                await asyncio.get_running_loop().run_in_executor(None, alert_store.write, rows)
-            for patient_id, monitor in pipeline.monitors.items():
-                states[patient_id.encode()] = pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                await process_batch(values)
+            except BaseException:
+                cache.clear()  # the in-memory state may be ahead of the table: re-read it after this
+                raise
+
+    async def process_batch(values: list[bytes]) -> None:
+        records = [ReadingsRecord.model_validate_json(value) for value in values]
+        per_patient = Counter(record.patient_id for record in records for _ in record.readings)
+        patients = set(per_patient)
+        # The pipeline borrows each patient's state for this batch.
+        pipeline.monitors = {patient_id: load(patient_id) for patient_id in patients}
+        announced.clear()
+        pipeline.process_readings(
+            [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records])
+        batch = sink.pending
+        await influx.write(batch.readings)
+        for event in announced:
+            record = AlertRecord(event=event.event, alert=event.alert.as_dict(), patient_message=event.patient_message,
+                                 clinician_summary=event.clinician_summary)
+            await alerts_topic.send(key=event.alert.patient_id.encode(), value=record.model_dump_json().encode())
+        for patient_id in patients:
+            monitor = pipeline.monitors[patient_id]
+            news2 = monitor.last_news2
+            score_record = ScoreRecord(patient_id=patient_id, t=monitor.last_seen_t or 0.0,
+                                       news2=news2.score if news2 else None,
+                                       news2_partial=news2.partial if news2 else None,
+                                       readings=per_patient[patient_id])
+            await alerts_topic.send(key=patient_id.encode(), value=score_record.model_dump_json().encode())
+        for row in batch.dead_letters:
+            await deadletter_topic.send(key=(row["device_id"] or "unknown").encode(),
+                                        value=DeadLetterRecord.of_row(row).model_dump_json().encode())
+        if batch.alerts or batch.alert_events:
+            rows = WriteBatch(alerts=batch.alerts, alert_events=batch.alert_events)
+            await asyncio.get_running_loop().run_in_executor(None, alert_store.write, rows)
+        for patient_id, monitor in pipeline.monitors.items():
+            states[patient_id.encode()] = pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
