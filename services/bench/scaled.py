@@ -341,6 +341,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
     influx_latencies: list[float] = []
     rss_peak: dict[str, int] = {}
     rss_first: dict[str, int] = {}
+    rss_curve: dict[str, list[tuple[float, int]]] = {}
     sent: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp), plan.roster(), prefix)
@@ -400,6 +401,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
             def sample_rss() -> None:
                 while not stop.is_set():
                     for name, kb in stack.rss_kb().items():
+                        rss_curve.setdefault(name, []).append((time.time(), kb))
                         rss_first.setdefault(name, kb)
                         rss_peak[name] = max(rss_peak.get(name, 0), kb)
                     stop.wait(5)
@@ -442,6 +444,8 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
         "rss_mb_first": {k: round(v / 1024, 1) for k, v in rss_first.items()},
         "rss_mb_peak": {k: round(v / 1024, 1) for k, v in rss_peak.items()},
         "rss_mb_last": {k: round(v / 1024, 1) for k, v in rss_last.items()},
+        # Growth over the second half of the run: near zero means memory has levelled off.
+        "rss_mb_second_half_growth": {k: round((c[-1][1] - c[len(c) // 2][1]) / 1024, 1) for k, c in rss_curve.items() if c},
     }
     return result
 
