@@ -113,3 +113,6 @@ class ScoreRecord(BaseModel):
     news2: int | None
     news2_partial: bool | None
     readings: int
+    anomaly: float | None = None
+    risk: float | None = None
+    model_version: str | None = None

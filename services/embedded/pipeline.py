@@ -88,7 +88,10 @@ class AlertSink(Protocol):
 
 
 class ModelStage(Protocol):
-    """Learned scoring, run once per batch over every patient the batch touched (issue 3)."""
+    """Learned scoring, run once per batch over every patient the batch touched (issue 3).
+
+    A serving stage also has `latest`: each patient's newest scores (t, anomaly, risk,
+    model_version), which the pipeline stores with the batch."""
 
     def run(self, monitors: list[PatientMonitor]) -> list[Event]: ...
 
@@ -191,6 +194,12 @@ class Pipeline:
         if self.model_stage is not None and touched:
             # One batched inference for every patient this batch touched.
             events.extend((event, None) for event in self.model_stage.run(list(touched.values())))
+            latest = getattr(self.model_stage, "latest", None) or {}  # a stage may keep no scores (training)
+            for patient_id, monitor in touched.items():
+                score = latest.get(patient_id)
+                if score is not None and score.t == monitor.last_seen_t:  # scored in this batch
+                    batch.scores.append({"patient_id": patient_id, "t": score.t, "anomaly": score.anomaly,
+                                         "risk": score.risk, "model_version": score.model_version})
         self._alert_events(events, batch, now)
         self.store.write(batch)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)

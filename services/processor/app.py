@@ -25,6 +25,7 @@ from vigil.embedded.pipeline import AnnouncedAlert, Message, Pipeline
 from vigil.observability.metrics import Metrics
 from vigil.processor.influx import InfluxSeriesWriter
 from vigil.registry import Registry, load_roster
+from vigil.scoring.setup import model_stage_for
 from vigil.settings import VigilSettings
 from vigil.stores.sql import SqlStore, WriteBatch
 
@@ -76,6 +77,8 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     sink = CollectingSink(alert_store)
     announced: list[AnnouncedAlert] = []
     pipeline = Pipeline(registry, sink, metrics, announce=announced.append)
+    stage, models_status = model_stage_for(settings.models_enabled, settings.model_dir)
+    pipeline.model_stage = stage
     influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
     app.vigil = {"pipeline": pipeline, "influx": influx, "metrics": metrics}  # type: ignore[attr-defined]
 
@@ -123,14 +126,19 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
             record = AlertRecord(event=event.event, alert=event.alert.as_dict(), patient_message=event.patient_message,
                                  clinician_summary=event.clinician_summary)
             await alerts_topic.send(key=event.alert.patient_id.encode(), value=record.model_dump_json().encode())
+        latest_models = stage.latest if stage is not None else {}
         for patient_id in patients:
             monitor = pipeline.monitors[patient_id]
             news2 = monitor.last_news2
+            model = latest_models.get(patient_id)
             score_record = ScoreRecord(patient_id=patient_id, t=monitor.last_seen_t or 0.0,
                                        news2=news2.score if news2 else None,
                                        news2_partial=news2.partial if news2 else None,
-                                       readings=per_patient[patient_id])
+                                       readings=per_patient[patient_id],
+                                       anomaly=model.anomaly if model else None, risk=model.risk if model else None,
+                                       model_version=model.model_version if model else None)
             await alerts_topic.send(key=patient_id.encode(), value=score_record.model_dump_json().encode())
+        await influx.write_scores(batch.scores)
         for row in batch.dead_letters:
             await deadletter_topic.send(key=(row["device_id"] or "unknown").encode(),
                                         value=DeadLetterRecord.of_row(row).model_dump_json().encode())
@@ -145,7 +153,9 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         status = "ok" if influx.healthy else "degraded"
         return web.json({"status": status, "influx_ok": influx.healthy, "influx_failures": influx.failures,
                          "readings": pipeline.totals.readings, "rejected": sum(pipeline.totals.rejected.values()),
-                         "alerts": len(pipeline.totals.raised), "scoring": "rules"})
+                         "alerts": len(pipeline.totals.raised),
+                         "scoring": "rules+models" if pipeline.model_stage is not None else "rules",
+                         "models": models_status})
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:

@@ -37,6 +37,11 @@ def line_for(row: dict[str, Any]) -> str:
     return f"vitals,{tags} {','.join(fields)} {int(round(float(row['t']) * 1e9))}"
 
 
+def score_line(row: dict[str, Any]) -> str:
+    tags = f"patient_id={_escape_tag(str(row['patient_id']))},model_version={_escape_tag(str(row['model_version']))}"
+    return f"scores,{tags} anomaly={float(row['anomaly'])!r},risk={float(row['risk'])!r} {int(round(float(row['t']) * 1e9))}"
+
+
 class InfluxSeriesWriter:
     def __init__(self, url: str, token: str | None, org: str, bucket: str) -> None:
         self.client = InfluxDBClient(url=url, token=token, org=org, timeout=10_000)
@@ -45,12 +50,19 @@ class InfluxSeriesWriter:
         self.failures = 0
         self.healthy = True
 
-    def write_now(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.write_api.write(bucket=self.bucket, org=self.org, record="\n".join(line_for(r) for r in rows),
-                                 write_precision="ns")
+    def write_now(self, lines: list[str]) -> None:
+        if lines:
+            self.write_api.write(bucket=self.bucket, org=self.org, record="\n".join(lines), write_precision="ns")
 
-    async def write(self, rows: list[dict[str, Any]], *, max_backoff_s: float = 10.0) -> None:
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Reading rows (as the pipeline stores them), retried until they land."""
+        await self.write_lines([line_for(row) for row in rows])
+
+    async def write_scores(self, rows: list[dict[str, Any]]) -> None:
+        """Model scores as `scores,patient_id=…,model_version=… anomaly=…,risk=… <ns>`."""
+        await self.write_lines([score_line(row) for row in rows])
+
+    async def write_lines(self, rows: list[str], *, max_backoff_s: float = 10.0) -> None:
         """Write, retrying with exponential backoff for as long as it takes."""
         if not rows:
             return

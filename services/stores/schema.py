@@ -99,4 +99,15 @@ device_status = Table(
     Column("battery", Float),
 )
 
+# Learned-model scores, one row per patient each time the model stage scores them.
+scores = Table(
+    "scores",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("t", Float, primary_key=True),
+    Column("anomaly", Float, nullable=False),
+    Column("risk", Float, nullable=False),
+    Column("model_version", String(64), nullable=False),
+)
+
 Index("ix_readings_t", readings.c.t)

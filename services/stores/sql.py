@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from vigil.stores.schema import alert_events, alerts, dead_letters, device_status, metadata, readings
+from vigil.stores.schema import alert_events, alerts, dead_letters, device_status, metadata, readings, scores
 
 
 def _insert(engine: Engine, table: Any) -> Any:
@@ -33,9 +33,11 @@ class WriteBatch:
     alert_events: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     device_status: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)  # model scores, with their model version
 
     def __bool__(self) -> bool:
-        return bool(self.readings or self.alerts or self.alert_events or self.dead_letters or self.device_status)
+        return bool(self.readings or self.alerts or self.alert_events or self.dead_letters or self.device_status
+                    or self.scores)
 
 
 class SqlStore:
@@ -52,6 +54,7 @@ class SqlStore:
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
         self._events = _insert(self.engine, alert_events).on_conflict_do_nothing()
         self._dead = _insert(self.engine, dead_letters)
+        self._scores = _insert(self.engine, scores).on_conflict_do_nothing()
         alert_insert = _insert(self.engine, alerts)
         # An alert's identity and onset never change; its state, severity and timers do.
         mutable = ("severity", "state", "escalation_level", "acknowledged_t", "cleared_t")
@@ -80,6 +83,8 @@ class SqlStore:
                 conn.execute(self._dead, batch.dead_letters)
             if batch.device_status:
                 conn.execute(self._status, batch.device_status)
+            if batch.scores:
+                conn.execute(self._scores, batch.scores)
 
     def known_alerts(self, alert_ids: list[str]) -> set[str]:
         """Which of these alert ids are already stored (raised before, perhaps before a restart)."""

@@ -73,3 +73,30 @@ def test_alert_rows_carry_values_rule_and_texts(tmp_path):
     json.dumps(row, default=str)
     with store.engine.connect() as conn:
         assert conn.execute(dead_letters.select()).first() is None
+
+
+def test_model_scores_are_stored_with_their_model_version(tmp_path):
+    from sqlalchemy import select
+
+    from vigil.scoring.setup import model_stage_for
+    from vigil.stores.schema import scores
+
+    _, _, msgs, store, _, pipeline, _ = build(tmp_path, bad=0.0)
+    stage, status = model_stage_for(True, None)
+    assert stage is not None and status["loaded"]
+    pipeline.model_stage = stage
+    for start in range(0, len(msgs), 100):
+        pipeline.process(msgs[start:start + 100])
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(scores)).all()
+    assert len(rows) >= 6
+    assert {row.model_version for row in rows} == {stage.version}
+    assert all(0.0 <= row.risk <= 1.0 for row in rows)
+
+
+def test_models_off_or_broken_means_rules_alone_with_a_reason(tmp_path):
+    from vigil.scoring.setup import model_stage_for
+
+    assert model_stage_for(False, None) == (None, {"enabled": False, "loaded": False})
+    stage, status = model_stage_for(True, tmp_path)  # an empty directory: no models
+    assert stage is None and status["loaded"] is False and "metadata" in str(status["error"])
