@@ -59,6 +59,7 @@ class MqttSource:
         if parsed.scheme == "mqtts":
             self.client.tls_set()
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     def start(self) -> None:
@@ -73,6 +74,9 @@ class MqttSource:
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         client.subscribe(self.filters)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reason_codes: object, props: object) -> None:
+        # Ready only once the broker has the subscription: until then it drops what devices publish.
         self.connected.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
@@ -89,8 +93,12 @@ class MqttSource:
         if not self.buffer:
             self.ready.clear()
             if not self.buffer:
+                # asyncio.timeout, not asyncio.wait_for: on Python 3.11, wait_for swallows a
+                # cancellation that lands in the same loop iteration as `ready` being set
+                # (CPython gh-86296), and the runtime's stop() then waits forever for this task.
                 try:
-                    await asyncio.wait_for(self.ready.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self.ready.wait()
                 except TimeoutError:
                     return []
         buffer = self.buffer

@@ -23,6 +23,7 @@ from vigil.stores.sql import SqlStore
 
 log = logging.getLogger("vigil.runtime")
 REBUILD_WINDOW_S = 12 * 3600.0
+BATCH_YIELD_MAX_S = 0.1
 
 
 class EmbeddedRuntime:
@@ -127,19 +128,30 @@ class EmbeddedRuntime:
 
     async def _process_forever(self) -> None:
         assert self.source is not None
+        source = self.source
         while True:
-            messages = await self.source.take(self.batch_max, timeout=0.25)
+            messages = await source.take(self.batch_max, timeout=0.25)
             if not messages:
                 continue
+            started = time.perf_counter()
             try:
                 self.pipeline.process(messages)
-                self.source.acknowledge(messages)
+                source.acknowledge(messages)
                 self.processed_batches += 1
                 self.processed_messages += len(messages)
             except Exception as exc:  # keep serving; the broker will redeliver what was not acked
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("batch failed", extra={"messages": len(messages)})
                 await asyncio.sleep(0.5)
+                continue
+            # A batch blocks this event loop, and with it the embedded broker that feeds us. Unless
+            # a full batch is already waiting, yield for as long as the batch took (at most
+            # BATCH_YIELD_MAX_S): the broker catches up and the next batch is larger, so per-batch
+            # costs (transaction, model run) are shared by more messages. Without this, under load
+            # the loop alternates between one message of broker work and a batch of one or two
+            # messages, at about half the throughput. At low rates this adds a few milliseconds.
+            if source.depth < self.batch_max:
+                await asyncio.sleep(min(BATCH_YIELD_MAX_S, time.perf_counter() - started))
 
     async def _tick_forever(self) -> None:
         while True:
