@@ -60,11 +60,13 @@ def publish_fleet(
     client = connect(url, client_id, username=username, password=password)
     stats = PublishStats()
     started = time.time()
-    last = None
+    unacknowledged: list[mqtt.MQTTMessageInfo] = []
 
     def send(out: Outgoing) -> None:
-        nonlocal last
-        last = client.publish(out.topic, out.payload, qos=1, retain=out.retain)
+        info = client.publish(out.topic, out.payload, qos=1, retain=out.retain)
+        unacknowledged.append(info)
+        if len(unacknowledged) > 5000:  # keep the list short: drop what the broker has acknowledged
+            unacknowledged[:] = [i for i in unacknowledged if not i.is_published()]
         stats.messages += 1
         stats.samples += out.sample_count
         if on_sent is not None:
@@ -86,8 +88,11 @@ def publish_fleet(
                 stop.wait(0.05)
         for out in fleet.farewells(sim_now):
             send(out)
-        if last is not None:
-            last.wait_for_publish(timeout=30)
+        # Every QoS 1 message acknowledged before disconnecting: a broker may drop what is still
+        # in flight when its publisher goes away.
+        deadline = time.time() + 120
+        for info in unacknowledged:
+            info.wait_for_publish(timeout=max(0.1, deadline - time.time()))
     finally:
         stats.wall_s = time.time() - started
         client.disconnect()
