@@ -157,7 +157,7 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
 
     # The embedded runtime's own default: PUBACK on receipt (mqtt_ack_after_store off for the
     # embedded broker), like the bare subscriber.
-    settings = VigilSettings(data_dir=data_dir, mqtt_port=port, http_port=_free_port(), mqtt_ack_after_store=False)
+    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=None, mqtt_port=port, http_port=_free_port(), mqtt_ack_after_store=False)
     publisher = _Publisher(f"mqtt://127.0.0.1:{port}", payloads, pace, sent_at)
     # Hours of readings are replayed in seconds, so the runtime's timers (silent devices,
     # escalations) run on the replay's clock (the newest message processed), not the wall clock:

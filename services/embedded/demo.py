@@ -90,7 +90,9 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
     truth_path = data_dir / "truth.jsonl"
     truth_path.write_text("".join(json.dumps(e.as_dict()) + "\n" for e in plan.truth))
 
-    settings = VigilSettings(data_dir=data_dir, mqtt_url=options.mqtt_url, mqtt_port=options.mqtt_port,
+    # The demo is the embedded mode whatever the environment says: its own SQLite file, its own
+    # broker unless --mqtt-url is given.
+    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=options.mqtt_url, mqtt_port=options.mqtt_port,
                              http_port=options.http_port)
     runtime = EmbeddedRuntime(settings, registry, clock=lambda: clock.sim_time(time.time()), announce=console.alert)
     await runtime.start()
