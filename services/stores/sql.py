@@ -52,6 +52,14 @@ class SqlStore:
             # Another process created the same tables at the same moment (PostgreSQL catalog race).
             metadata.create_all(self.engine)
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
+        self._reading_columns = [c.name for c in readings.columns]
+        # SQLite: the hot insert goes straight to the driver's executemany (SQLAlchemy's per-row
+        # parameter processing was a third of the embedded pipeline's time). Same semantics.
+        self._sqlite_readings_sql = (
+            f"INSERT OR IGNORE INTO readings ({', '.join(self._reading_columns)}) "
+            f"VALUES ({', '.join('?' for _ in self._reading_columns)})"
+            if self.engine.dialect.name == "sqlite" else None
+        )
         self._events = _insert(self.engine, alert_events).on_conflict_do_nothing()
         self._dead = _insert(self.engine, dead_letters)
         self._scores = _insert(self.engine, scores).on_conflict_do_nothing()
@@ -73,7 +81,12 @@ class SqlStore:
             return
         with self.engine.begin() as conn:
             if batch.readings:
-                conn.execute(self._readings, batch.readings)
+                if self._sqlite_readings_sql is not None:
+                    columns = self._reading_columns
+                    conn.exec_driver_sql(self._sqlite_readings_sql,
+                                         [tuple(row.get(c) for c in columns) for row in batch.readings])
+                else:
+                    conn.execute(self._readings, batch.readings)
             if batch.alerts:
                 for row in batch.alerts:  # upserts one by one: a batch may touch an alert twice
                     conn.execute(self._alerts, row)
