@@ -200,3 +200,36 @@ def test_broker_refuses_a_device_publishing_on_another_devices_topic(servers, ru
     for client in (device, listener):
         client.disconnect()
         client.loop_stop()
+
+
+def test_an_influxdb_outage_loses_no_reading(services, servers, run_id, influx_bucket, tmp_path):
+    import subprocess
+    import threading
+
+    from vigil.simulators.fleet import FleetClock
+
+    from conftest import REPO
+
+    plan = cohort(run_id, patients=10, seed=7)
+    _, ports = start_stack(services, run_id, plan, tmp_path, workers=("w1",))
+    fleet = Fleet(plan, RATE, 4, 0.0)
+    end = plan.start_t + plan.duration_s
+    clock = FleetClock(time.time(), plan.start_t, plan.duration_s / 20.0)  # publish over about 20 s
+    result = {}
+    publisher = threading.Thread(target=lambda: result.setdefault(
+        "stats", publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], clock, end, password_for)))
+    publisher.start()
+    time.sleep(5)
+    subprocess.run([str(REPO / "deploy/local/down"), "influxdb"], check=True, capture_output=True)
+    try:
+        wait_for(lambda: http_json(ports["w1"], "/healthz")["influx_failures"] > 0, 60, "the worker to notice the outage")
+        assert http_json(ports["w1"], "/healthz")["status"] == "degraded"
+        time.sleep(5)
+    finally:
+        subprocess.run([str(REPO / "deploy/local/up"), "influxdb"], check=True, capture_output=True)
+    publisher.join(120)
+    stats = result["stats"]
+    wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 180, "every reading in InfluxDB after the outage")
+    time.sleep(2)
+    assert influx_count(servers, influx_bucket) == stats.samples
+    assert http_json(ports["w1"], "/healthz")["status"] == "ok"
