@@ -24,7 +24,7 @@ from vigil.simulators.per_device import publish_fleet_per_device
 from vigil.stores.schema import alert_events, alerts
 from vigil.stores.sql import SqlStore
 
-from conftest import enrol_devices, free_port, influx_count, influx_counts_by_patient, wait_for, write_roster
+from stack import enrol_devices, free_port, influx_count, influx_counts_by_patient, wait_for, write_roster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RATE = 1 / 15
@@ -208,7 +208,7 @@ def test_an_influxdb_outage_loses_no_reading(services, servers, run_id, influx_b
 
     from vigil.simulators.fleet import FleetClock
 
-    from conftest import REPO
+    from stack import REPO
 
     plan = cohort(run_id, patients=10, seed=7)
     _, ports = start_stack(services, run_id, plan, tmp_path, workers=("w1",))
