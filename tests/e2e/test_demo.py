@@ -19,12 +19,7 @@ def run(tmp_path, port, http_port, **kw):
     return summary, out.getvalue()
 
 
-def test_injected_events_raise_alerts(tmp_path, free_port):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        http_port = s.getsockname()[1]
+def test_injected_events_raise_alerts(tmp_path, free_port, http_port):
     summary, text = run(tmp_path, free_port, http_port, patients=6, duration_s=30, speed=200, scenarios="clinical",
                         bad_payload_rate=0.02)
     assert summary["readings"] > 1000
@@ -37,12 +32,7 @@ def test_injected_events_raise_alerts(tmp_path, free_port):
     assert truth and truth[0]["scenario"] == "hypoxaemia"
 
 
-def test_calm_cohort_stays_quiet(tmp_path, free_port):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        http_port = s.getsockname()[1]
+def test_calm_cohort_stays_quiet(tmp_path, free_port, http_port):
     summary, _ = run(tmp_path, free_port, http_port, patients=8, duration_s=20, speed=300, scenarios="none",
                      bad_payload_rate=0.0)
     assert summary["readings"] > 1000
@@ -51,13 +41,9 @@ def test_calm_cohort_stays_quiet(tmp_path, free_port):
     assert summary["false_alerts_per_patient_day"] == 0.0
 
 
-def test_health_and_metrics_while_running(tmp_path, free_port):
-    import socket
+def test_health_and_metrics_while_running(tmp_path, free_port, http_port):
     import threading
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        http_port = s.getsockname()[1]
     seen = {}
 
     def probe():
