@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
-from vigil.simulators.fleet import Fleet, FleetClock
-from vigil.simulators.publisher import PublishStats, connect
+from vigil.simulators.fleet import Fleet, FleetClock, Outgoing
+from vigil.simulators.publisher import PublishStats, connect, drive_fleet
 
 
 def publish_fleet_per_device(
@@ -41,29 +41,13 @@ def publish_fleet_per_device(
         time.sleep(0.05)
     stats = PublishStats()
     started = time.time()
-    infos: list[mqtt.MQTTMessageInfo] = []
+    fallback = next(iter(clients.values()))
 
-    def send(out) -> None:
-        client = clients.get(out.device_id) or next(iter(clients.values()))
-        infos.append(client.publish(out.topic, out.payload, qos=1, retain=out.retain))
-        stats.messages += 1
-        stats.samples += out.sample_count
+    def publish(out: Outgoing) -> mqtt.MQTTMessageInfo:
+        return clients.get(out.device_id, fallback).publish(out.topic, out.payload, qos=1, retain=out.retain)
 
     try:
-        for out in fleet.greetings():
-            send(out)
-        sim_now = fleet.plan.start_t
-        step = fleet.period * 50
-        while sim_now < sim_end_t and not stop.is_set():
-            sim_now = min(sim_now + step, sim_end_t) if clock is None else min(clock.sim_time(time.time()), sim_end_t)
-            for out in fleet.batches_until(sim_now):
-                send(out)
-            if clock is not None:
-                stop.wait(0.05)
-        for out in fleet.farewells(sim_now):
-            send(out)
-        for info in infos:
-            info.wait_for_publish(timeout=30)
+        drive_fleet(fleet, publish, clock, sim_end_t, stop, stats)
     finally:
         stats.wall_s = time.time() - started
         for client in clients.values():

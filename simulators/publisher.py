@@ -40,6 +40,48 @@ def connect(url: str, client_id: str, *, username: str | None = None, password: 
     return client
 
 
+def drive_fleet(
+    fleet: Fleet,
+    publish: Callable[[Outgoing], mqtt.MQTTMessageInfo],
+    clock: FleetClock | None,
+    sim_end_t: float,
+    stop: threading.Event,
+    stats: PublishStats,
+    on_sent: Callable[[Outgoing, float], None] | None = None,
+) -> None:
+    """Send a fleet's greetings, batches (paced to `clock`, or flat out) and farewells through
+    `publish`, then wait until the broker has acknowledged every QoS 1 message: a broker may
+    drop what is still in flight when its publisher goes away."""
+    unacknowledged: list[mqtt.MQTTMessageInfo] = []
+
+    def send(out: Outgoing) -> None:
+        unacknowledged.append(publish(out))
+        if len(unacknowledged) > 5000:  # keep the list short: drop what the broker has acknowledged
+            unacknowledged[:] = [i for i in unacknowledged if not i.is_published()]
+        stats.messages += 1
+        stats.samples += out.sample_count
+        if on_sent is not None:
+            on_sent(out, time.time())
+
+    for out in fleet.greetings():
+        send(out)
+    sim_now = fleet.plan.start_t
+    while sim_now < sim_end_t and not stop.is_set():
+        if clock is None:
+            sim_now = min(sim_now + fleet.period * 50, sim_end_t)
+        else:
+            sim_now = min(clock.sim_time(time.time()), sim_end_t)
+        for out in fleet.batches_until(sim_now):
+            send(out)
+        if clock is not None:
+            stop.wait(0.05)
+    for out in fleet.farewells(sim_now):
+        send(out)
+    deadline = time.time() + 120
+    for info in unacknowledged:
+        info.wait_for_publish(timeout=max(0.1, deadline - time.time()))
+
+
 def publish_fleet(
     fleet: Fleet,
     url: str,
@@ -58,41 +100,11 @@ def publish_fleet(
     """
     stop = stop or threading.Event()
     client = connect(url, client_id, username=username, password=password)
-    stats = PublishStats()
     started = time.time()
-    unacknowledged: list[mqtt.MQTTMessageInfo] = []
-
-    def send(out: Outgoing) -> None:
-        info = client.publish(out.topic, out.payload, qos=1, retain=out.retain)
-        unacknowledged.append(info)
-        if len(unacknowledged) > 5000:  # keep the list short: drop what the broker has acknowledged
-            unacknowledged[:] = [i for i in unacknowledged if not i.is_published()]
-        stats.messages += 1
-        stats.samples += out.sample_count
-        if on_sent is not None:
-            on_sent(out, time.time())
-
+    stats = PublishStats()
     try:
-        for out in fleet.greetings():
-            send(out)
-        step = fleet.period if clock is None else min(fleet.period, max(clock.speed * 0.05, 1e-3))
-        sim_now = fleet.plan.start_t
-        while sim_now < sim_end_t and not stop.is_set():
-            if clock is None:
-                sim_now = min(sim_now + step * 50, sim_end_t)
-            else:
-                sim_now = min(clock.sim_time(time.time()), sim_end_t)
-            for out in fleet.batches_until(sim_now):
-                send(out)
-            if clock is not None:
-                stop.wait(0.05)
-        for out in fleet.farewells(sim_now):
-            send(out)
-        # Every QoS 1 message acknowledged before disconnecting: a broker may drop what is still
-        # in flight when its publisher goes away.
-        deadline = time.time() + 120
-        for info in unacknowledged:
-            info.wait_for_publish(timeout=max(0.1, deadline - time.time()))
+        drive_fleet(fleet, lambda out: client.publish(out.topic, out.payload, qos=1, retain=out.retain),
+                    clock, sim_end_t, stop, stats, on_sent)
     finally:
         stats.wall_s = time.time() - started
         client.disconnect()

@@ -79,6 +79,20 @@ def influx_model_scores(servers, bucket: str) -> int:
         return sum(int(record.get_value()) for table in client.query_api().query(flux) for record in table.records)
 
 
+def publish_in_background(fleet, servers, end: float, over_s: float):
+    """Publish the fleet paced over about `over_s` seconds, from a thread; result["stats"] at the end."""
+    import threading
+
+    from vigil.simulators.fleet import FleetClock
+
+    clock = FleetClock(time.time(), fleet.plan.start_t, (end - fleet.plan.start_t) / over_s)
+    result: dict = {}
+    publisher = threading.Thread(target=lambda: result.setdefault(
+        "stats", publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], clock, end, password_for)))
+    publisher.start()
+    return publisher, result
+
+
 def wait_for_alerts(servers, run_id, expected: set[str]) -> tuple[set[str], int]:
     def stored():
         ids, raised = stored_alerts(servers["VIGIL_DATABASE_URL"], run_id)
@@ -142,15 +156,7 @@ def test_killing_a_worker_mid_stream_loses_nothing_and_duplicates_no_alert(servi
     _, ports = start_stack(services, run_id, plan, tmp_path)
     fleet = Fleet(plan, RATE, 4, 0.0)
     end = plan.start_t + plan.duration_s
-    import threading
-
-    from vigil.simulators.fleet import FleetClock
-
-    clock = FleetClock(time.time(), plan.start_t, plan.duration_s / 25.0)  # publish over about 25 s
-    result = {}
-    publisher = threading.Thread(target=lambda: result.setdefault(
-        "stats", publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], clock, end, password_for)))
-    publisher.start()
+    publisher, result = publish_in_background(fleet, servers, end, over_s=25)
     time.sleep(10)
     services.kill("w1")  # SIGKILL: no clean shutdown, no final commit
     time.sleep(3)
@@ -204,21 +210,13 @@ def test_broker_refuses_a_device_publishing_on_another_devices_topic(servers, ru
 
 def test_an_influxdb_outage_loses_no_reading(services, servers, run_id, influx_bucket, tmp_path):
     import subprocess
-    import threading
-
-    from vigil.simulators.fleet import FleetClock
-
     from stack import REPO
 
     plan = cohort(run_id, patients=10, seed=7)
     _, ports = start_stack(services, run_id, plan, tmp_path, workers=("w1",))
     fleet = Fleet(plan, RATE, 4, 0.0)
     end = plan.start_t + plan.duration_s
-    clock = FleetClock(time.time(), plan.start_t, plan.duration_s / 20.0)  # publish over about 20 s
-    result = {}
-    publisher = threading.Thread(target=lambda: result.setdefault(
-        "stats", publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], clock, end, password_for)))
-    publisher.start()
+    publisher, result = publish_in_background(fleet, servers, end, over_s=20)
     time.sleep(5)
     subprocess.run([str(REPO / "deploy/local/down"), "influxdb"], check=True, capture_output=True)
     try:
