@@ -1,0 +1,1 @@
+"""The alert desk: incidents, their lifecycle and audit trail, and the outbox of notifications."""

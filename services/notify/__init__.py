@@ -1,0 +1,1 @@
+"""Delivery of notifications from the outbox: retries, backoff, idempotency keys, channels."""

@@ -1,0 +1,1 @@
+"""One module per delivery channel: SMS (Twilio), e-mail (SMTP), signed webhooks, in-app push."""
