@@ -1,0 +1,1 @@
+"""Local stand-ins for paid SaaS APIs (Twilio, OpenAI-compatible chat), speaking their wire formats."""
