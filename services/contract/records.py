@@ -97,7 +97,7 @@ class AlertRecord(BaseModel):
 
     v: Literal[1] = 1
     type: Literal["alert"] = "alert"
-    event: Literal["raised", "severity_changed", "escalated", "cleared"]
+    event: Literal["raised", "severity_changed", "cleared"]
     alert: dict[str, Any]
     patient_message: str | None = None
     clinician_summary: str | None = None

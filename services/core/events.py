@@ -33,9 +33,11 @@ class Alert:
     news2: dict[str, object] | None = None
     contributors: list[dict[str, object]] = field(default_factory=list)
     model_version: str | None = None
-    escalation_level: int = 0
-    acknowledged_t: float | None = None
     cleared_t: float | None = None
+    # The patient's personal baseline (mean) and trend (change per hour) of each vital at the
+    # moment the alert was raised: the explanation's context, not a trigger.
+    baselines: dict[str, float] = field(default_factory=dict)
+    trends: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -51,9 +53,9 @@ class Alert:
             "news2": self.news2,
             "contributors": list(self.contributors),
             "model_version": self.model_version,
-            "escalation_level": self.escalation_level,
-            "acknowledged_t": self.acknowledged_t,
             "cleared_t": self.cleared_t,
+            "baselines": dict(self.baselines),
+            "trends": dict(self.trends),
         }
 
 
@@ -66,13 +68,6 @@ class AlertRaised:
 class AlertSeverityChanged:
     alert: Alert
     previous: Severity
-    t: float
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEscalated:
-    alert: Alert
-    level: int
     t: float
 
 
@@ -94,4 +89,4 @@ class ReadingRejected:
     detail: str
 
 
-Event = AlertRaised | AlertSeverityChanged | AlertEscalated | AlertCleared | ReadingRejected
+Event = AlertRaised | AlertSeverityChanged | AlertCleared | ReadingRejected

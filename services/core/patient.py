@@ -20,15 +20,7 @@ from vigil.core.model_rules import (
     risk_outcome,
 )
 from vigil.core.news2 import News2Score, Observations, score_news2
-from vigil.core.policy import (
-    DEFAULT_ESCALATION,
-    EscalationPolicy,
-    RuleState,
-    clear_alert,
-    due_escalation,
-    raise_alert,
-    step_rule,
-)
+from vigil.core.policy import RuleState, clear_alert, raise_alert, step_rule
 from vigil.core.profile import DEFAULT_CONTEXT, ClinicalContext
 from vigil.core.quality import (
     DEFAULT_QUALITY,
@@ -39,13 +31,15 @@ from vigil.core.quality import (
 )
 from vigil.core.reading import VITAL_NAMES, Reading
 from vigil.core.rules import DEFAULT_THRESHOLDS, RULES, AlertThresholds, Finding, VitalSigns
-from vigil.core.vital_track import POPULATION_PRIOR, VitalTrack
+from vigil.core.vital_track import FAST_TAU_S, POPULATION_PRIOR, SLOW_TAU_S, VitalTrack
 
 # How long a last-known value stays usable, in seconds. Past this age a vital is 'not observed'.
 MAX_AGE_S: dict[str, float] = {"hr": 600, "spo2": 600, "rr": 900, "temp": 3600, "sbp": 6 * 3600, "dbp": 6 * 3600}
 MANUAL_MAX_AGE_S = 12 * 3600.0
 ACTIVITY_TAU_S = 120.0
 RECENT_SEQS = 32
+# A linear trend of s per hour leaves the fast EWMA ahead of the slow one by s * (slow tau - fast tau).
+TREND_SCALE = 3600.0 / (SLOW_TAU_S - FAST_TAU_S)
 
 
 class DeviceCursor:
@@ -90,7 +84,7 @@ class Assessment:
 
 class PatientMonitor:
     __slots__ = (
-        "patient_id", "context", "thresholds", "quality", "escalation",
+        "patient_id", "context", "thresholds", "quality",
         "tracks", "devices", "last_seen_t", "battery", "battery_t",
         "on_oxygen", "on_oxygen_t", "acvpu", "acvpu_t", "activity", "activity_t",
         "last_hr_raw", "last_spo2_raw", "repeats", "untrusted_since", "untrusted_t",
@@ -103,13 +97,11 @@ class PatientMonitor:
         context: ClinicalContext = DEFAULT_CONTEXT,
         thresholds: AlertThresholds = DEFAULT_THRESHOLDS,
         quality: QualityLimits = DEFAULT_QUALITY,
-        escalation: EscalationPolicy = DEFAULT_ESCALATION,
     ) -> None:
         self.patient_id = patient_id
         self.context = context
         self.thresholds = thresholds
         self.quality = quality
-        self.escalation = escalation
         self.tracks: dict[str, VitalTrack] = {}
         for name in VITAL_NAMES:
             mean, sd = POPULATION_PRIOR[name]
@@ -208,13 +200,15 @@ class PatientMonitor:
         signs = self.vital_signs(t)
         news2 = signs.news2
         self.last_news2 = news2
-        context, thresholds, escalation, pid = self.context, self.thresholds, self.escalation, self.patient_id
+        context, thresholds, pid = self.context, self.thresholds, self.patient_id
         states = self.rules
         any_clinical_open = False
         for spec in RULES:
             state = states[spec.kind]
-            event = step_rule(spec, state, spec.evaluate(signs, thresholds, context), t, pid, escalation, news2)
+            event = step_rule(spec, state, spec.evaluate(signs, thresholds, context), t, pid, news2)
             if event is not None:
+                if isinstance(event, AlertRaised):
+                    self._annotate(event.alert, state.open)
                 events.append(event)
             if spec.category == "clinical" and (state.pending_since is not None or state.open is not None):
                 any_clinical_open = True
@@ -287,10 +281,11 @@ class PatientMonitor:
         for spec, outcome in zip(MODEL_RULES, (anomaly_outcome(scores.anomaly, trusted, t, thresholds),
                                                risk_outcome(scores.risk, trusted, t, thresholds))):
             state = self.rules[spec.kind]
-            event = step_rule(spec, state, outcome, t, self.patient_id, self.escalation, news2)
+            event = step_rule(spec, state, outcome, t, self.patient_id, news2)
             if event is None:
                 continue
             if isinstance(event, AlertRaised):
+                self._annotate(event.alert, state.open)
                 for alert in (event.alert, state.open):
                     if alert is not None:
                         alert.model_version = scores.model_version
@@ -300,8 +295,21 @@ class PatientMonitor:
 
     # -- clock path ---------------------------------------------------------------------------
 
+    def _annotate(self, *alerts: Alert | None) -> None:
+        """Give a raised alert its context: each observed vital's baseline and trend per hour."""
+        baselines: dict[str, float] = {}
+        trends: dict[str, float] = {}
+        for name, track in self.tracks.items():
+            if track.count:
+                baselines[name] = round(track.baseline_mean, 1)
+                trends[name] = round((track.fast - track.slow) * TREND_SCALE, 1)
+        for alert in alerts:
+            if alert is not None:
+                alert.baselines = dict(baselines)
+                alert.trends = dict(trends)
+
     def tick(self, now: float) -> list[Event]:
-        """Advance timers: a silent device, and escalation of unacknowledged alerts."""
+        """Advance timers: a device gone silent raises a technical alert."""
         events: list[Event] = []
         stale_after = self.quality.stale_after_s
         if self.last_seen_t is not None and self.offline.open is None and now - self.last_seen_t > stale_after:
@@ -309,25 +317,9 @@ class PatientMonitor:
             finding = Finding("low", {"silent_for_min": minutes}, f"no readings for more than {stale_after / 60:g} min")
             events.append(raise_alert(
                 self.offline, patient_id=self.patient_id, kind="device_offline", category="technical",
-                finding=finding, onset_t=self.last_seen_t, t=now, escalation=self.escalation, news2=None,
+                finding=finding, onset_t=self.last_seen_t, t=now, news2=None,
             ))
-        for state in self.rules.values():
-            escalated = due_escalation(state, now, self.escalation)
-            if escalated is not None:
-                events.append(escalated)
         return events
-
-    # -- clinician actions --------------------------------------------------------------------
-
-    def acknowledge(self, alert_id: str, t: float) -> Alert | None:
-        """Stop escalation of an open alert; it stays open until the patient recovers."""
-        for state in (*self.rules.values(), self.offline):
-            alert = state.open
-            if alert is not None and alert.alert_id == alert_id:
-                alert.acknowledged_t = t
-                state.next_escalation_t = None
-                return alert
-        return None
 
     def open_alerts(self) -> list[Alert]:
         alerts = [state.open for state in self.rules.values() if state.open is not None]

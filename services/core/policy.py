@@ -1,6 +1,9 @@
 """The alert policy: persistence before firing, hysteresis before clearing, one open alert per
-patient and kind, severity that follows the patient, escalation timers, and suppression while
-the signal cannot be trusted.
+patient and kind, severity that follows the patient, and suppression while the signal cannot be
+trusted.
+
+Escalation timers and reminders belong to the incident an alert joins (vigil.core.incident):
+clinicians acknowledge incidents, so the clock that waits for an acknowledgement lives there.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from vigil.core.events import (
     SEVERITY_RANK,
     Alert,
     AlertCleared,
-    AlertEscalated,
     AlertRaised,
     AlertSeverityChanged,
     Category,
@@ -23,29 +25,13 @@ from vigil.core.news2 import News2Score
 from vigil.core.rules import ACTIVE, CLEAR, UNKNOWN, Finding, RuleSpec
 
 
-@dataclass(frozen=True, slots=True)
-class EscalationPolicy:
-    """Seconds an alert may stay unacknowledged before it escalates, by severity (None: never)."""
-
-    critical_s: float | None = 5 * 60.0
-    high_s: float | None = 15 * 60.0
-    medium_s: float | None = 60 * 60.0
-    low_s: float | None = None
-
-    def interval(self, severity: Severity) -> float | None:
-        return {"critical": self.critical_s, "high": self.high_s, "medium": self.medium_s, "low": self.low_s}[severity]
-
-
-DEFAULT_ESCALATION = EscalationPolicy()
-
-
 class RuleState:
     """Where one rule stands for one patient: idle, pending, open (and clearing)."""
 
     __slots__ = (
         "pending_since", "pending_evidence", "pending_last",
         "open", "clear_since", "clear_evidence", "clear_last",
-        "lower_since", "higher_since", "next_escalation_t", "suppressed",
+        "lower_since", "higher_since", "suppressed",
     )
 
     def __init__(self) -> None:
@@ -58,7 +44,6 @@ class RuleState:
         self.clear_last = -1.0
         self.lower_since: float | None = None
         self.higher_since: float | None = None
-        self.next_escalation_t: float | None = None
         self.suppressed = 0
 
     def reset_pending(self) -> None:
@@ -79,7 +64,6 @@ def raise_alert(
     finding: Finding,
     onset_t: float,
     t: float,
-    escalation: EscalationPolicy,
     news2: News2Score | None,
 ) -> AlertRaised:
     alert = Alert(
@@ -98,8 +82,6 @@ def raise_alert(
     state.reset_pending()
     state.reset_clear()
     state.lower_since = None
-    interval = escalation.interval(alert.severity)
-    state.next_escalation_t = None if interval is None else t + interval
     return AlertRaised(replace(alert))
 
 
@@ -109,7 +91,6 @@ def step_rule(
     outcome: tuple[int, float, Finding | None],
     t: float,
     patient_id: str,
-    escalation: EscalationPolicy,
     news2: News2Score | None,
 ) -> Event | None:
     """Advance one rule's state by one evaluation; return the event it caused, if any."""
@@ -133,7 +114,7 @@ def step_rule(
         if t - state.pending_since >= spec.persist_s and state.pending_evidence >= spec.min_evidence:
             return raise_alert(
                 state, patient_id=patient_id, kind=spec.kind, category=spec.category, finding=finding,
-                onset_t=state.pending_since, t=t, escalation=escalation, news2=news2,
+                onset_t=state.pending_since, t=t, news2=news2,
             )
         return None
 
@@ -147,7 +128,7 @@ def step_rule(
             if state.higher_since is None:
                 state.higher_since = t
             if t - state.higher_since >= spec.persist_s:
-                return _change_severity(state, alert, finding.severity, t, escalation)
+                return _change_severity(state, alert, finding.severity, t)
             return None
         state.higher_since = None
         if rank_now < rank_open:
@@ -155,7 +136,7 @@ def step_rule(
             if state.lower_since is None:
                 state.lower_since = t
             elif t - state.lower_since >= max(spec.clear_s, 1.0):
-                return _change_severity(state, alert, finding.severity, t, escalation)
+                return _change_severity(state, alert, finding.severity, t)
         else:
             state.lower_since = None
         return None
@@ -183,30 +164,12 @@ def clear_alert(state: RuleState, t: float) -> AlertCleared:
     state.reset_clear()
     state.reset_pending()
     state.lower_since = None
-    state.next_escalation_t = None
     return AlertCleared(replace(alert), t)
 
 
-def _change_severity(
-    state: RuleState, alert: Alert, severity: Severity, t: float, escalation: EscalationPolicy
-) -> AlertSeverityChanged:
+def _change_severity(state: RuleState, alert: Alert, severity: Severity, t: float) -> AlertSeverityChanged:
     previous = alert.severity
     alert.severity = severity
     state.lower_since = state.higher_since = None
-    if alert.acknowledged_t is None:
-        interval = escalation.interval(severity)
-        state.next_escalation_t = None if interval is None else t + interval
     return AlertSeverityChanged(replace(alert), previous, t)
 
-
-def due_escalation(state: RuleState, t: float, escalation: EscalationPolicy) -> AlertEscalated | None:
-    """Escalate an unacknowledged open alert whose timer has run out; re-arm the timer."""
-    alert = state.open
-    if alert is None or alert.acknowledged_t is not None or state.next_escalation_t is None:
-        return None
-    if t < state.next_escalation_t:
-        return None
-    alert.escalation_level += 1
-    interval = escalation.interval(alert.severity)
-    state.next_escalation_t = None if interval is None else t + interval
-    return AlertEscalated(replace(alert), alert.escalation_level, t)

@@ -71,7 +71,7 @@ class Console:
             self.say(f"[{elapsed:6.1f}s] ALERT {alert.severity.upper():8} {alert.kind} · {alert.patient_id} · sim {sim} UTC")
             self.say(f"          patient:   {announced.patient_message}")
             self.say(f"          clinician: {announced.clinician_summary}")
-        elif announced.event != "escalated":  # escalations go to the log, not the screen
+        else:
             self.say(f"[{elapsed:6.1f}s] {announced.event:>16} {alert.kind} · {alert.patient_id} · severity {alert.severity}")
 
 

@@ -23,7 +23,6 @@ from vigil.contract.validation import ContractLimits, Rejection, RejectReason, c
 from vigil.core.events import (
     Alert,
     AlertCleared,
-    AlertEscalated,
     AlertRaised,
     AlertSeverityChanged,
     Event,
@@ -51,7 +50,7 @@ class Message:
 class AnnouncedAlert:
     """An alert event as the outside world sees it: the alert, its words, and how fast it came."""
 
-    event: str  # raised, severity_changed, escalated, cleared
+    event: str  # raised, severity_changed, cleared
     alert: Alert
     patient_message: str
     clinician_summary: str
@@ -71,7 +70,7 @@ class PipelineTotals:
 
 def alert_row(alert: Alert, texts: tuple[str, str] | None = None) -> dict[str, object]:
     row = alert.as_dict()
-    row["state"] = "resolved" if alert.cleared_t is not None else ("acknowledged" if alert.acknowledged_t is not None else "open")
+    row["state"] = "cleared" if alert.cleared_t is not None else "open"
     if texts is not None:
         row["patient_message"], row["clinician_summary"] = texts
     else:
@@ -269,8 +268,6 @@ class Pipeline:
                 self.metrics.open_alerts.inc()
             elif isinstance(event, AlertSeverityChanged):
                 name = "severity_changed"
-            elif isinstance(event, AlertEscalated):
-                name = "escalated"
             elif isinstance(event, AlertCleared):
                 name = "cleared"
                 self.metrics.open_alerts.dec()
@@ -280,7 +277,7 @@ class Pipeline:
             batch.alerts.append(alert_row(alert, texts))
             event_t = getattr(event, "t", alert.raised_t)
             batch.alert_events.append({"alert_id": alert.alert_id, "event": name, "t": event_t, "actor": "vigil",
-                                       "detail": {"severity": alert.severity, "level": alert.escalation_level}})
+                                       "detail": {"severity": alert.severity}})
             if self.quiet:
                 continue
             latency = 0.0 if source is None else max(0.0, wall - source.received_at)

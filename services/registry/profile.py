@@ -41,24 +41,47 @@ class ClinicalProfile(BaseModel):
         )
 
 
-class CareTeamMember(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    role: Literal["physician", "nurse", "caregiver", "on_call"] = "physician"
-    email: str | None = None
-    phone: str | None = None
-    escalation_order: int = Field(1, ge=1, description="1 is contacted first; higher numbers on escalation.")
-
-
 class QuietHours(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: time
     end: time
+    timezone: str = Field("UTC", description="IANA zone of the recipient, e.g. Europe/London.")
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> "QuietHours":
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(self.timezone)  # raises for an unknown zone: fail at load, not at 3 a.m.
+        return self
+
+
+class CareTeamMember(BaseModel):
+    """A clinician or caregiver who hears about this patient's incidents."""
+
+    model_config = ConfigDict(extra="forbid")
+    member_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Stable id; default from the name.")
+    name: str
+    role: Literal["physician", "nurse", "caregiver", "on_call"] = "physician"
+    email: str | None = None
+    phone: str | None = Field(None, description="E.164, e.g. +447700900123.")
+    webhook_url: str | None = Field(None, description="e.g. a pager or EHR integration endpoint.")
+    channels: list[Channel] = Field(default_factory=lambda: ["app"], description="Tried in this order; all are used.")
+    language: Literal["en", "zh"] = "en"
+    quiet_hours: QuietHours | None = None
+    escalation_order: int = Field(1, ge=1, description="1 is contacted first; higher numbers on escalation.")
+
+    @property
+    def stable_id(self) -> str:
+        return self.member_id or "".join(c if c.isalnum() else "-" for c in self.name.lower()).strip("-")[:64]
 
 
 class NotificationPreferences(BaseModel):
+    """The patient's own preferences."""
+
     model_config = ConfigDict(extra="forbid")
     channels: list[Channel] = Field(default_factory=lambda: ["app"])
+    phone: str | None = Field(None, description="E.164, for SMS.")
+    email: str | None = None
     quiet_hours: QuietHours | None = Field(None, description="Non-critical messages wait; critical ones never do.")
 
 

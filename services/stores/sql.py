@@ -15,7 +15,20 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from vigil.stores.schema import alert_events, alerts, dead_letters, device_status, metadata, readings, scores
+from vigil.stores.schema import (
+    alert_events,
+    alerts,
+    dead_letters,
+    desk_inbox,
+    device_status,
+    incident_alerts,
+    incident_audit,
+    incidents,
+    metadata,
+    outbox,
+    readings,
+    scores,
+)
 
 
 def _insert(engine: Engine, table: Any) -> Any:
@@ -34,10 +47,16 @@ class WriteBatch:
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     device_status: list[dict[str, Any]] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)  # model scores, with their model version
+    # The alert desk's share of the same transaction (vigil.alerting): the transactional outbox.
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    incident_alerts: list[dict[str, Any]] = field(default_factory=list)
+    incident_audit: list[dict[str, Any]] = field(default_factory=list)
+    desk_inbox: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.readings or self.alerts or self.alert_events or self.dead_letters or self.device_status
-                    or self.scores)
+                    or self.scores or self.incidents or self.incident_audit or self.desk_inbox or self.outbox)
 
 
 class SqlStore:
@@ -65,11 +84,20 @@ class SqlStore:
         self._scores = _insert(self.engine, scores).on_conflict_do_nothing()
         alert_insert = _insert(self.engine, alerts)
         # An alert's identity and onset never change; its state, severity and timers do.
-        mutable = ("severity", "state", "escalation_level", "acknowledged_t", "cleared_t")
+        mutable = ("severity", "state", "cleared_t")
         self._alerts = alert_insert.on_conflict_do_update(
             index_elements=[alerts.c.alert_id],
             set_={name: getattr(alert_insert.excluded, name) for name in mutable},
         )
+        incident_insert = _insert(self.engine, incidents)
+        self._incidents = incident_insert.on_conflict_do_update(
+            index_elements=[incidents.c.incident_id],
+            set_={c.name: getattr(incident_insert.excluded, c.name) for c in incidents.columns if c.name != "incident_id"},
+        )
+        self._incident_alerts = _insert(self.engine, incident_alerts).on_conflict_do_nothing()
+        self._audit = _insert(self.engine, incident_audit).on_conflict_do_nothing()
+        self._inbox = _insert(self.engine, desk_inbox).on_conflict_do_nothing()
+        self._outbox = _insert(self.engine, outbox).on_conflict_do_nothing()
         status_insert = _insert(self.engine, device_status)
         self._status = status_insert.on_conflict_do_update(
             index_elements=[device_status.c.device_id],
@@ -98,6 +126,19 @@ class SqlStore:
                 conn.execute(self._status, batch.device_status)
             if batch.scores:
                 conn.execute(self._scores, batch.scores)
+            self._write_desk(conn, batch)
+
+    def _write_desk(self, conn: Any, batch: WriteBatch) -> None:
+        for row in batch.incidents:  # one by one: a batch may change an incident twice
+            conn.execute(self._incidents, row)
+        if batch.incident_alerts:
+            conn.execute(self._incident_alerts, batch.incident_alerts)
+        if batch.incident_audit:
+            conn.execute(self._audit, batch.incident_audit)
+        if batch.desk_inbox:
+            conn.execute(self._inbox, batch.desk_inbox)
+        if batch.outbox:
+            conn.execute(self._outbox, batch.outbox)
 
     def known_alerts(self, alert_ids: list[str]) -> set[str]:
         """Which of these alert ids are already stored (raised before, perhaps before a restart)."""

@@ -69,7 +69,7 @@ def test_alert_rows_carry_values_rule_and_texts(tmp_path):
     pipeline.process(msgs)
     row = store.alerts(limit=1)[0]
     assert row["values"] and row["rule"] and row["patient_message"] and row["clinician_summary"]
-    assert row["state"] in ("open", "acknowledged", "resolved")
+    assert row["state"] in ("open", "cleared")
     json.dumps(row, default=str)
     with store.engine.connect() as conn:
         assert conn.execute(dead_letters.select()).first() is None

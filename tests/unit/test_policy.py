@@ -1,6 +1,6 @@
-"""The alert policy's timing: persistence, hysteresis, one open alert, escalation, suppression."""
+"""The alert policy's timing: persistence, hysteresis, one open alert, suppression."""
 
-from vigil.core.events import AlertCleared, AlertEscalated, AlertRaised, AlertSeverityChanged, stable_alert_id
+from vigil.core.events import AlertCleared, AlertRaised, AlertSeverityChanged, stable_alert_id
 from vigil.core.patient import PatientMonitor
 from vigil.core.profile import ClinicalContext, UsualRange
 from vigil.core.reading import Reading
@@ -119,17 +119,16 @@ def test_personal_usual_range_lowers_the_bradycardia_limit():
     assert len(stream.of("bradycardia")) == 1
 
 
-def test_escalation_timer_and_acknowledgement():
+def test_raised_alert_carries_baselines_and_trends():
+    """Escalation lives on incidents now (test_incident.py); an alert carries its context."""
     monitor = PatientMonitor("pt-1")
     stream = Stream(monitor)
     stream.feed(600)
     stream.feed(300, spo2=88.0)
     alert = stream.of("hypoxaemia")[0].alert
-    assert not [e for e in monitor.tick(alert.raised_t + 14 * 60) if isinstance(e, AlertEscalated)]
-    escalated = [e for e in monitor.tick(alert.raised_t + 15 * 60 + 1) if isinstance(e, AlertEscalated)]
-    assert len(escalated) == 1 and escalated[0].level == 1
-    assert monitor.acknowledge(alert.alert_id, alert.raised_t + 16 * 60) is not None
-    assert not [e for e in monitor.tick(alert.raised_t + 60 * 60) if isinstance(e, AlertEscalated)]
+    assert 95.0 <= alert.baselines["spo2"] <= 99.0  # learned while stable, before the drop
+    assert alert.trends["spo2"] < 0  # falling
+    assert alert.as_dict()["baselines"] == alert.baselines
 
 
 def test_silent_device_raises_offline_and_clears_on_return():
