@@ -129,8 +129,10 @@ class IncidentEvent:
         return self.incident.revision
 
 
-def incident_id_for(first_alert_id: str) -> str:
-    return "in-" + hashlib.sha1(first_alert_id.encode()).hexdigest()[:20]
+def incident_id_for(first_alert_id: str, t: float) -> str:
+    """Stable: the alert that opened it and when (an alert can open a second incident after a
+    clinician resolved the first while it stayed active)."""
+    return "in-" + hashlib.sha1(f"{first_alert_id}|{t:.3f}".encode()).hexdigest()[:20]
 
 
 class IncidentBook:
@@ -171,7 +173,7 @@ class IncidentBook:
         incident = None if current is None else self.incidents.get(current)
         member = Member(str(alert["kind"]), severity)
         if incident is None:
-            incident = Incident(incident_id_for(alert_id), key[0], key[1], t, severity, updated_t=t)
+            incident = Incident(incident_id_for(alert_id, t), key[0], key[1], t, severity, updated_t=t)
             incident.members[alert_id] = member
             self.incidents[incident.incident_id] = incident
             self._current[key] = incident.incident_id
