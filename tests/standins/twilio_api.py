@@ -105,7 +105,9 @@ class TwilioStandIn:
     def start(self) -> "TwilioStandIn":
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True  # a hanging request must not block shutdown
-        self._thread = threading.Thread(target=self._server.serve_forever, name="twilio-standin", daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, once per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="twilio-standin", daemon=True)
         self._thread.start()
         return self
 
