@@ -17,7 +17,7 @@ import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import default as DEFAULT_POLICY
 from email.utils import formatdate
 
 from vigil.notify.channels.base import Delivery, PermanentFailure, SendResult, TemporaryFailure
@@ -50,9 +50,10 @@ class SmtpEmail:
         self._timeout = timeout
 
     def build_message(self, delivery: Delivery) -> EmailMessage:
-        # policy=SMTP: CRLF line ends and RFC 2047 encoded headers, so a Chinese subject survives
-        # any server; set_content picks UTF-8 with a safe transfer encoding for the body.
-        msg = EmailMessage(policy=SMTP_POLICY)
+        # Non-ASCII headers are RFC 2047 encoded on the way out, so a Chinese subject survives any
+        # server; set_content picks UTF-8 with a 7-bit-safe transfer encoding for the body. Lines
+        # stay "\n" inside the (base64) body; smtplib turns the message's own line ends into CRLF.
+        msg = EmailMessage(policy=DEFAULT_POLICY)
         msg["From"] = self.sender
         msg["To"] = delivery.address
         msg["Subject"] = delivery.subject
@@ -66,7 +67,8 @@ class SmtpEmail:
             msg["Importance"] = "high"
         # Alerts must not trigger vacation replies back to the ward's sender address.
         msg["Auto-Submitted"] = "auto-generated"
-        msg.set_content(delivery.body, charset="utf-8")
+        # base64 for non-ASCII text: an 8bit body needs 8BITMIME on every relay on the way.
+        msg.set_content(delivery.body, charset="utf-8", cte=None if delivery.body.isascii() else "base64")
         return msg
 
     async def send(self, delivery: Delivery) -> SendResult:
