@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=11)
     bench.set_defaults(func=_bench)
     __import__("vigil.models.cli", fromlist=["register"]).register(sub)  # vigil model train|evaluate|info
+    __import__("vigil.alerting.cli", fromlist=["register"]).register(sub)  # vigil notifier|explain|explain-eval
     return parser
 
 

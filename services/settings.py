@@ -6,9 +6,13 @@ Defaults run the embedded mode: no server needed. Command-line flags override th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from vigil.core.incident import LifecyclePolicy
 
 
 class VigilSettings(BaseSettings):
@@ -42,6 +46,29 @@ class VigilSettings(BaseSettings):
 
     models_enabled: bool = Field(True, description="Score with the learned models (anomaly, rising risk) beside the rules.")
     model_dir: Path | None = Field(None, description="Model artifacts directory; default: the packaged models/artifacts.")
+
+    # -- incidents and notifications (vigil.alerting, vigil.notify); channels: ChannelSettings --
+    emergency_number: str = Field("999", description="Quoted in patient messages for urgent help (112, 911, 120...).")
+    escalate_critical_s: float | None = Field(300.0, description="Unacknowledged critical incident: next contact after this.")
+    escalate_high_s: float | None = Field(900.0, description="Unacknowledged high incident: next contact after this.")
+    remind_critical_s: float | None = Field(300.0, description="Reminder interval until acknowledged (critical).")
+    remind_high_s: float | None = Field(900.0, description="Reminder interval until acknowledged (high).")
+    remind_medium_s: float | None = Field(3600.0, description="Reminder interval until acknowledged (medium).")
+    incident_settle_s: float = Field(600.0, description="All alerts cleared this long: the incident resolves itself.")
+    ward_webhook_url: str | None = Field(None, description="Every incident event is also POSTed here (signed), e.g. an EHR.")
+    api_token: str | None = Field(None, description="Bearer token required for acknowledge/resolve (and the push "
+                                  "streams) when set.")
+    notify_poll_s: float = Field(0.5, description="How often the dispatcher looks for due rows written by other processes.")
+
+    def lifecycle_policy(self) -> "LifecyclePolicy":
+        from vigil.core.incident import LifecyclePolicy
+
+        return LifecyclePolicy(
+            escalate_after_s={"critical": self.escalate_critical_s, "high": self.escalate_high_s, "medium": None, "low": None},
+            remind_every_s={"critical": self.remind_critical_s, "high": self.remind_high_s, "medium": self.remind_medium_s,
+                            "low": None},
+            settle_s=self.incident_settle_s,
+        )
 
     # -- the scaled-out runtime (Kafka, Faust, InfluxDB, PostgreSQL) -------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")

@@ -99,6 +99,7 @@ class AlertRecord(BaseModel):
     type: Literal["alert"] = "alert"
     event: Literal["raised", "severity_changed", "cleared"]
     alert: dict[str, Any]
+    t: float | None = None  # when the event happened (None from writers before issue 5: use raised_t)
     patient_message: str | None = None
     clinician_summary: str | None = None
 

@@ -182,7 +182,10 @@ class IncidentBook:
             return [self._event("opened", incident, t, alert=alert)]
         incident.members[alert_id] = member
         self._by_alert[alert_id] = incident.incident_id
-        incident.all_clear_since = None
+        if incident.all_clear_since is not None:
+            incident.all_clear_since = None
+            if incident.state == "open":
+                self._arm(incident, t)  # back from settling: the timers run again
         return self._reassess(incident, t, alert, joined=True)
 
     def alert_severity_changed(self, alert: Mapping[str, Any], t: float) -> list[IncidentEvent]:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from vigil.alerting.desk import AlertChange, AlertDesk
 from vigil.contract.device import DeviceStatus
 from vigil.contract.topics import device_id_from_topic
 from vigil.contract.validation import ContractLimits, Rejection, RejectReason, check_vitals_payload
@@ -56,6 +57,7 @@ class AnnouncedAlert:
     clinician_summary: str
     latency_s: float
     source: Message | None = None  # the message whose reading raised it (None for timers)
+    t: float = 0.0  # when it happened, on the readings' clock
 
 
 @dataclass(slots=True)
@@ -114,6 +116,7 @@ class Pipeline:
         self.totals = PipelineTotals()
         self.quiet = False  # True while rebuilding state: decide, but announce nothing
         self.model_stage: ModelStage | None = None
+        self.desk: AlertDesk | None = None  # incidents and notifications (vigil.alerting), when wired
 
     def monitor(self, patient_id: str) -> PatientMonitor:
         monitor = self.monitors.get(patient_id)
@@ -199,19 +202,31 @@ class Pipeline:
                 if score is not None and score.t == monitor.last_seen_t:  # scored in this batch
                     batch.scores.append({"patient_id": patient_id, "t": score.t, "anomaly": score.anomaly,
                                          "risk": score.risk, "model_version": score.model_version})
-        self._alert_events(events, batch, now)
-        self.store.write(batch)
+        changes = self._alert_events(events, batch, now)
+        self._write(batch, changes)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return batch
 
     def tick(self, now: float) -> WriteBatch:
-        """Advance every patient's timers (silent devices, escalations) to `now`."""
+        """Advance every patient's timers (silent devices) and the desk's (escalations, reminders)."""
         batch = WriteBatch()
         events: list[tuple[Event, Message | None]] = [(event, None) for monitor in self.monitors.values() for event in monitor.tick(now)]
-        if events:
-            self._alert_events(events, batch, now)
-            self.store.write(batch)
+        changes = self._alert_events(events, batch, now) if events else []
+        if self.desk is not None and not self.quiet:
+            self.desk.tick(now, batch)
+        self._write(batch, changes)
         return batch
+
+    def _write(self, batch: WriteBatch, changes: list[AlertChange]) -> None:
+        """One transaction: the batch, and the incidents and outbox rows its alert changes cause."""
+        desk = self.desk
+        if desk is not None and changes and not self.quiet:
+            desk.take(changes, batch)
+        if not batch:
+            return
+        self.store.write(batch)
+        if desk is not None and (batch.outbox or batch.incidents):
+            desk.committed()
 
     # -- pieces -------------------------------------------------------------------------------
 
@@ -245,9 +260,10 @@ class Pipeline:
         self._reject(Rejection(RejectReason(event.reason), event.detail, repr(raw).encode(), message.topic,
                                event.device_id, message.received_at, None, event.patient_id), batch)
 
-    def _alert_events(self, events: list[tuple[Event, Message | None]], batch: WriteBatch, now: float | None) -> None:
+    def _alert_events(self, events: list[tuple[Event, Message | None]], batch: WriteBatch, now: float | None) -> list[AlertChange]:
+        changes: list[AlertChange] = []
         if not events:
-            return
+            return changes
         wall = time.time()
         raised_ids = [e.alert.alert_id for e, _ in events if isinstance(e, AlertRaised)]
         known = self.store.known_alerts(raised_ids) if raised_ids else set()
@@ -276,6 +292,7 @@ class Pipeline:
             self.metrics.alert_events.labels(name).inc()
             batch.alerts.append(alert_row(alert, texts))
             event_t = getattr(event, "t", alert.raised_t)
+            changes.append(AlertChange(name, alert.as_dict(), event_t))
             batch.alert_events.append({"alert_id": alert.alert_id, "event": name, "t": event_t, "actor": "vigil",
                                        "detail": {"severity": alert.severity}})
             if self.quiet:
@@ -288,7 +305,8 @@ class Pipeline:
                                              "kind": alert.kind, "severity": alert.severity})
             if self.announce is not None:
                 texts = texts or (patient_message(alert.as_dict()), clinician_summary(alert.as_dict()))
-                self.announce(AnnouncedAlert(name, alert, texts[0], texts[1], latency, source))
+                self.announce(AnnouncedAlert(name, alert, texts[0], texts[1], latency, source, event_t))
+        return changes
 
 
 def _reading_row(reading: Reading, flags: str, news2: int | None, partial: bool | None) -> dict[str, object]:

@@ -9,12 +9,14 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from vigil.alerting.service import AlertingService
 from vigil.contract.validation import ContractLimits
 from vigil.core.reading import Reading
 from vigil.embedded.broker import start_broker
 from vigil.embedded.http import build_app
 from vigil.embedded.mqtt_source import MqttSource
 from vigil.embedded.pipeline import AnnouncedAlert, Pipeline
+from vigil.notify.channels.base import Channel
 from vigil.observability.metrics import Metrics
 from vigil.registry import Registry
 from vigil.settings import VigilSettings
@@ -35,6 +37,7 @@ class EmbeddedRuntime:
         clock: Callable[[], float] = time.time,
         announce: Callable[[AnnouncedAlert], None] | None = None,
         batch_max: int = 500,
+        channels: dict[str, Channel] | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -44,6 +47,10 @@ class EmbeddedRuntime:
         self.store = SqlStore(settings.sqlite_url())
         limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
         self.pipeline = Pipeline(registry, self.store, self.metrics, limits=limits, announce=announce)
+        # Incidents, notifications and explanations, in the same SQLite file and transactions.
+        self.alerting = AlertingService(settings, registry, self.store.engine, self.store.write, self.metrics,
+                                        clock=clock, channels=channels)
+        self.pipeline.desk = self.alerting.desk
         self.models_status: dict[str, object] = {"enabled": settings.models_enabled, "loaded": False}
         if settings.models_enabled:
             self.load_models()
@@ -84,13 +91,16 @@ class EmbeddedRuntime:
         rebuilt = self.rebuild_state()
         if rebuilt:
             log.info("state rebuilt from store", extra={"readings": rebuilt, "patients": len(self.pipeline.monitors)})
+        self.alerting.start()
         self.source = MqttSource(
             self.mqtt_url, loop, ack_after_store=self.settings.ack_after_store(),
             shared_group=self.settings.mqtt_shared_group,
             username=self.settings.mqtt_username, password=self.settings.mqtt_password,
         )
         await loop.run_in_executor(None, self.source.start)
-        self.http = web.AppRunner(build_app(self), access_log=None)
+        app = build_app(self)
+        self.alerting.add_routes(app)
+        self.http = web.AppRunner(app, access_log=None)
         await self.http.setup()
         await web.TCPSite(self.http, self.settings.http_host, self.settings.http_port).start()
         self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever())]
@@ -142,6 +152,7 @@ class EmbeddedRuntime:
             except Exception as exc:  # keep serving; the broker will redeliver what was not acked
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("batch failed", extra={"messages": len(messages)})
+                self.alerting.desk.restore()  # the desk ran ahead of the failed transaction
                 await asyncio.sleep(0.5)
                 continue
             # A batch blocks this event loop, and with it the embedded broker that feeds us. Unless
@@ -160,6 +171,7 @@ class EmbeddedRuntime:
                 self.pipeline.tick(self.clock())
             except Exception:
                 log.exception("tick failed")
+                self.alerting.desk.restore()
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until every message received so far has been processed (or `timeout` passes)."""
@@ -181,6 +193,7 @@ class EmbeddedRuntime:
             "rejected": sum(self.pipeline.totals.rejected.values()),
             "scoring": "rules+models" if self.pipeline.model_stage is not None else "rules",
             "models": self.models_status,
+            "alerting": self.alerting.health(),
             "uptime_s": round(time.time() - self.started_at, 1),
             "last_error": self.last_error,
         }
@@ -195,6 +208,7 @@ class EmbeddedRuntime:
                 pass
         if self.source is not None:
             self.source.stop()
+        await self.alerting.stop()
         if self.http is not None:
             await self.http.cleanup()
         if self.broker is not None:

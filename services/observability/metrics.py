@@ -28,5 +28,19 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=r,
         )
 
+        # -- the alert desk and the notifier (issue 5) --
+        self.incident_events = Counter("vigil_incident_events_total", "Incident lifecycle events.", ["event", "severity"], registry=r)
+        self.open_incidents = Gauge("vigil_open_incidents", "Incidents not yet resolved.", registry=r)
+        self.notifications_queued = Counter("vigil_notifications_queued_total", "Notifications written to the outbox.", ["channel"], registry=r)
+        self.notifications = Counter("vigil_notifications_total", "Delivery attempts, by channel and outcome (sent, retry, failed).",
+                                     ["channel", "outcome"], registry=r)
+        self.outbox_due = Gauge("vigil_outbox_due", "Outbox rows due for delivery and not yet sent.", registry=r)
+        self.raise_to_send = Histogram(
+            "vigil_notification_delay_seconds", "From an outbox row written to its first successful send (critical path).",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 30, 300), registry=r,
+        )
+        self.explanations = Counter("vigil_explanations_total", "Explanations written, by source and fallback reason.",
+                                    ["source", "reason"], registry=r)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

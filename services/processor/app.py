@@ -123,8 +123,8 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         batch = sink.pending
         await influx.write(batch.readings)
         for event in announced:
-            record = AlertRecord(event=event.event, alert=event.alert.as_dict(), patient_message=event.patient_message,
-                                 clinician_summary=event.clinician_summary)
+            record = AlertRecord(event=event.event, alert=event.alert.as_dict(), t=event.t,
+                                 patient_message=event.patient_message, clinician_summary=event.clinician_summary)
             await alerts_topic.send(key=event.alert.patient_id.encode(), value=record.model_dump_json().encode())
         latest_models = stage.latest if stage is not None else {}
         for patient_id in patients:
