@@ -118,3 +118,79 @@ def test_counter_reset_after_reboot_is_accepted():
     assert monitor.observe(check(payload(sample(50))).readings[0]).accepted
     rebooted = check(payload(sample(1, ts=(NOW + timedelta(seconds=30)).isoformat()))).readings[0]
     assert monitor.observe(rebooted).accepted
+
+
+# -- the fast path (whole batch valid: readings built straight from the models) must agree with
+# -- the general per-sample loop on every payload, valid or not.
+
+def _mutations(rng):
+    """Payloads around the contract's edges: every kind of invalid input, and valid variants."""
+    bad_values = [None, "72", "fast", True, [], {}, -1, 0, 0.5, 1, 25, 45, 80, 100, 100.01, 140, 300, 301, 1000, 1001,
+                  16, 16.5, 2**53, 2**53 + 1, 1e308, -0.0, 3.0]
+    fields = ["ts", "seq", "hr_bpm", "spo2_pct", "rr_per_min", "temp_c", "sbp_mmhg", "dbp_mmhg", "steps", "accel_g",
+              "battery_pct", "skin_contact", "manual", "heart"]
+    stamps = [(NOW + timedelta(seconds=s)).isoformat() for s in (-30, 299, 301, 86400, -8 * 86400, -7 * 86400 + 1)]
+    stamps += ["2026-11-24T11:59:00", "2026-11-24T11:59:00Z", "2026-11-24 11:59:00+01:00", "2026-02-30T11:59:00Z",
+               "yesterday", 1795564740, "2026-11-24T11:59:00.1234567+00:00"]
+    manuals = [None, {}, {"on_oxygen": True}, {"acvpu": "V"}, {"acvpu": "X"}, {"on_oxygen": "yes"}, {"extra": 1}, []]
+    for _ in range(600):
+        samples = [sample(seq) for seq in range(1, rng.randint(2, 6))]
+        for _ in range(rng.randint(0, 3)):
+            s = rng.choice(samples)
+            name = rng.choice(fields)
+            if name == "ts":
+                s["ts"] = rng.choice(stamps)
+            elif name == "manual":
+                s["manual"] = rng.choice(manuals)
+            elif name == "sbp_mmhg":
+                s["sbp_mmhg"], s["dbp_mmhg"] = rng.choice([(120, 80), (120.5, 80.25), (80, 120), (120, None), (None, 80),
+                                                           (300, 199), (40, 20), (301, 80), ("120", 80)])
+            elif rng.random() < 0.3:
+                s.pop(name, None)
+            else:
+                s[name] = rng.choice(bad_values)
+        document = {"v": 1, "device_id": "wr-1", "samples": samples}
+        roll = rng.random()
+        if roll < 0.05:
+            document["v"] = rng.choice([2, "1", 1.0, None])
+        elif roll < 0.1:
+            document["device_id"] = rng.choice(["wr-2", "wr 1", "", None, 7])
+        elif roll < 0.13:
+            document["firmware"] = rng.choice(["1.2.3", "x" * 65, 5])
+        elif roll < 0.16:
+            document["samples"] = rng.choice([[], {}, "none", [1, 2]])
+        elif roll < 0.18:
+            document["extra"] = True
+        raw = json.dumps(document, default=str).encode()
+        if rng.random() < 0.03:
+            raw = raw[: rng.randint(0, len(raw) - 1)]
+        topic = TOPIC if rng.random() < 0.9 else rng.choice(["vigil/v1/devices/wr-9/vitals", "vigil/v1/devices/wr-2/vitals",
+                                                             "bad/topic"])
+        yield topic, raw
+
+
+def test_fast_path_agrees_with_the_general_path(monkeypatch):
+    import random
+
+    from vigil.contract import validation
+
+    payloads = list(_mutations(random.Random(7)))
+    limits = ContractLimits(max_payload_bytes=700)
+    fast = [check(raw, topic, limits) for topic, raw in payloads]
+    monkeypatch.setattr(validation, "_readings", lambda *args: None)  # every batch through the per-sample loop
+    general = [check(raw, topic, limits) for topic, raw in payloads]
+    assert fast == general
+    outcomes = {r.reason for c in fast for r in c.rejections} | ({"accepted"} if any(c.readings for c in fast) else set())
+    assert outcomes == {"accepted", *RejectReason} - {RejectReason.DUPLICATE_SEQ, RejectReason.OUT_OF_ORDER_SEQ}
+    assert sum(1 for c in fast if c.readings and not c.rejections) > 100  # the fast path itself was exercised
+
+
+def test_fast_path_readings_equal_the_models():
+    from vigil.contract.device import VitalsBatch
+    from vigil.contract.validation import to_reading
+
+    raw = payload(sample(1), sample(2, sbp_mmhg=120, dbp_mmhg=80.5, steps=3, accel_g=0.25, skin_contact=False,
+                                      manual={"on_oxygen": True, "acvpu": "C"}), sample(3, hr_bpm=None, manual={}))
+    expected = [to_reading(s, "wr-1", "pt-1") for s in VitalsBatch.model_validate_json(raw).samples]
+    assert check(raw).readings == expected
+    assert type(expected[1].sbp) is float and type(expected[1].steps) is int
