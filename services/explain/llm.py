@@ -107,6 +107,9 @@ class LlmBackend:
     def __init__(self, config: LlmConfig) -> None:
         self.config = config
         self._client: AsyncOpenAI | None = None
+        # The openai package imports its chat resources on first use (~0.6 s here): pay that at
+        # start-up, not out of the first alert's time budget.
+        _ = self.client.chat.completions
 
     @property
     def client(self) -> AsyncOpenAI:

@@ -18,7 +18,8 @@ Modes:
 - invented_number, dose, diagnosis, no_emergency, too_long, too_hard, wrong_language: a good
   answer with exactly one rule broken in the patient text;
 - malformed: content that is not JSON; missing_field: JSON without "clinician";
-- slow: a good answer after `slow_s` seconds; error_500, error_429: error bodies.
+- slow: a good answer after `slow_s` seconds; error_500, error_429: error bodies;
+- hostile: each request the next of HOSTILE (every failure but slowness, and a good answer).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODES = ("good", "fenced", "invented_number", "dose", "diagnosis", "no_emergency", "too_long", "too_hard",
-         "wrong_language", "malformed", "missing_field", "slow", "error_500", "error_429")
+         "wrong_language", "malformed", "missing_field", "slow", "error_500", "error_429", "hostile")
+# "hostile" takes these in turn, request by request: every way to fail except slowness.
+HOSTILE = ("invented_number", "dose", "diagnosis", "no_emergency", "too_long", "too_hard", "wrong_language",
+           "malformed", "missing_field", "error_500", "error_429", "good")
 INVENTED = 173.5  # a number no alert's facts hold (tests assert it)
 _LABELS = {"en": {"hr": "heart rate", "spo2": "oxygen level", "rr": "breathing rate", "temp": "temperature",
                   "sbp": "blood pressure", "dbp": "blood pressure"},
@@ -224,6 +228,7 @@ class OpenAIStandIn(ThreadingHTTPServer):
         self.completions = 0
         self.stopping = threading.Event()  # wakes slow answers when the server closes
         self._scripted: deque[str] = deque()
+        self._hostile_turn = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -241,7 +246,11 @@ class OpenAIStandIn(ThreadingHTTPServer):
 
     def next_mode(self) -> str:
         with self._lock:
-            return self._scripted.popleft() if self._scripted else self.mode
+            mode = self._scripted.popleft() if self._scripted else self.mode
+            if mode == "hostile":
+                mode = HOSTILE[self._hostile_turn % len(HOSTILE)]
+                self._hostile_turn += 1
+            return mode
 
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"].startswith("/v1/chat/completions")]
