@@ -54,6 +54,8 @@ class VigilSettings(BaseSettings):
     remind_critical_s: float | None = Field(300.0, description="Reminder interval until acknowledged (critical).")
     remind_high_s: float | None = Field(900.0, description="Reminder interval until acknowledged (high).")
     remind_medium_s: float | None = Field(3600.0, description="Reminder interval until acknowledged (medium).")
+    escalation_max_level: int = Field(3, description="Escalations beyond the first contacts; past the last care-team "
+                                      "level the whole team is paged again.")
     incident_settle_s: float = Field(600.0, description="All alerts cleared this long: the incident resolves itself.")
     ward_webhook_url: str | None = Field(None, description="Every incident event is also POSTed here (signed), e.g. an EHR.")
     api_token: str | None = Field(None, description="Bearer token required for acknowledge/resolve (and the push "
@@ -68,6 +70,7 @@ class VigilSettings(BaseSettings):
             remind_every_s={"critical": self.remind_critical_s, "high": self.remind_high_s, "medium": self.remind_medium_s,
                             "low": None},
             settle_s=self.incident_settle_s,
+            max_level=self.escalation_max_level,
         )
 
     # -- the scaled-out runtime (Kafka, Faust, InfluxDB, PostgreSQL) -------------------------
