@@ -172,46 +172,77 @@ def band_for(score: int, any_red: bool) -> Band:
 
 def score_news2(obs: Observations) -> News2Score:
     """Score a set of observations; missing parameters add no points and are listed."""
-    if obs.spo2_scale not in (1, 2):
-        raise ValueError(f"spo2_scale must be 1 or 2, not {obs.spo2_scale!r}")
+    # The hot path of every reading: the same sub-scores as the score_* functions above, with
+    # the rounding inlined (math.floor(x + 0.5) is _round_half_up(x) for whole numbers).
+    spo2_scale = obs.spo2_scale
+    if spo2_scale != 1 and spo2_scale != 2:
+        raise ValueError(f"spo2_scale must be 1 or 2, not {spo2_scale!r}")
     parameters: dict[str, int] = {}
     missing: list[str] = []
-    if obs.rr is not None:
-        parameters["rr"] = score_respiration_rate(obs.rr)
+    total = 0
+    any_red = False
+    floor = math.floor
+
+    rr = obs.rr
+    if rr is not None:
+        rr = floor(rr + 0.5)
+        points = 3 if rr <= 8 else 1 if rr <= 11 else 0 if rr <= 20 else 2 if rr <= 24 else 3
+        parameters["rr"] = points
+        total += points
+        any_red = points == 3
     else:
         missing.append("rr")
-    if obs.spo2 is not None:
-        if obs.spo2_scale == 2:
-            if obs.on_oxygen is None:
-                # Scale 2 cannot be scored at >= 93 % without knowing about oxygen; assume air
-                # (the lower score) but say so by listing air_or_oxygen as missing below.
-                parameters["spo2"] = score_spo2_scale2(obs.spo2, False)
-            else:
-                parameters["spo2"] = score_spo2_scale2(obs.spo2, obs.on_oxygen)
+    spo2 = obs.spo2
+    on_oxygen = obs.on_oxygen
+    if spo2 is not None:
+        if spo2_scale == 2:
+            # Scale 2 cannot be scored at >= 93 % without knowing about oxygen; assume air
+            # (the lower score) but say so by listing air_or_oxygen as missing below.
+            points = score_spo2_scale2(spo2, False if on_oxygen is None else on_oxygen)
         else:
-            parameters["spo2"] = score_spo2_scale1(obs.spo2)
+            spo2 = floor(spo2 + 0.5)
+            points = 3 if spo2 <= 91 else 2 if spo2 <= 93 else 1 if spo2 <= 95 else 0
+        parameters["spo2"] = points
+        total += points
+        any_red = any_red or points == 3
     else:
         missing.append("spo2")
-    if obs.on_oxygen is not None:
-        parameters["air_or_oxygen"] = score_air_or_oxygen(obs.on_oxygen)
+    if on_oxygen is not None:
+        points = 2 if on_oxygen else 0
+        parameters["air_or_oxygen"] = points
+        total += points
     else:
         missing.append("air_or_oxygen")
-    if obs.sbp is not None:
-        parameters["sbp"] = score_systolic_bp(obs.sbp)
+    sbp = obs.sbp
+    if sbp is not None:
+        sbp = floor(sbp + 0.5)
+        points = 3 if sbp <= 90 else 2 if sbp <= 100 else 1 if sbp <= 110 else 0 if sbp <= 219 else 3
+        parameters["sbp"] = points
+        total += points
+        any_red = any_red or points == 3
     else:
         missing.append("sbp")
-    if obs.hr is not None:
-        parameters["hr"] = score_pulse(obs.hr)
+    hr = obs.hr
+    if hr is not None:
+        hr = floor(hr + 0.5)
+        points = 3 if hr <= 40 else 1 if hr <= 50 else 0 if hr <= 90 else 1 if hr <= 110 else 2 if hr <= 130 else 3
+        parameters["hr"] = points
+        total += points
+        any_red = any_red or points == 3
     else:
         missing.append("hr")
     if obs.acvpu is not None:
-        parameters["consciousness"] = score_consciousness(obs.acvpu)
+        points = score_consciousness(obs.acvpu)
+        parameters["consciousness"] = points
+        total += points
+        any_red = any_red or points == 3
     else:
         missing.append("consciousness")
     if obs.temp is not None:
-        parameters["temp"] = score_temperature(obs.temp)
+        points = score_temperature(obs.temp)
+        parameters["temp"] = points
+        total += points
+        any_red = any_red or points == 3
     else:
         missing.append("temp")
-    total = sum(parameters.values())
-    any_red = any(points == 3 for points in parameters.values())
     return News2Score(total, band_for(total, any_red), parameters, tuple(missing))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+_exp = math.exp
 RECENT = 5  # values in the median window: removes single-sample spikes, adds little delay
 FAST_TAU_S = 5 * 60.0
 SLOW_TAU_S = 30 * 60.0
@@ -50,15 +51,19 @@ class VitalTrack:
         recent.append(value)
         if len(recent) > RECENT:
             del recent[0]
-        if self.last_value is None:
+        last_value = self.last_value
+        if last_value is None:
             self.fast = self.slow = value
         else:
             dt = t - self.last_t
             if dt > 0:
-                a_fast = 1.0 - math.exp(-dt / FAST_TAU_S)
-                self.fast += a_fast * (value - self.fast)
-                self.slow += (1.0 - math.exp(-dt / SLOW_TAU_S)) * (value - self.slow)
-                self.variability += a_fast * (abs(value - self.last_value) - self.variability)
+                a_fast = 1.0 - _exp(-dt / FAST_TAU_S)
+                fast = self.fast
+                self.fast = fast + a_fast * (value - fast)
+                slow = self.slow
+                self.slow = slow + (1.0 - _exp(-dt / SLOW_TAU_S)) * (value - slow)
+                variability = self.variability
+                self.variability = variability + a_fast * (abs(value - last_value) - variability)
         self.last_value = value
         self.last_t = t
         self.count += 1
@@ -74,9 +79,13 @@ class VitalTrack:
             return
         # Early on, learn quickly (1/n); later, forget slowly with a 24 h time constant.
         self.baseline_n += 1
-        alpha = max(1.0 - math.exp(-dt / BASELINE_TAU_S), 1.0 / (self.baseline_n + 20))
-        delta = value - self.baseline_mean
-        self.baseline_mean += alpha * delta
+        alpha = 1.0 - _exp(-dt / BASELINE_TAU_S)
+        early = 1.0 / (self.baseline_n + 20)
+        if early > alpha:  # max(alpha, early), as before
+            alpha = early
+        mean = self.baseline_mean
+        delta = value - mean
+        self.baseline_mean = mean + alpha * delta
         self.baseline_var = (1.0 - alpha) * (self.baseline_var + alpha * delta * delta)
         self.baseline_t = t
 
@@ -86,6 +95,8 @@ class VitalTrack:
             return None
         recent = self.recent
         n = len(recent)
+        if n == RECENT and RECENT % 2:  # the usual case: a full, odd-sized window
+            return sorted(recent)[RECENT // 2]
         if n == 1:
             return recent[0]
         ordered = sorted(recent)
