@@ -268,7 +268,8 @@ def clinician_text(facts: AlertFacts) -> str:
     if facts.spo2_scale is not None:
         context.append(f"SpO2 scale {facts.spo2_scale}" if en else f"SpO2 量表 {facts.spo2_scale}")
     if context:
-        lines.append(sep.join(context).capitalize() + stop if en else sep.join(context) + stop)
+        joined = sep.join(context)
+        lines.append(joined[0].upper() + joined[1:] + stop)
     return (" " if en else "").join(lines)
 
 
