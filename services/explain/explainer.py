@@ -88,7 +88,10 @@ class Explainer:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
             return replace(hit, cached=True, latency_s=time.perf_counter() - started)
-        explanation, cacheable = await self._ask(facts, key, started)
+        try:
+            explanation, cacheable = await self._ask(facts, key, started)
+        except Exception as exc:  # noqa: BLE001 - a bug in checking must not cost the patient a message
+            explanation, cacheable = self._fallback(facts, key, started, f"error:{type(exc).__name__}", detail=str(exc)[:200]), False
         if cacheable:
             self._cache[key] = explanation
             while len(self._cache) > self.cache_size:

@@ -216,6 +216,9 @@ class OpenAIStandIn(ThreadingHTTPServer):
     """The stand-in server on 127.0.0.1 and a free port, served from a thread while in `with`."""
 
     daemon_threads = True
+    # socketserver's default backlog is 5: an eval with 8 requests in flight would see SYNs
+    # dropped and retried a second later, a delay that belongs to the stand-in, not the explainer.
+    request_queue_size = 64
 
     def __init__(self, mode: str = "good", *, slow_s: float = 10.0, api_key: str | None = None,
                  model: str = "standin-gpt") -> None:

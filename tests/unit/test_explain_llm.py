@@ -196,3 +196,18 @@ def test_parse_texts_tolerates_fences_and_prose():
     for bad in ("", "no json here", '{"patient": "only one"}', '{"patient": 1, "clinician": 2}', "[1, 2]"):
         with pytest.raises(BadOutput):
             parse_texts(bad)
+
+
+async def test_a_failure_inside_the_checks_still_gives_the_template(llm, monkeypatch):
+    import vigil.explain.explainer as explainer_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in a check")
+
+    monkeypatch.setattr(explainer_module, "candidate_failures", broken)
+    explainer = Explainer(config(llm))
+    facts = facts_from_alert(sample_alert("fever"))
+    result = await explainer.explain(facts)
+    await explainer.aclose()
+    assert result.source == "template" and result.fallback_reason == "error:RuntimeError"
+    assert result.patient_text == patient_text(facts)
