@@ -46,7 +46,7 @@ def render(intent: NotificationIntent, event: IncidentEvent, alert: Mapping[str,
            texts: TextSource) -> tuple[str, str, dict[str, Any]]:
     """Subject, body and payload of one notification."""
     incident = event.incident
-    language = intent.language if intent.language in HEADLINE_ZH or intent.language == "en" else "en"
+    language = intent.language if intent.language in ("en", "zh") else "en"
     headline = (HEADLINE_ZH if language == "zh" else HEADLINE_EN)[event.kind]
     patient_text, clinician_text = texts(alert, language) if alert is not None else ("", "")
     kinds = sorted({m.kind for m in incident.members.values() if m.active}) or sorted({m.kind for m in incident.members.values()})
