@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
@@ -60,8 +61,6 @@ def round_to(value: float, decimals: int) -> float | int:
 
 def numbers_in(text: str) -> list[float]:
     """Every quantity written in digits in `text` (absolute values; names like SpO2 skipped)."""
-    import unicodedata
-
     plain = _TOKEN_WITH_DIGIT.sub(" ", unicodedata.normalize("NFKC", text))
     return [float(m.group()) for m in _NUMBER.finditer(plain)]
 
