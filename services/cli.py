@@ -136,6 +136,10 @@ def _bench(args: argparse.Namespace) -> int:
                  "soak": lambda: scaled.bench_latency(seconds=args.seconds, rate_msgs_per_s=args.load,
                                                       batch_size=args.batch_size, soak=True)}
         result = parts[args.part]()
+    elif args.target == "notify":
+        from vigil.bench.notify import bench_notify
+
+        result = bench_notify(alerts=args.alerts, rate_hz=args.rate)
     elif args.target == "model":
         from vigil.models.cli import bench as bench_model
 
@@ -222,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_schema)
 
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
@@ -232,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--messages", type=int, default=20_000, help="ingest: MQTT messages to send")
     bench.add_argument("--batch-size", type=int, default=10, help="ingest: samples per message")
     bench.add_argument("--seed", type=int, default=11)
+    bench.add_argument("--alerts", type=int, default=200, help="notify: alerts raised per mode")
+    bench.add_argument("--rate", type=float, default=20.0, help="notify: alerts raised per second")
     bench.set_defaults(func=_bench)
     __import__("vigil.models.cli", fromlist=["register"]).register(sub)  # vigil model train|evaluate|info
     __import__("vigil.alerting.cli", fromlist=["register"]).register(sub)  # vigil notifier|explain|explain-eval
