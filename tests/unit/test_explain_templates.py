@@ -9,7 +9,7 @@ import pytest
 
 from vigil.explain.checks import check_text, reading_grade
 from vigil.explain.facts import facts_from_alert
-from vigil.explain.samples import KINDS, sample_alert, sample_alerts
+from vigil.explain.samples import KINDS, sample_alert
 from vigil.explain.templates import (
     PATIENT_TEXT,
     PATIENT_TEXT_ZH,
