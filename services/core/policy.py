@@ -8,7 +8,7 @@ clinicians acknowledge incidents, so the clock that waits for an acknowledgement
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from vigil.core.events import (
     SEVERITY_RANK,
