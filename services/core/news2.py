@@ -172,9 +172,17 @@ def band_for(score: int, any_red: bool) -> Band:
 
 def score_news2(obs: Observations) -> News2Score:
     """Score a set of observations; missing parameters add no points and are listed."""
-    # The hot path of every reading: the same sub-scores as the score_* functions above, with
-    # the rounding inlined (math.floor(x + 0.5) is _round_half_up(x) for whole numbers).
-    spo2_scale = obs.spo2_scale
+    return score_news2_values(obs.rr, obs.spo2, obs.on_oxygen, obs.sbp, obs.hr, obs.acvpu, obs.temp, obs.spo2_scale)
+
+
+def score_news2_values(
+    rr: float | None, spo2: float | None, on_oxygen: bool | None, sbp: float | None, hr: float | None,
+    acvpu: str | None, temp: float | None, spo2_scale: Literal[1, 2] = 1,
+) -> News2Score:
+    """`score_news2` without building an `Observations` first (the per-reading hot path).
+
+    The same sub-scores as the score_* functions above, with the rounding inlined
+    (math.floor(x + 0.5) is _round_half_up(x) for whole numbers)."""
     if spo2_scale != 1 and spo2_scale != 2:
         raise ValueError(f"spo2_scale must be 1 or 2, not {spo2_scale!r}")
     parameters: dict[str, int] = {}
@@ -183,7 +191,6 @@ def score_news2(obs: Observations) -> News2Score:
     any_red = False
     floor = math.floor
 
-    rr = obs.rr
     if rr is not None:
         rr = floor(rr + 0.5)
         points = 3 if rr <= 8 else 1 if rr <= 11 else 0 if rr <= 20 else 2 if rr <= 24 else 3
@@ -192,8 +199,6 @@ def score_news2(obs: Observations) -> News2Score:
         any_red = points == 3
     else:
         missing.append("rr")
-    spo2 = obs.spo2
-    on_oxygen = obs.on_oxygen
     if spo2 is not None:
         if spo2_scale == 2:
             # Scale 2 cannot be scored at >= 93 % without knowing about oxygen; assume air
@@ -213,7 +218,6 @@ def score_news2(obs: Observations) -> News2Score:
         total += points
     else:
         missing.append("air_or_oxygen")
-    sbp = obs.sbp
     if sbp is not None:
         sbp = floor(sbp + 0.5)
         points = 3 if sbp <= 90 else 2 if sbp <= 100 else 1 if sbp <= 110 else 0 if sbp <= 219 else 3
@@ -222,7 +226,6 @@ def score_news2(obs: Observations) -> News2Score:
         any_red = any_red or points == 3
     else:
         missing.append("sbp")
-    hr = obs.hr
     if hr is not None:
         hr = floor(hr + 0.5)
         points = 3 if hr <= 40 else 1 if hr <= 50 else 0 if hr <= 90 else 1 if hr <= 110 else 2 if hr <= 130 else 3
@@ -231,15 +234,15 @@ def score_news2(obs: Observations) -> News2Score:
         any_red = any_red or points == 3
     else:
         missing.append("hr")
-    if obs.acvpu is not None:
-        points = score_consciousness(obs.acvpu)
+    if acvpu is not None:
+        points = score_consciousness(acvpu)
         parameters["consciousness"] = points
         total += points
         any_red = any_red or points == 3
     else:
         missing.append("consciousness")
-    if obs.temp is not None:
-        points = score_temperature(obs.temp)
+    if temp is not None:
+        points = score_temperature(temp)
         parameters["temp"] = points
         total += points
         any_red = any_red or points == 3
