@@ -7,7 +7,9 @@ SQLite transaction); `vigil notifier` feeds it from the `vigil.alerts` topic (Po
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+from importlib.resources import files
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +31,8 @@ from vigil.settings import VigilSettings
 from vigil.stores.sql import WriteBatch
 
 log = logging.getLogger("vigil.alerting")
+# The ward console: one static page on the incident API and the console's push stream.
+CONSOLE_HTML = files("vigil.alerting").joinpath("console.html").read_text(encoding="utf-8")
 
 
 class AlertingService:
@@ -116,12 +120,22 @@ class AlertingService:
     def add_routes(self, app: web.Application) -> None:
         add_incident_routes(app, self)
         async def authorize(request: web.Request, _inbox: str) -> bool:
-            return self._authorized(request)
+            return self._authorized(request, query_token=True)
+
+        async def console(_request: web.Request) -> web.Response:
+            return web.Response(text=CONSOLE_HTML, content_type="text/html", charset="utf-8")
+
+        app.router.add_get("/console", console)
 
         add_push_routes(app, self.hub, authorize=authorize if self.settings.api_token else None)
 
-    def _authorized(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization", "") == f"Bearer {self.settings.api_token}"
+    def _authorized(self, request: web.Request, *, query_token: bool = False) -> bool:
+        """The bearer token; for the push streams also `?access_token=`, because a browser's
+        EventSource cannot set headers (keep such URLs out of shared logs)."""
+        expected = self.settings.api_token or ""
+        if hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {expected}"):
+            return True
+        return query_token and hmac.compare_digest(request.query.get("access_token", ""), expected)
 
     async def stop(self) -> None:
         for task in self.tasks:

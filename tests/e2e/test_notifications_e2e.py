@@ -147,3 +147,38 @@ async def test_a_good_model_answer_follows_in_the_app(tmp_path, free_port, http_
             assert {r["text_source"] for r in template_sms} == {"template"}
         finally:
             await runtime.stop()
+
+
+async def test_incident_api_acknowledges_with_a_name_behind_a_token(tmp_path, free_port, http_port, smtp, monkeypatch):
+    import httpx
+
+    controller, _ = smtp
+    monkeypatch.setenv("VIGIL_API_TOKEN", "ward-7-token")
+    with TwilioStandIn(SID, TOKEN) as twilio, OpenAIStandIn("good") as llm:
+        runtime = await run_ward(tmp_path, free_port, http_port, llm, twilio, controller.port, monkeypatch)
+        base = f"http://127.0.0.1:{http_port}"
+        auth = {"Authorization": "Bearer ward-7-token"}
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+                page = await http.get("/console")
+                assert page.status_code == 200 and "EventSource" in page.text
+                incidents = (await http.get("/api/incidents?state=open")).json()
+                assert len(incidents) == 1
+                incident_id = incidents[0]["incident_id"]
+                detail = (await http.get(f"/api/incidents/{incident_id}")).json()
+                assert detail["audit"][0]["event"] == "opened" and detail["notifications"]
+                assert (await http.post(f"/api/incidents/{incident_id}/acknowledge", json={"actor": "x"})).status_code == 401
+                assert (await http.post(f"/api/incidents/{incident_id}/acknowledge", json={}, headers=auth)).status_code == 400
+                assert (await http.get("/api/inbox?inbox=console")).status_code == 403
+                assert (await http.get("/api/inbox?inbox=console&access_token=ward-7-token")).json()["events"]
+                acked = await http.post(f"/api/incidents/{incident_id}/acknowledge", json={"actor": "Dr Ahmed"}, headers=auth)
+                assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "Dr Ahmed"
+                resolved = await http.post(f"/api/incidents/{incident_id}/resolve", headers=auth,
+                                           json={"actor": "Dr Ahmed", "note": "phoned the patient; improving"})
+                assert resolved.json()["state"] == "resolved"
+                audit = (await http.get(f"/api/incidents/{incident_id}")).json()["audit"]
+                assert [(a["event"], a["actor"]) for a in audit if a["actor"] != "vigil"] == [
+                    ("acknowledged", "Dr Ahmed"), ("resolved", "Dr Ahmed")]
+                assert (await http.post("/api/incidents/in-nope/acknowledge", json={"actor": "x"}, headers=auth)).status_code == 404
+        finally:
+            await runtime.stop()
