@@ -12,6 +12,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
 if [ "${VIGIL_SKIP_SERVERS:-0}" != "1" ]; then
+  VIGIL_CHROMIUM="$(deploy/local/browser)"  # for the ward console's browser test
+  export VIGIL_CHROMIUM
   deploy/local/up >/dev/null
   set -a
   # shellcheck disable=SC1091
