@@ -343,6 +343,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
     rss_first: dict[str, int] = {}
     rss_curve: dict[str, list[tuple[float, int]]] = {}
     sent: dict[int, float] = {}
+    worker_batches: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp), plan.roster(), prefix)
         stop = threading.Event()
@@ -416,6 +417,8 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
             for thread in threads:
                 thread.join(15)
             rss_last = stack.rss_kb()
+            # Where each worker's time went, batch by batch (stage timings from its /healthz).
+            worker_batches = {name: stack.health(name).get("batches") for name in ("w1", "w2")}
             for client in clients.values():
                 client.disconnect()
                 client.loop_stop()
@@ -441,6 +444,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
         "publish_to_alert_p50_s": pct(steady_alerts, 0.5), "publish_to_alert_p99_s": pct(steady_alerts, 0.99),
         "alerts_timed": len(steady_alerts),
         "warmup_alerts": len(warm_alerts), "warmup_publish_to_alert_max_s": round(max(warm_alerts), 3) if warm_alerts else None,
+        "worker_batches": worker_batches,
         "rss_mb_first": {k: round(v / 1024, 1) for k, v in rss_first.items()},
         "rss_mb_peak": {k: round(v / 1024, 1) for k, v in rss_peak.items()},
         "rss_mb_last": {k: round(v / 1024, 1) for k, v in rss_last.items()},

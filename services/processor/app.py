@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
-from collections import Counter
 import sys
+import time
+from collections import Counter
 from typing import Any
 
 import faust
@@ -46,6 +47,40 @@ class CollectingSink:
 
     def known_alerts(self, alert_ids: list[str]) -> set[str]:
         return self.alert_store.known_alerts(alert_ids)
+
+
+class BatchTimings:
+    """Where a worker's time goes, per batch: for /healthz and the latency bench."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.records = 0
+        self.sums: Counter[str] = Counter()
+        self.slowest: list[tuple[float, int, dict[str, float]]] = []
+        self.received_to_alert_sent: list[float] = []
+
+    def batch(self, records: int, stages: dict[str, float]) -> None:
+        self.count += 1
+        self.records += records
+        self.sums.update(stages)
+        self.slowest.append((stages["total"], records, stages))
+        if len(self.slowest) > 20:
+            self.slowest.sort(key=lambda item: item[0], reverse=True)
+            del self.slowest[10:]
+
+    def alert_sent(self, seconds: float) -> None:
+        if len(self.received_to_alert_sent) < 100_000:
+            self.received_to_alert_sent.append(seconds)
+
+    def report(self) -> dict[str, Any]:
+        slowest = sorted(self.slowest, key=lambda item: item[0], reverse=True)[:5]
+        waits = sorted(self.received_to_alert_sent)
+        return {"count": self.count, "records": self.records,
+                "mean_ms": {k: round(v / max(self.count, 1) * 1000, 2) for k, v in self.sums.items()},
+                "slowest": [{"records": n, **{k: round(v * 1000, 1) for k, v in stages.items()}} for _, n, stages in slowest],
+                # gateway receipt of the oldest record in a batch -> its alerts handed to the producer
+                "received_to_alert_sent_p50_s": round(waits[len(waits) // 2], 3) if waits else None,
+                "received_to_alert_sent_p99_s": round(waits[int(0.99 * (len(waits) - 1))], 3) if waits else None}
 
 
 def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.App:
@@ -102,16 +137,56 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     async def forget_on_assign(app: Any, assigned: Any, **kwargs: Any) -> None:
         cache.clear()
 
+    failures: dict[str, Any] = {"batches": 0, "last_error": None}
+    timings = BatchTimings()
+
     @app.agent(readings_topic)
     async def score(stream: Any) -> None:
         async for values in stream.take(BATCH_MAX, within=BATCH_WITHIN_S):
+            await process_until_done(values)
+
+    async def process_until_done(values: list[bytes]) -> None:
+        """Process a batch, retrying until it succeeds: never let an error leave the loop.
+
+        Faust's `take()` acks a batch's events in a `finally` when its generator closes, and an
+        agent that raises closes it: the supervisor restarts the agent, the next commit moves past
+        the batch, and every reading in it is gone (faust-streaming#527, robinhood/faust#604).
+        So a failed batch is retried in place, from the state in the table (what was true before
+        the batch); its events stay unacked, and a rebalance or a kill replays them instead."""
+        delay = 0.2
+        while True:
             try:
                 await process_batch(values)
-            except BaseException:
-                cache.clear()  # the in-memory state may be ahead of the table: re-read it after this
+                failures["last_error"] = None
+                return
+            except asyncio.CancelledError:
+                cache.clear()  # the worker is stopping; the in-memory state may be ahead of the table
                 raise
+            except Exception as exc:
+                cache.clear()  # the in-memory state may be ahead of the table: re-read it
+                failures["batches"] += 1
+                failures["last_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                log.error("batch failed; retrying it, nothing acknowledged",
+                          extra={"records": len(values), "retry_in_s": delay, "error": failures["last_error"]})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def process_batch(values: list[bytes]) -> None:
+        """One batch, in an order that keeps every guarantee and puts alerts first.
+
+        Nothing here is acknowledged until the whole batch is done (the offset is committed
+        after this returns), so the order of the writes only matters for what a crash leaves
+        half done, and for how soon an alert is out:
+        1. alert records go to `vigil.alerts` first: they are what a clinician waits for;
+        2. series (InfluxDB), scores and dead letters follow, while the alerts are delivered;
+        3. alert rows go to PostgreSQL only once the alert records are acknowledged by Kafka.
+           A row there means 'announced': a replayed batch skips known alert ids, so a row
+           must never exist for an alert that never reached the topic;
+        4. patient state goes to the table (changelog) last, after everything it implies is
+           stored: a state restored after a crash is never ahead of InfluxDB or PostgreSQL.
+        """
+        clock = time.perf_counter
+        t0 = clock()
         records = [ReadingsRecord.model_validate_json(value) for value in values]
         per_patient = Counter(record.patient_id for record in records for _ in record.readings)
         patients = set(per_patient)
@@ -121,11 +196,18 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         pipeline.process_readings(
             [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records])
         batch = sink.pending
-        await influx.write(batch.readings)
+        t_core = clock()
+        alert_deliveries = []
         for event in announced:
             record = AlertRecord(event=event.event, alert=event.alert.as_dict(), t=event.t,
                                  patient_message=event.patient_message, clinician_summary=event.clinician_summary)
-            await alerts_topic.send(key=event.alert.patient_id.encode(), value=record.model_dump_json().encode())
+            alert_deliveries.append(await alerts_topic.send(key=event.alert.patient_id.encode(),
+                                                            value=record.model_dump_json().encode()))
+        t_alerts_sent = clock()
+        if announced:
+            oldest = min(record.received_at for record in records)
+            timings.alert_sent(time.time() - oldest)
+        deliveries = []
         latest_models = stage.latest if stage is not None else {}
         for patient_id in patients:
             monitor = pipeline.monitors[patient_id]
@@ -137,21 +219,30 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
                                        readings=per_patient[patient_id],
                                        anomaly=model.anomaly if model else None, risk=model.risk if model else None,
                                        model_version=model.model_version if model else None)
-            await alerts_topic.send(key=patient_id.encode(), value=score_record.model_dump_json().encode())
-        await influx.write_scores(batch.scores)
+            deliveries.append(await alerts_topic.send(key=patient_id.encode(), value=score_record.model_dump_json().encode()))
         for row in batch.dead_letters:
-            await deadletter_topic.send(key=(row["device_id"] or "unknown").encode(),
-                                        value=DeadLetterRecord.of_row(row).model_dump_json().encode())
+            deliveries.append(await deadletter_topic.send(key=(row["device_id"] or "unknown").encode(),
+                                                          value=DeadLetterRecord.of_row(row).model_dump_json().encode()))
+        await asyncio.gather(influx.write(batch.readings), influx.write_scores(batch.scores), *alert_deliveries)
+        t_series = clock()
         if batch.alerts or batch.alert_events:
             rows = WriteBatch(alerts=batch.alerts, alert_events=batch.alert_events)
             await asyncio.get_running_loop().run_in_executor(None, alert_store.write, rows)
+        await asyncio.gather(*deliveries)
+        t_stored = clock()
         for patient_id, monitor in pipeline.monitors.items():
             states[patient_id.encode()] = pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL)
+        t_end = clock()
+        timings.batch(len(records), {"core": t_core - t0, "alerts_sent": t_alerts_sent - t_core,
+                                     "series": t_series - t_alerts_sent, "stored": t_stored - t_series,
+                                     "state": t_end - t_stored, "total": t_end - t0})
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        status = "ok" if influx.healthy else "degraded"
+        status = "ok" if influx.healthy and not failures["last_error"] else "degraded"
         return web.json({"status": status, "influx_ok": influx.healthy, "influx_failures": influx.failures,
+                         "failed_batches": failures["batches"], "last_error": failures["last_error"],
+                         "batches": timings.report(),
                          "readings": pipeline.totals.readings, "rejected": sum(pipeline.totals.rejected.values()),
                          "alerts": len(pipeline.totals.raised),
                          "scoring": "rules+models" if pipeline.model_stage is not None else "rules",

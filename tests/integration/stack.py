@@ -92,3 +92,66 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def influx_seqs(servers: dict[str, str], bucket: str, patients: list[str]) -> dict[str, set[int]]:
+    """The `seq` of every reading InfluxDB holds for these patients."""
+    from influxdb_client import InfluxDBClient
+
+    found: dict[str, set[int]] = {p: set() for p in patients}
+    with InfluxDBClient(url=servers["VIGIL_INFLUX_URL"], token=servers["VIGIL_INFLUX_TOKEN"], org=servers["VIGIL_INFLUX_ORG"]) as client:
+        for patient in patients:
+            flux = (f'from(bucket: "{bucket}") |> range(start: 0) '
+                    f'|> filter(fn: (r) => r._measurement == "vitals" and r._field == "seq" and r.patient_id == "{patient}")')
+            for table in client.query_api().query(flux):
+                found[patient].update(int(record.get_value()) for record in table.records)
+    return found
+
+
+def topic_records(bootstrap: str, topic: str) -> list:
+    """Every record of a topic, from the beginning (for post-mortems)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    async def read() -> list:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        out: list = []
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=2000, max_records=5000)
+                if not batch:
+                    return out
+                for records in batch.values():
+                    out.extend(records)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def explain_missing_readings(servers: dict[str, str], bucket: str, expected: dict[str, set[int]], readings_topic: str,
+                             deadletter_topic: str) -> str:
+    """Which readings are missing from InfluxDB, where they sit in Kafka, and what the workers said about them."""
+    import base64
+    import json
+
+    got = influx_seqs(servers, bucket, list(expected))
+    missing = {p: sorted(seqs - got[p]) for p, seqs in expected.items() if seqs - got[p]}
+    extra = {p: sorted(got[p] - seqs) for p, seqs in expected.items() if got[p] - seqs}
+    lines = [f"missing readings by patient (seq): {missing}", f"unexpected readings: {extra}"]
+    wanted = {(p, s) for p, seqs in missing.items() for s in seqs}
+    bootstrap = servers["VIGIL_KAFKA_BOOTSTRAP"]
+    for record in topic_records(bootstrap, readings_topic):
+        body = json.loads(record.value)
+        seqs = [r["seq"] for r in body["readings"] if (body["patient_id"], r["seq"]) in wanted]
+        if seqs:
+            lines.append(f"readings p{record.partition}@{record.offset} {body['patient_id']} seqs {seqs} "
+                         f"(record has {len(body['readings'])} readings, ts {record.timestamp})")
+    for record in topic_records(bootstrap, deadletter_topic):
+        body = json.loads(record.value)
+        if body.get("patient_id") in missing:
+            raw = base64.b64decode(body["raw_b64"])[:80]
+            lines.append(f"deadletter @{record.offset} {body['patient_id']} {body['reason']}: {body['detail']} raw={raw!r}")
+    return "\n".join(lines)

@@ -24,7 +24,7 @@ from vigil.simulators.per_device import publish_fleet_per_device
 from vigil.stores.schema import alert_events, alerts
 from vigil.stores.sql import SqlStore
 
-from stack import enrol_devices, free_port, influx_count, influx_counts_by_patient, wait_for, write_roster
+from stack import enrol_devices, explain_missing_readings, free_port, influx_count, wait_for, write_roster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RATE = 1 / 15
@@ -77,6 +77,18 @@ def influx_model_scores(servers, bucket: str) -> int:
                 '|> filter(fn: (r) => r._measurement == "scores" and r._field == "risk" and r.model_version != "") '
                 '|> group() |> count()')
         return sum(int(record.get_value()) for table in client.query_api().query(flux) for record in table.records)
+
+
+def expected_seqs(plan, end: float) -> dict[str, set[int]]:
+    """Each patient's published reading seqs."""
+    from vigil.contract.device import VitalsBatch
+
+    expected: dict[str, set[int]] = {}
+    for message in Fleet(plan, RATE, 4, 0.0).batches_until(end):
+        if message.topic.endswith("/vitals"):
+            seqs = expected.setdefault(message.device_id.replace("-wr-", "-pt-"), set())
+            seqs.update(sample.seq for sample in VitalsBatch.model_validate_json(message.payload).samples)
+    return expected
 
 
 def publish_in_background(fleet, servers, end: float, over_s: float):
@@ -166,14 +178,10 @@ def test_killing_a_worker_mid_stream_loses_nothing_and_duplicates_no_alert(servi
     try:
         wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 240, "every reading in InfluxDB")
     except AssertionError:
-        expected_by_patient = {}
-        for message in Fleet(plan, RATE, 4, 0.0).batches_until(end):
-            if message.topic.endswith("/vitals"):
-                pid = message.device_id.replace("-wr-", "-pt-")
-                expected_by_patient[pid] = expected_by_patient.get(pid, 0) + message.sample_count
-        got = influx_counts_by_patient(servers, influx_bucket)
-        short = {p: (got.get(p, 0), n) for p, n in expected_by_patient.items() if got.get(p, 0) != n}
-        raise AssertionError(f"readings missing in InfluxDB by patient (got, expected): {short}")
+        report = explain_missing_readings(servers, influx_bucket, expected_seqs(plan, end), services.env["VIGIL_READINGS_TOPIC"],
+                                          services.env["VIGIL_DEADLETTER_TOPIC"])
+        (tmp_path / "missing.txt").write_text(report)
+        raise AssertionError(f"readings missing in InfluxDB (logs in {tmp_path}):\n{report[:4000]}")
     time.sleep(3)
     assert influx_count(servers, influx_bucket) == stats.samples
     expected = reference_alert_ids(plan, tmp_path)
