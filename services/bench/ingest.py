@@ -184,16 +184,24 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
 
     busy = [0.0]  # time inside Pipeline.process: the pipeline's own cost, as run here
 
-    def process_and_stamp(messages, now=None):
+    def process_and_time(messages, now=None):
         entered = time.perf_counter()
         batch = process(messages, now)
         busy[0] += time.perf_counter() - entered
-        if totals.payloads >= expected and not done.is_set():
-            finished_at[0] = time.time()
-            done.set()
         return batch
 
-    runtime.pipeline.process = process_and_stamp
+    # Stamped when the last batch is durable (stored on the writer thread, then acknowledged),
+    # not when it was scored: the pipeline's job ends with the readings on disk.
+    stored = runtime._stored
+
+    async def stored_and_stamp(write, messages):
+        await stored(write, messages)
+        if runtime.processed_messages >= expected and not done.is_set():
+            finished_at[0] = time.time()
+            done.set()
+
+    runtime.pipeline.process = process_and_time
+    runtime._stored = stored_and_stamp
     await runtime.start()
     try:
         loop = asyncio.get_running_loop()

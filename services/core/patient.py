@@ -19,7 +19,7 @@ from vigil.core.model_rules import (
     anomaly_outcome,
     risk_outcome,
 )
-from vigil.core.news2 import News2Score, Observations, score_news2
+from vigil.core.news2 import News2Score, score_news2_values
 from vigil.core.policy import RuleState, clear_alert, raise_alert, step_rule
 from vigil.core.profile import DEFAULT_CONTEXT, ClinicalContext
 from vigil.core.quality import (
@@ -249,19 +249,11 @@ class PatientMonitor:
         dbp = dbp_track.last_value if sbp is not None else None
         on_oxygen = self.on_oxygen if t - self.on_oxygen_t <= MANUAL_MAX_AGE_S else self.context.on_oxygen
         acvpu = self.acvpu if t - self.acvpu_t <= MANUAL_MAX_AGE_S else None
-        news2 = score_news2(Observations(rr, spo2, on_oxygen, sbp, hr, acvpu, temp, self.context.spo2_scale))
-        return VitalSigns(
-            t=t,
-            hr=hr, hr_t=hr_track.last_t, hr_variability=hr_track.variability,
-            spo2=spo2, spo2_t=spo2_track.last_t,
-            rr=rr, rr_t=rr_track.last_t,
-            temp=temp, temp_t=temp_track.last_t,
-            sbp=sbp, dbp=dbp, bp_t=sbp_track.last_t,
-            activity_g=self.activity,
-            battery=self.battery, battery_t=self.battery_t,
-            untrusted_for_s=0.0 if self.untrusted_since is None else t - self.untrusted_since,
-            untrusted_t=self.untrusted_t,
-            news2=news2,
+        news2 = score_news2_values(rr, spo2, on_oxygen, sbp, hr, acvpu, temp, self.context.spo2_scale)
+        return VitalSigns(  # positionally: the field order of VitalSigns
+            t, hr, hr_track.last_t, hr_track.variability, spo2, spo2_track.last_t, rr, rr_track.last_t,
+            temp, temp_track.last_t, sbp, dbp, sbp_track.last_t, self.activity, self.battery, self.battery_t,
+            0.0 if self.untrusted_since is None else t - self.untrusted_since, self.untrusted_t, news2,
         )
 
     # -- model path ---------------------------------------------------------------------------

@@ -117,6 +117,8 @@ class Pipeline:
         self.quiet = False  # True while rebuilding state: decide, but announce nothing
         self.model_stage: ModelStage | None = None
         self.desk: AlertDesk | None = None  # incidents and notifications (vigil.alerting), when wired
+        # False when the store writes in the background: the runtime rings once the batch is durable.
+        self.ring_after_write = True
 
     def monitor(self, patient_id: str) -> PatientMonitor:
         monitor = self.monitors.get(patient_id)
@@ -225,7 +227,7 @@ class Pipeline:
         if not batch:
             return
         self.store.write(batch)
-        if desk is not None and (batch.outbox or batch.incidents):
+        if desk is not None and self.ring_after_write and (batch.outbox or batch.incidents):
             desk.committed()
 
     # -- pieces -------------------------------------------------------------------------------

@@ -15,17 +15,19 @@ from vigil.core.reading import Reading
 from vigil.embedded.broker import start_broker
 from vigil.embedded.http import build_app
 from vigil.embedded.mqtt_source import MqttSource
-from vigil.embedded.pipeline import AnnouncedAlert, Pipeline
+from vigil.embedded.pipeline import AnnouncedAlert, Message, Pipeline
 from vigil.notify.channels.base import Channel
 from vigil.observability.metrics import Metrics
 from vigil.registry import Registry
 from vigil.settings import VigilSettings
 from vigil.stores.schema import readings
 from vigil.stores.sql import SqlStore
+from vigil.stores.writer import BackgroundWriter
 
 log = logging.getLogger("vigil.runtime")
 REBUILD_WINDOW_S = 12 * 3600.0
 BATCH_YIELD_MAX_S = 0.1
+MAX_UNSTORED_BATCHES = 4  # processed but not yet durable: bounded, so memory is too
 
 
 class EmbeddedRuntime:
@@ -45,12 +47,17 @@ class EmbeddedRuntime:
         self.metrics = Metrics()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = SqlStore(settings.sqlite_url())
+        # Batches are stored on one writer thread, in order, while the loop scores the next one.
+        self.writer = BackgroundWriter(self.store)
         limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
-        self.pipeline = Pipeline(registry, self.store, self.metrics, limits=limits, announce=announce)
+        self.pipeline = Pipeline(registry, self.writer, self.metrics, limits=limits, announce=announce)
         # Incidents, notifications and explanations, in the same SQLite file and transactions.
-        self.alerting = AlertingService(settings, registry, self.store.engine, self.store.write, self.metrics,
+        self.alerting = AlertingService(settings, registry, self.store.engine, self.writer.write_and_wait, self.metrics,
                                         clock=clock, channels=channels)
         self.pipeline.desk = self.alerting.desk
+        self.pipeline.ring_after_write = False
+        # Processed batches waiting to become durable before their messages are acknowledged.
+        self.unstored: asyncio.Queue[tuple[asyncio.Future[None], list[Message]]] = asyncio.Queue(MAX_UNSTORED_BATCHES)
         self.models_status: dict[str, object] = {"enabled": settings.models_enabled, "loaded": False}
         if settings.models_enabled:
             self.load_models()
@@ -103,7 +110,8 @@ class EmbeddedRuntime:
         self.http = web.AppRunner(app, access_log=None)
         await self.http.setup()
         await web.TCPSite(self.http, self.settings.http_host, self.settings.http_port).start()
-        self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever())]
+        self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._acknowledge_forever()),
+                      asyncio.create_task(self._tick_forever())]
 
     def rebuild_state(self) -> int:
         """Replay recent stored readings through the core, quietly, so that timers and open
@@ -146,15 +154,11 @@ class EmbeddedRuntime:
             started = time.perf_counter()
             try:
                 self.pipeline.process(messages)
-                source.acknowledge(messages)
-                self.processed_batches += 1
-                self.processed_messages += len(messages)
             except Exception as exc:  # keep serving; the broker will redeliver what was not acked
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("batch failed", extra={"messages": len(messages)})
-                self.alerting.desk.restore()  # the desk ran ahead of the failed transaction
+                self._failed(exc, messages)
                 await asyncio.sleep(0.5)
                 continue
+            await self.unstored.put((self.writer.barrier(), messages))  # waits when too many are unstored
             # A batch blocks this event loop, and with it the embedded broker that feeds us. Unless
             # a full batch is already waiting, yield for as long as the batch took (at most
             # BATCH_YIELD_MAX_S): the broker catches up and the next batch is larger, so per-batch
@@ -164,11 +168,41 @@ class EmbeddedRuntime:
             if source.depth < self.batch_max:
                 await asyncio.sleep(min(BATCH_YIELD_MAX_S, time.perf_counter() - started))
 
+    async def _stored(self, write: asyncio.Future[None], messages: list[Message]) -> None:
+        """Once a batch is durable: acknowledge its messages (PUBACK) and ring the dispatcher."""
+        try:
+            await write
+        except Exception as exc:
+            self._failed(exc, messages)
+            return
+        assert self.source is not None
+        self.source.acknowledge(messages)
+        self.processed_batches += 1
+        self.processed_messages += len(messages)
+        self.alerting.desk.committed()
+
+    def _failed(self, exc: Exception, messages: list[Message]) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        log.error("batch failed: not acknowledged, the broker will redeliver", exc_info=exc,
+                  extra={"messages": len(messages)})
+        self.alerting.desk.restore()  # the desk ran ahead of the failed transaction
+
+    async def _acknowledge_forever(self) -> None:
+        """Batches become durable in the order they were processed; acknowledge them so."""
+        while True:
+            write, messages = await self.unstored.get()
+            try:
+                await self._stored(write, messages)
+            finally:
+                self.unstored.task_done()
+
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
             try:
                 self.pipeline.tick(self.clock())
+                await self.writer.barrier()
+                self.alerting.desk.committed()
             except Exception:
                 log.exception("tick failed")
                 self.alerting.desk.restore()
@@ -199,13 +233,20 @@ class EmbeddedRuntime:
         }
 
     async def stop(self) -> None:
-        for task in self.tasks:
+        # Stop taking batches first, let the ones processed become durable and acknowledged, then
+        # stop the rest.
+        for index, task in enumerate(self.tasks):
             task.cancel()
-        for task in self.tasks:
             try:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+            if index == 0:
+                try:
+                    async with asyncio.timeout(10):
+                        await self.unstored.join()
+                except TimeoutError:
+                    log.error("stopping with batches not yet stored; the broker will redeliver them")
         if self.source is not None:
             self.source.stop()
         await self.alerting.stop()
@@ -213,4 +254,5 @@ class EmbeddedRuntime:
             await self.http.cleanup()
         if self.broker is not None:
             await self.broker.shutdown()
+        self.writer.close()
         self.store.close()

@@ -7,6 +7,7 @@ transaction: a batch of readings, the alerts it caused and its dead letters land
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,7 @@ class SqlStore:
             metadata.create_all(self.engine)
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
         self._reading_columns = [c.name for c in readings.columns]
+        self._reading_values = operator.itemgetter(*self._reading_columns)
         # SQLite: the hot insert goes straight to the driver's executemany (SQLAlchemy's per-row
         # parameter processing was a third of the embedded pipeline's time). Same semantics.
         self._sqlite_readings_sql = (
@@ -90,9 +92,11 @@ class SqlStore:
             set_={name: getattr(alert_insert.excluded, name) for name in mutable},
         )
         incident_insert = _insert(self.engine, incidents)
+        # Never let an older revision overwrite a newer one, whatever order writes land in.
         self._incidents = incident_insert.on_conflict_do_update(
             index_elements=[incidents.c.incident_id],
             set_={c.name: getattr(incident_insert.excluded, c.name) for c in incidents.columns if c.name != "incident_id"},
+            where=incidents.c.revision <= incident_insert.excluded.revision,
         )
         self._incident_alerts = _insert(self.engine, incident_alerts).on_conflict_do_nothing()
         self._audit = _insert(self.engine, incident_audit).on_conflict_do_nothing()
@@ -110,9 +114,12 @@ class SqlStore:
         with self.engine.begin() as conn:
             if batch.readings:
                 if self._sqlite_readings_sql is not None:
-                    columns = self._reading_columns
-                    conn.exec_driver_sql(self._sqlite_readings_sql,
-                                         [tuple(row.get(c) for c in columns) for row in batch.readings])
+                    try:
+                        rows = list(map(self._reading_values, batch.readings))
+                    except KeyError:  # a row without some column: None for it, as before
+                        columns = self._reading_columns
+                        rows = [tuple(row.get(c) for c in columns) for row in batch.readings]
+                    conn.exec_driver_sql(self._sqlite_readings_sql, rows)
                 else:
                     conn.execute(self._readings, batch.readings)
             if batch.alerts:
