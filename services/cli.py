@@ -241,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_bench)
     __import__("vigil.models.cli", fromlist=["register"]).register(sub)  # vigil model train|evaluate|info
     __import__("vigil.alerting.cli", fromlist=["register"]).register(sub)  # vigil notifier|explain|explain-eval
+    __import__("vigil.dashboards.cli", fromlist=["register"]).register(sub)  # vigil dashboards export|publish
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The physicians' Grafana dashboards as code: definitions, file export, HTTP API publishing."""
