@@ -15,7 +15,8 @@ import logging
 import pickle
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -32,7 +33,8 @@ from vigil.stores.sql import SqlStore, WriteBatch
 
 log = logging.getLogger("vigil.processor")
 BATCH_MAX = 2000
-BATCH_WITHIN_S = 0.2
+STORES_IN_FLIGHT = 4  # decided batches waiting to be stored, at most
+BATCH_WITHIN_S = 0.1  # the longest a record waits for its batch to fill; at half load batches never fill
 
 
 class CollectingSink:
@@ -81,6 +83,21 @@ class BatchTimings:
                 # gateway receipt of the oldest record in a batch -> its alerts handed to the producer
                 "received_to_alert_sent_p50_s": round(waits[len(waits) // 2], 3) if waits else None,
                 "received_to_alert_sent_p99_s": round(waits[int(0.99 * (len(waits) - 1))], 3) if waits else None}
+
+
+@dataclass(slots=True)
+class Decided:
+    """A scored batch waiting to be stored: its events stay unacknowledged until it is."""
+
+    events: list[Any]
+    batch: WriteBatch
+    alerts: list[tuple[bytes, bytes]]
+    deliveries: list[Any]
+    others: list[tuple[Any, bytes, bytes]]
+    snapshot: list[tuple[bytes, bytes]]
+    started: float
+    stages: dict[str, float]
+    retry: bool = False
 
 
 def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.App:
@@ -140,102 +157,139 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     failures: dict[str, Any] = {"batches": 0, "last_error": None}
     timings = BatchTimings()
 
+    def failed(what: str, exc: Exception, records: int, delay: float) -> None:
+        failures["batches"] += 1
+        failures["last_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        log.error(f"batch {what} failed; retrying it, nothing acknowledged",
+                  extra={"records": records, "retry_in_s": delay, "error": failures["last_error"]})
+
     @app.agent(readings_topic)
     async def score(stream: Any) -> None:
-        async for values in stream.take(BATCH_MAX, within=BATCH_WITHIN_S):
-            await process_until_done(values)
+        """Batches are decided back to back while the ones before them are stored.
 
-    async def process_until_done(values: list[bytes]) -> None:
-        """Process a batch, retrying until it succeeds: never let an error leave the loop.
+        A batch's events are acknowledged only once everything it caused is stored: `take_events`
+        acks a batch when the loop body returns (and also when an agent raises and its generator
+        is closed: faust-streaming#527, robinhood/faust#604, where a crashed batch is lost), so
+        each event holds one extra reference until its batch is stored. A failure is retried in
+        place and never leaves this loop."""
+        storing: asyncio.Task | None = None  # the newest batch's store; each store awaits the one before
+        in_flight: deque[asyncio.Task] = deque()
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            for event in events:
+                event.message.incref()  # released by store(): the offset commits only after that
+            if storing is not None and not cache:
+                # The cache was dropped (rebalance): state comes from the table, so every batch
+                # still being stored must be in it first.
+                await storing
+            decided = await decide_until_done(events, storing)
+            while len(in_flight) >= STORES_IN_FLIGHT:  # bounded: memory never grows without limit
+                await in_flight.popleft()
+            storing = asyncio.create_task(store_after(storing, decided))
+            in_flight.append(storing)
 
-        Faust's `take()` acks a batch's events in a `finally` when its generator closes, and an
-        agent that raises closes it: the supervisor restarts the agent, the next commit moves past
-        the batch, and every reading in it is gone (faust-streaming#527, robinhood/faust#604).
-        So a failed batch is retried in place, from the state in the table (what was true before
-        the batch); its events stay unacked, and a rebalance or a kill replays them instead."""
+    async def store_after(previous: asyncio.Task | None, decided: Decided) -> None:
+        """Batches are stored, and their state written and acknowledged, in order."""
+        if previous is not None:
+            await previous
+        await store_until_done(decided)
+
+    async def decide_until_done(events: list[Any], storing: asyncio.Task | None) -> Decided:
         delay = 0.2
         while True:
             try:
-                await process_batch(values)
-                failures["last_error"] = None
-                return
-            except asyncio.CancelledError:
-                cache.clear()  # the worker is stopping; the in-memory state may be ahead of the table
-                raise
+                return await decide(events)
             except Exception as exc:
+                failed("scoring", exc, len(events), delay)
+                if storing is not None:
+                    await storing  # the table then holds everything decided before this batch
                 cache.clear()  # the in-memory state may be ahead of the table: re-read it
-                failures["batches"] += 1
-                failures["last_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-                log.error("batch failed; retrying it, nothing acknowledged",
-                          extra={"records": len(values), "retry_in_s": delay, "error": failures["last_error"]})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def process_batch(values: list[bytes]) -> None:
-        """One batch, in an order that keeps every guarantee and puts alerts first.
+    async def store_until_done(decided: Decided) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await store(decided)
+                failures["last_error"] = None
+                return
+            except Exception as exc:
+                failed("storing", exc, len(decided.events), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
-        Nothing here is acknowledged until the whole batch is done (the offset is committed
-        after this returns), so the order of the writes only matters for what a crash leaves
-        half done, and for how soon an alert is out:
-        1. alert records go to `vigil.alerts` first: they are what a clinician waits for;
-        2. series (InfluxDB), scores and dead letters follow, while the alerts are delivered;
-        3. alert rows go to PostgreSQL only once the alert records are acknowledged by Kafka.
-           A row there means 'announced': a replayed batch skips known alert ids, so a row
-           must never exist for an alert that never reached the topic;
-        4. patient state goes to the table (changelog) last, after everything it implies is
-           stored: a state restored after a crash is never ahead of InfluxDB or PostgreSQL.
-        """
+    async def decide(events: list[Any]) -> Decided:
+        """Score a batch and send its alerts: the critical path, nothing else on it."""
         clock = time.perf_counter
         t0 = clock()
-        records = [ReadingsRecord.model_validate_json(value) for value in values]
+        records = [ReadingsRecord.model_validate_json(event.value) for event in events]
         per_patient = Counter(record.patient_id for record in records for _ in record.readings)
-        patients = set(per_patient)
         # The pipeline borrows each patient's state for this batch.
-        pipeline.monitors = {patient_id: load(patient_id) for patient_id in patients}
+        pipeline.monitors = {patient_id: load(patient_id) for patient_id in per_patient}
         announced.clear()
         pipeline.process_readings(
             [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records])
         batch = sink.pending
+        # Alert records go out first: they are what a clinician waits for.
+        alerts = [(event.alert.patient_id.encode(), AlertRecord(
+            event=event.event, alert=event.alert.as_dict(), t=event.t, patient_message=event.patient_message,
+            clinician_summary=event.clinician_summary).model_dump_json().encode()) for event in announced]
+        deliveries = [await alerts_topic.send(key=key, value=value) for key, value in alerts]
         t_core = clock()
-        alert_deliveries = []
-        for event in announced:
-            record = AlertRecord(event=event.event, alert=event.alert.as_dict(), t=event.t,
-                                 patient_message=event.patient_message, clinician_summary=event.clinician_summary)
-            alert_deliveries.append(await alerts_topic.send(key=event.alert.patient_id.encode(),
-                                                            value=record.model_dump_json().encode()))
-        t_alerts_sent = clock()
         if announced:
-            oldest = min(record.received_at for record in records)
-            timings.alert_sent(time.time() - oldest)
-        deliveries = []
+            timings.alert_sent(time.time() - min(record.received_at for record in records))
         latest_models = stage.latest if stage is not None else {}
-        for patient_id in patients:
-            monitor = pipeline.monitors[patient_id]
+        others: list[tuple[Any, bytes, bytes]] = []
+        for patient_id, monitor in pipeline.monitors.items():
             news2 = monitor.last_news2
             model = latest_models.get(patient_id)
-            score_record = ScoreRecord(patient_id=patient_id, t=monitor.last_seen_t or 0.0,
-                                       news2=news2.score if news2 else None,
-                                       news2_partial=news2.partial if news2 else None,
-                                       readings=per_patient[patient_id],
-                                       anomaly=model.anomaly if model else None, risk=model.risk if model else None,
-                                       model_version=model.model_version if model else None)
-            deliveries.append(await alerts_topic.send(key=patient_id.encode(), value=score_record.model_dump_json().encode()))
+            others.append((alerts_topic, patient_id.encode(), ScoreRecord(
+                patient_id=patient_id, t=monitor.last_seen_t or 0.0, news2=news2.score if news2 else None,
+                news2_partial=news2.partial if news2 else None, readings=per_patient[patient_id],
+                anomaly=model.anomaly if model else None, risk=model.risk if model else None,
+                model_version=model.model_version if model else None).model_dump_json().encode()))
         for row in batch.dead_letters:
-            deliveries.append(await deadletter_topic.send(key=(row["device_id"] or "unknown").encode(),
-                                                          value=DeadLetterRecord.of_row(row).model_dump_json().encode()))
-        await asyncio.gather(influx.write(batch.readings), influx.write_scores(batch.scores), *alert_deliveries)
+            others.append((deadletter_topic, (row["device_id"] or "unknown").encode(),
+                           DeadLetterRecord.of_row(row).model_dump_json().encode()))
+        # State as of this batch, taken now: the next batch moves these monitors on while this
+        # one is stored, and the table must never get ahead of what InfluxDB and PostgreSQL hold.
+        snapshot = [(patient_id.encode(), pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL))
+                    for patient_id, monitor in pipeline.monitors.items()]
+        t_end = clock()
+        return Decided(events, batch, alerts, deliveries, others, snapshot, t0,
+                       {"core": t_core - t0, "encode": t_end - t_core})
+
+    async def store(decided: Decided) -> None:
+        """Everything a decided batch implies, then its state, then its acknowledgement.
+
+        1. series (InfluxDB, idempotent by measurement, tags and time), while the alert records
+           are delivered; 2. alert rows to PostgreSQL only once Kafka has acknowledged the alert
+           records: a row there means 'announced', and a replay skips known alert ids, so a row
+           must never exist for an alert that never reached the topic; 3. scores and dead letters;
+           4. patient state to the table (changelog) last, so a state restored after a crash is
+           never ahead of what is stored; 5. the batch's events acknowledged."""
+        clock = time.perf_counter
+        t0 = clock()
+        batch = decided.batch
+        if decided.retry:  # a failed attempt's deliveries cannot be awaited again: send again
+            decided.deliveries = [await alerts_topic.send(key=key, value=value) for key, value in decided.alerts]
+        decided.retry = True
+        await asyncio.gather(influx.write(batch.readings), influx.write_scores(batch.scores), *decided.deliveries)
         t_series = clock()
         if batch.alerts or batch.alert_events:
             rows = WriteBatch(alerts=batch.alerts, alert_events=batch.alert_events)
             await asyncio.get_running_loop().run_in_executor(None, alert_store.write, rows)
-        await asyncio.gather(*deliveries)
+        for topic, key, value in decided.others:
+            # Not awaited: the commit flushes the producer before it moves the offset on.
+            await topic.send(key=key, value=value)
         t_stored = clock()
-        for patient_id, monitor in pipeline.monitors.items():
-            states[patient_id.encode()] = pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL)
+        for key, blob in decided.snapshot:
+            states[key] = blob
+        for event in decided.events:
+            event.ack()
         t_end = clock()
-        timings.batch(len(records), {"core": t_core - t0, "alerts_sent": t_alerts_sent - t_core,
-                                     "series": t_series - t_alerts_sent, "stored": t_stored - t_series,
-                                     "state": t_end - t_stored, "total": t_end - t0})
+        timings.batch(len(decided.events), {**decided.stages, "series": t_series - t0, "stored": t_stored - t_series,
+                                            "state": t_end - t_stored, "total": t_end - decided.started})
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
