@@ -3,9 +3,12 @@
 Per-patient state is a PatientMonitor, pickled into a Faust table whose changelog topic is
 co-partitioned with `vigil.readings` (same key bytes, same partitioner): a worker that restarts,
 or takes over a partition in a rebalance, recovers each patient's state from the changelog.
-Each batch (`stream.take`) goes through the same Pipeline as the embedded mode; then readings go
-to InfluxDB, alert events and scores to `vigil.alerts`, refusals to `vigil.deadletter`, alert
-rows to PostgreSQL (one row per alert id: a replayed batch never announces an alert twice).
+Each batch (`stream.take_events`) goes through the same Pipeline as the embedded mode; its alert
+records go to `vigil.alerts` at once, then, while later batches are scored, readings go to
+InfluxDB, alert rows to PostgreSQL (one row per alert id: a replayed batch never announces an
+alert twice), scores to `vigil.alerts`, refusals to `vigil.deadletter`, and the state to the
+table. A batch's offsets are committed only after all of that: delivery is at least once, and
+every write is idempotent, so a replay after a crash changes nothing.
 """
 
 from __future__ import annotations

@@ -241,3 +241,39 @@ def test_an_influxdb_outage_loses_no_reading(services, servers, run_id, influx_b
     time.sleep(2)
     assert influx_count(servers, influx_bucket) == stats.samples
     assert http_json(ports["w1"], "/healthz")["status"] == "ok"
+
+
+def test_a_batch_that_fails_is_retried_and_loses_no_reading(services, servers, run_id, influx_bucket, tmp_path):
+    """PostgreSQL refuses this run's first alert rows; the worker retries the batch until it lands.
+
+    Faust's take() acks a batch when its generator closes, and an agent that raises closes it:
+    before the fix, the failed batch was acknowledged and its readings never reached InfluxDB."""
+    from sqlalchemy import create_engine, text
+
+    fn, seq = f"vigil_fail_{run_id}", f"vigil_fail_seq_{run_id}"
+    engine = create_engine(servers["VIGIL_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SEQUENCE {seq}"))  # nextval survives the rollback it causes
+        conn.execute(text(f"""CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN
+            IF NEW.patient_id LIKE '{run_id}-%' AND nextval('{seq}') <= 3 THEN
+                RAISE EXCEPTION 'injected failure for {run_id}'; END IF;
+            RETURN NEW; END $$ LANGUAGE plpgsql"""))
+        conn.execute(text(f"CREATE TRIGGER {fn} BEFORE INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION {fn}()"))
+    try:
+        plan = cohort(run_id, patients=10, seed=6)
+        _, ports = start_stack(services, run_id, plan, tmp_path, workers=("w1",))
+        fleet = Fleet(plan, RATE, 4, 0.0)
+        stats = publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], None, plan.start_t + plan.duration_s, password_for)
+        wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 180, "every reading in InfluxDB")
+        time.sleep(2)
+        assert influx_count(servers, influx_bucket) == stats.samples, "no reading lost, none duplicated"
+        assert http_json(ports["w1"], "/healthz")["failed_batches"] >= 1, "the injected failures happened"
+        expected = reference_alert_ids(plan, tmp_path)
+        ids, raised_twice = wait_for_alerts(servers, run_id, expected)
+        assert ids == expected and raised_twice == 0
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {fn} ON alerts"))
+            conn.execute(text(f"DROP FUNCTION IF EXISTS {fn}()"))
+            conn.execute(text(f"DROP SEQUENCE IF EXISTS {seq}"))
+        engine.dispose()
