@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from vigil.alerting.desk import AlertChange
-from vigil.alerting.service import AlertingService
+from vigil.alerting.service import AlertingService, cancel_tasks
 from vigil.contract.records import AlertRecord
 from vigil.observability.metrics import Metrics
 from vigil.registry import Registry, load_roster
@@ -137,13 +137,7 @@ class Notifier:
         return web.Response(body=self.metrics.exposition(), content_type="text/plain", charset="utf-8")
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_tasks(self.tasks)
         await self.service.stop()
         if self.consumer is not None:
             await self.consumer.stop()

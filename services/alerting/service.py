@@ -35,6 +35,17 @@ log = logging.getLogger("vigil.alerting")
 CONSOLE_HTML = files("vigil.alerting").joinpath("console.html").read_text(encoding="utf-8")
 
 
+async def cancel_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel background tasks and wait for each to finish (errors at shutdown are not news)."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
 class AlertingService:
     def __init__(
         self,
@@ -138,13 +149,7 @@ class AlertingService:
         return query_token and hmac.compare_digest(request.query.get("access_token", ""), expected)
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_tasks(self.tasks)
         await self.dispatcher.close()
         self.hub.close()
 
