@@ -62,7 +62,7 @@ class BatchTimings:
         self.records = 0
         self.sums: Counter[str] = Counter()
         self.slowest: list[tuple[float, int, dict[str, float]]] = []
-        self.received_to_alert_sent: list[float] = []
+        self.received_to_alert_sent: deque[float] = deque(maxlen=20_000)  # the most recent batches
 
     def batch(self, records: int, stages: dict[str, float]) -> None:
         self.count += 1
@@ -74,8 +74,7 @@ class BatchTimings:
             del self.slowest[10:]
 
     def alert_sent(self, seconds: float) -> None:
-        if len(self.received_to_alert_sent) < 100_000:
-            self.received_to_alert_sent.append(seconds)
+        self.received_to_alert_sent.append(seconds)
 
     def report(self) -> dict[str, Any]:
         slowest = sorted(self.slowest, key=lambda item: item[0], reverse=True)[:5]
