@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+from vigil.stores.migrate import upgrade
 from vigil.stores.schema import (
     alert_events,
     alerts,
@@ -71,6 +72,7 @@ class SqlStore:
         except (IntegrityError, ProgrammingError):
             # Another process created the same tables at the same moment (PostgreSQL catalog race).
             metadata.create_all(self.engine)
+        upgrade(self.engine, metadata)  # a store made by an earlier version gains what it lacks
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
         self._reading_columns = [c.name for c in readings.columns]
         self._reading_values = operator.itemgetter(*self._reading_columns)
