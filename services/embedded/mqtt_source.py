@@ -72,6 +72,9 @@ class MqttSource:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def is_connected(self) -> bool:
+        return self.client.is_connected()
+
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         client.subscribe(self.filters)
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from vigil.alerting.service import AlertingService
 from vigil.contract.validation import ContractLimits
 from vigil.core.reading import Reading
-from vigil.embedded.broker import start_broker
+from vigil.embedded.broker import BrokerTap, start_broker
 from vigil.embedded.http import build_app
 from vigil.embedded.mqtt_source import MqttSource
 from vigil.embedded.pipeline import AnnouncedAlert, Message, Pipeline
@@ -63,7 +63,7 @@ class EmbeddedRuntime:
             self.load_models()
         self.batch_max = batch_max
         self.broker = None
-        self.source: MqttSource | None = None
+        self.source: MqttSource | BrokerTap | None = None
         self.http: web.AppRunner | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.started_at = time.time()
@@ -94,17 +94,21 @@ class EmbeddedRuntime:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.settings.mqtt_url is None:
-            self.broker = await start_broker(self.settings.mqtt_host, self.settings.mqtt_port)
+            # Our own broker: read what it routes in-process rather than subscribing over TCP.
+            tap = BrokerTap()
+            self.broker = await start_broker(self.settings.mqtt_host, self.settings.mqtt_port, tap)
+            self.source = tap
         rebuilt = self.rebuild_state()
         if rebuilt:
             log.info("state rebuilt from store", extra={"readings": rebuilt, "patients": len(self.pipeline.monitors)})
         self.alerting.start()
-        self.source = MqttSource(
-            self.mqtt_url, loop, ack_after_store=self.settings.ack_after_store(),
-            shared_group=self.settings.mqtt_shared_group,
-            username=self.settings.mqtt_username, password=self.settings.mqtt_password,
-        )
-        await loop.run_in_executor(None, self.source.start)
+        if self.source is None:
+            self.source = MqttSource(
+                self.mqtt_url, loop, ack_after_store=self.settings.ack_after_store(),
+                shared_group=self.settings.mqtt_shared_group,
+                username=self.settings.mqtt_username, password=self.settings.mqtt_password,
+            )
+            await loop.run_in_executor(None, self.source.start)
         app = build_app(self)
         self.alerting.add_routes(app)
         self.http = web.AppRunner(app, access_log=None)
@@ -215,7 +219,7 @@ class EmbeddedRuntime:
             await asyncio.sleep(0.05)
 
     def health(self) -> dict[str, object]:
-        connected = bool(self.source and self.source.client.is_connected())
+        connected = bool(self.source and self.source.is_connected())
         status = "ok" if connected and self.last_error is None else ("degraded" if connected else "down")
         return {
             "status": status,
