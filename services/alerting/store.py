@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from vigil.core.incident import Incident
@@ -116,9 +116,10 @@ class DeskStore:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def due_count(self, now: float) -> int:
-        query = select(outbox.c.key).where(outbox.c.status.in_(("pending", "sending")), outbox.c.deliver_after <= now)
+        query = select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "sending")),
+                                                               outbox.c.deliver_after <= now)
         with self.engine.connect() as conn:
-            return len(conn.execute(query).all())
+            return int(conn.execute(query).scalar_one())
 
     # -- explanations -------------------------------------------------------------------------
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from typing import Any
 
 from amqtt.broker import Broker
 
 from vigil.contract.topics import PREFIX
+from vigil.embedded.message_buffer import MessageBuffer
 from vigil.embedded.pipeline import Message
 
 
@@ -33,7 +33,7 @@ def _device_topic(topic: str | None) -> bool:
         and topic.count("/") == 4
 
 
-class BrokerTap:
+class BrokerTap(MessageBuffer):
     """Device messages as the broker routes them (publishes that passed its topic checks, and
     last wills), buffered for the processor with the same interface as MqttSource.
 
@@ -43,12 +43,9 @@ class BrokerTap:
     subscriber; what is in this buffer dies with the process (docs/architecture.md)."""
 
     def __init__(self, max_buffered: int = 20000) -> None:
-        self.buffer: deque[Message] = deque()
-        self.ready = asyncio.Event()
+        super().__init__(max_buffered)
         self.room = asyncio.Event()
         self.room.set()
-        self.max_buffered = max_buffered
-        self.received = 0
         self.running = True  # from the broker's first message: a device may publish before we score
 
     async def offer(self, topic: str, data: bytes) -> None:
@@ -72,30 +69,12 @@ class BrokerTap:
     def is_connected(self) -> bool:
         return self.running
 
-    async def take(self, max_messages: int, timeout: float) -> list[Message]:
-        """Up to `max_messages` messages, waiting at most `timeout` s for the first."""
-        if not self.buffer:
-            self.ready.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self.ready.wait()
-            except TimeoutError:
-                return []
-        buffer = self.buffer
-        out = []
-        while buffer and len(out) < max_messages:
-            out.append(buffer.popleft())
-        if len(buffer) < self.max_buffered:
+    def _taken(self) -> None:
+        if len(self.buffer) < self.max_buffered:
             self.room.set()
-        return out
 
     def acknowledge(self, messages: list[Message]) -> None:
         """Nothing to do: the broker acknowledged each publish on receipt."""
-
-    @property
-    def depth(self) -> int:
-        return len(self.buffer)
-
 
 
 class TappedBroker(Broker):

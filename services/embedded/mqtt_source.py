@@ -13,16 +13,16 @@ import asyncio
 import threading
 import time
 import uuid
-from collections import deque
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 
 from vigil.contract.topics import STATUS_TOPIC_FILTER, VITALS_TOPIC_FILTER
+from vigil.embedded.message_buffer import MessageBuffer
 from vigil.embedded.pipeline import Message
 
 
-class MqttSource:
+class MqttSource(MessageBuffer):
     def __init__(
         self,
         url: str,
@@ -38,13 +38,10 @@ class MqttSource:
         parsed = urlparse(url)
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
+        super().__init__(max_buffered)
         self.loop = loop
-        self.max_buffered = max_buffered
         self.ack_after_store = ack_after_store
-        self.buffer: deque[Message] = deque()
-        self.ready = asyncio.Event()
         self.connected = threading.Event()
-        self.received = 0
         prefix = f"$share/{shared_group}/" if shared_group else ""
         self.filters = [(prefix + VITALS_TOPIC_FILTER, 1), (prefix + STATUS_TOPIC_FILTER, 1)]
         self.client = mqtt.Client(
@@ -91,25 +88,6 @@ class MqttSource:
         if was_empty:
             self.loop.call_soon_threadsafe(self.ready.set)
 
-    async def take(self, max_messages: int, timeout: float) -> list[Message]:
-        """Up to `max_messages` messages, waiting at most `timeout` s for the first."""
-        if not self.buffer:
-            self.ready.clear()
-            if not self.buffer:
-                # asyncio.timeout, not asyncio.wait_for: on Python 3.11, wait_for swallows a
-                # cancellation that lands in the same loop iteration as `ready` being set
-                # (CPython gh-86296), and the runtime's stop() then waits forever for this task.
-                try:
-                    async with asyncio.timeout(timeout):
-                        await self.ready.wait()
-                except TimeoutError:
-                    return []
-        buffer = self.buffer
-        out = []
-        while buffer and len(out) < max_messages:
-            out.append(buffer.popleft())
-        return out
-
     def acknowledge(self, messages: list[Message]) -> None:
         """Send PUBACKs for messages whose batch has been stored."""
         if not self.ack_after_store:
@@ -118,6 +96,3 @@ class MqttSource:
             if message.mid:
                 self.client.ack(message.mid, 1)
 
-    @property
-    def depth(self) -> int:
-        return len(self.buffer)
