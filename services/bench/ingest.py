@@ -194,8 +194,8 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
     # not when it was scored: the pipeline's job ends with the readings on disk.
     stored = runtime._stored
 
-    async def stored_and_stamp(write, messages):
-        await stored(write, messages)
+    async def stored_and_stamp(*args):
+        await stored(*args)
         if runtime.processed_messages >= expected and not done.is_set():
             finished_at[0] = time.time()
             done.set()

@@ -124,6 +124,7 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
                             f"{sum(totals.rejected.values())}, alerts {sum(totals.alerts_by_kind.values())}, open {open_now}")
         await runtime.drain()
         runtime.pipeline.tick(plan.start_t + sim_duration)
+        await runtime.writer.barrier()  # the final tick's rows are durable before the last delivery pass
         await asyncio.sleep(0.5)  # the final tick's events are due on the simulated clock, a moment on
         await runtime.alerting.dispatcher.deliver_due()  # what the last batch queued goes out too
         incidents = runtime.alerting.store.incidents(limit=100_000)

@@ -117,8 +117,6 @@ class Pipeline:
         self.quiet = False  # True while rebuilding state: decide, but announce nothing
         self.model_stage: ModelStage | None = None
         self.desk: AlertDesk | None = None  # incidents and notifications (vigil.alerting), when wired
-        # False when the store writes in the background: the runtime rings once the batch is durable.
-        self.ring_after_write = True
 
     def monitor(self, patient_id: str) -> PatientMonitor:
         monitor = self.monitors.get(patient_id)
@@ -220,15 +218,14 @@ class Pipeline:
         return batch
 
     def _write(self, batch: WriteBatch, changes: list[AlertChange]) -> None:
-        """One transaction: the batch, and the incidents and outbox rows its alert changes cause."""
+        """One transaction: the batch, and the incidents and outbox rows its alert changes cause.
+        Whoever knows when the write is durable wakes the dispatcher (`notifies`)."""
         desk = self.desk
         if desk is not None and changes and not self.quiet:
             desk.take(changes, batch)
         if not batch:
             return
         self.store.write(batch)
-        if desk is not None and self.ring_after_write and (batch.outbox or batch.incidents):
-            desk.committed()
 
     # -- pieces -------------------------------------------------------------------------------
 

@@ -21,13 +21,18 @@ from vigil.observability.metrics import Metrics
 from vigil.registry import Registry
 from vigil.settings import VigilSettings
 from vigil.stores.schema import readings
-from vigil.stores.sql import SqlStore
+from vigil.stores.sql import SqlStore, WriteBatch
 from vigil.stores.writer import BackgroundWriter
 
 log = logging.getLogger("vigil.runtime")
 REBUILD_WINDOW_S = 12 * 3600.0
 BATCH_YIELD_MAX_S = 0.1
 MAX_UNSTORED_BATCHES = 4  # processed but not yet durable: bounded, so memory is too
+
+
+def notifies(batch: WriteBatch) -> bool:
+    """Whether a stored batch gives the outbox dispatcher something new to look at."""
+    return bool(batch.outbox or batch.incidents)
 
 
 class EmbeddedRuntime:
@@ -55,9 +60,8 @@ class EmbeddedRuntime:
         self.alerting = AlertingService(settings, registry, self.store.engine, self.writer.write_and_wait, self.metrics,
                                         clock=clock, channels=channels)
         self.pipeline.desk = self.alerting.desk
-        self.pipeline.ring_after_write = False
         # Processed batches waiting to become durable before their messages are acknowledged.
-        self.unstored: asyncio.Queue[tuple[asyncio.Future[None], list[Message]]] = asyncio.Queue(MAX_UNSTORED_BATCHES)
+        self.unstored: asyncio.Queue[tuple[asyncio.Future[None], list[Message], bool]] = asyncio.Queue(MAX_UNSTORED_BATCHES)
         self.models_status: dict[str, object] = {"enabled": settings.models_enabled, "loaded": False}
         if settings.models_enabled:
             self.load_models()
@@ -157,12 +161,13 @@ class EmbeddedRuntime:
                 continue
             started = time.perf_counter()
             try:
-                self.pipeline.process(messages)
+                batch = self.pipeline.process(messages)
             except Exception as exc:  # keep serving; the broker will redeliver what was not acked
                 self._failed(exc, messages)
                 await asyncio.sleep(0.5)
                 continue
-            await self.unstored.put((self.writer.barrier(), messages))  # waits when too many are unstored
+            # Waits when too many batches are unstored.
+            await self.unstored.put((self.writer.barrier(), messages, notifies(batch)))
             # A batch blocks this event loop, and with it the embedded broker that feeds us. Unless
             # a full batch is already waiting, yield for as long as the batch took (at most
             # BATCH_YIELD_MAX_S): the broker catches up and the next batch is larger, so per-batch
@@ -172,8 +177,9 @@ class EmbeddedRuntime:
             if source.depth < self.batch_max:
                 await asyncio.sleep(min(BATCH_YIELD_MAX_S, time.perf_counter() - started))
 
-    async def _stored(self, write: asyncio.Future[None], messages: list[Message]) -> None:
-        """Once a batch is durable: acknowledge its messages (PUBACK) and ring the dispatcher."""
+    async def _stored(self, write: asyncio.Future[None], messages: list[Message], ring: bool) -> None:
+        """Once a batch is durable: acknowledge its messages (PUBACK), and ring the dispatcher if
+        the batch queued notifications."""
         try:
             await write
         except Exception as exc:
@@ -183,7 +189,8 @@ class EmbeddedRuntime:
         self.source.acknowledge(messages)
         self.processed_batches += 1
         self.processed_messages += len(messages)
-        self.alerting.desk.committed()
+        if ring:
+            self.alerting.desk.committed()
 
     def _failed(self, exc: Exception, messages: list[Message]) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"
@@ -194,9 +201,9 @@ class EmbeddedRuntime:
     async def _acknowledge_forever(self) -> None:
         """Batches become durable in the order they were processed; acknowledge them so."""
         while True:
-            write, messages = await self.unstored.get()
+            write, messages, ring = await self.unstored.get()
             try:
-                await self._stored(write, messages)
+                await self._stored(write, messages, ring)
             finally:
                 self.unstored.task_done()
 
@@ -204,9 +211,10 @@ class EmbeddedRuntime:
         while True:
             await asyncio.sleep(1.0)
             try:
-                self.pipeline.tick(self.clock())
+                batch = self.pipeline.tick(self.clock())
                 await self.writer.barrier()
-                self.alerting.desk.committed()
+                if notifies(batch):
+                    self.alerting.desk.committed()
             except Exception:
                 log.exception("tick failed")
                 self.alerting.desk.restore()
