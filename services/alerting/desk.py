@@ -170,6 +170,9 @@ class AlertDesk:
                 self.metrics.notifications_queued.labels(intent.channel).inc()
         for event in latest.values():
             incident = event.incident
+            if incident.state == "resolved":  # out of the book: its alerts are no longer needed here
+                for alert_id in incident.members:
+                    self.alerts.pop(alert_id, None)
             batch.incidents.append({
                 "incident_id": incident.incident_id, "patient_id": incident.patient_id, "category": incident.category,
                 "severity": incident.severity, "state": incident.state, "opened_t": incident.opened_t,

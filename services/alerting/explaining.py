@@ -82,7 +82,8 @@ class ExplanationWorker:
         explanation rows it stored."""
         patient_id = str(alert["patient_id"])
         profile = self.registry.profile(patient_id)
-        languages = list(dict.fromkeys([profile.language if profile else "en", "en"]))
+        patient_language = profile.language if profile else "en"
+        languages = list(dict.fromkeys([patient_language, "en"]))
         rows = []
         for language in languages:
             facts = facts_from_alert(alert, language=language, emergency_number=self.emergency_number)
@@ -94,8 +95,10 @@ class ExplanationWorker:
                 "failed_checks": list(explanation.failed_checks), "latency_s": explanation.latency_s,
                 "created_t": self.clock(),
             }
-            follow_ups = self._follow_ups(alert, explanation, language, profile is not None and profile.language == language
-                                          or (profile is None and language == "en"))
+            follow_ups: list[dict[str, Any]] = []
+            if explanation.source == "llm" and not explanation.fallback_reason:  # templates already went out
+                incident_id = await asyncio.to_thread(self.store.incident_id_for_alert, str(alert["alert_id"]))
+                follow_ups = self._follow_ups(alert, explanation, language, language == patient_language, incident_id or "")
             await asyncio.to_thread(self.store.save_explanation, row, follow_ups)
             self.metrics.explanations.labels(explanation.source, explanation.fallback_reason or "").inc()
             if explanation.fallback_reason:
@@ -107,12 +110,10 @@ class ExplanationWorker:
         self.done += 1
         return rows
 
-    def _follow_ups(self, alert: Mapping[str, Any], explanation: Any, language: str, for_patient: bool) -> list[dict[str, Any]]:
-        """App messages carrying a model's text that passed every check (none for templates)."""
-        if explanation.source != "llm" or explanation.fallback_reason:
-            return []
+    def _follow_ups(self, alert: Mapping[str, Any], explanation: Any, language: str, for_patient: bool,
+                    incident_id: str) -> list[dict[str, Any]]:
+        """App messages carrying a model's text that passed every check."""
         alert_id, patient_id = str(alert["alert_id"]), str(alert["patient_id"])
-        incident_id = self.store.incident_id_for_alert(alert_id) or ""
         now = self.clock()
         targets = []
         if language == "en":

@@ -243,3 +243,15 @@ async def test_email_reaches_a_real_smtp_server_with_its_idempotency_key(db_url,
     assert message["To"] == "ahmed@ward.example.org" and row["key"] in message["Message-ID"]
     assert row["status"] == "sent" and "p-001" in message["Subject"]
     await ward.close()
+
+
+async def test_a_resolved_incident_leaves_nothing_behind_in_the_desk(db_url, twilio):
+    ward = Ward(db_url, twilio)
+    ward.take(AlertChange("raised", alert("a1", "hypoxaemia", "high", T0), T0))
+    cleared = alert("a1", "hypoxaemia", "high", T0, cleared_t=T0 + 60)
+    ward.take(AlertChange("cleared", cleared, T0 + 60))
+    assert set(ward.desk.alerts) == {"a1"}  # kept while the incident settles (reminders quote it)
+    ward.tick(T0 + 60 + 600)
+    assert ward.desk_store.incidents()[0]["state"] == "resolved"
+    assert ward.desk.alerts == {} and ward.desk.book.incidents == {}
+    await ward.close()
