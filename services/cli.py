@@ -8,6 +8,22 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vigil.settings import VigilSettings
+
+
+def service_settings(args: argparse.Namespace) -> "VigilSettings":
+    """Settings from VIGIL_* variables, with a service's --roster and --http-port on top."""
+    from vigil.settings import VigilSettings
+
+    settings = VigilSettings()
+    if getattr(args, "roster", None):
+        settings.roster = Path(args.roster)
+    if getattr(args, "http_port", None) is not None:
+        settings.http_port = args.http_port
+    return settings
 
 
 def _news2(args: argparse.Namespace) -> int:
@@ -45,11 +61,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from vigil.embedded.serve import serve
     from vigil.observability.logs import configure_logging
-    from vigil.settings import VigilSettings
 
-    settings = VigilSettings()
-    if args.roster:
-        settings.roster = Path(args.roster)
+    settings = service_settings(args)
     configure_logging(settings.log_level)
     return asyncio.run(serve(settings))
 
@@ -57,24 +70,16 @@ def _run(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from vigil.ingest.gateway import serve_gateway
     from vigil.observability.logs import configure_logging
-    from vigil.settings import VigilSettings
 
-    settings = VigilSettings()
-    if args.roster:
-        settings.roster = Path(args.roster)
-    if args.http_port is not None:
-        settings.http_port = args.http_port
+    settings = service_settings(args)
     configure_logging(settings.log_level)
     return asyncio.run(serve_gateway(settings, gateway_id=args.id))
 
 
 def _processor(args: argparse.Namespace) -> int:
     from vigil.processor.app import run_worker
-    from vigil.settings import VigilSettings
 
-    settings = VigilSettings()
-    if args.roster:
-        settings.roster = Path(args.roster)
+    settings = service_settings(args)
     if args.data_dir:
         settings.processor_data_dir = Path(args.data_dir)
     run_worker(settings, web_port=args.web_port)

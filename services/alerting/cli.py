@@ -11,14 +11,10 @@ from pathlib import Path
 
 def _notifier(args: argparse.Namespace) -> int:
     from vigil.alerting.notifier import serve_notifier
+    from vigil.cli import service_settings
     from vigil.observability.logs import configure_logging
-    from vigil.settings import VigilSettings
 
-    settings = VigilSettings()
-    if args.roster:
-        settings.roster = Path(args.roster)
-    if args.http_port is not None:
-        settings.http_port = args.http_port
+    settings = service_settings(args)
     configure_logging(settings.log_level)
     return asyncio.run(serve_notifier(settings))
 
