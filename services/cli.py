@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,6 +74,11 @@ def _ingest(args: argparse.Namespace) -> int:
 
     settings = service_settings(args)
     configure_logging(settings.log_level)
+    if args.retire:
+        from vigil.ingest.gateway import retire_gateway
+
+        retire_gateway(settings, args.id)
+        return 0
     return asyncio.run(serve_gateway(settings, gateway_id=args.id))
 
 
@@ -111,7 +117,7 @@ def _simulate(args: argparse.Namespace) -> int:
         print(json.dumps({"messages": len(messages), "samples": fleet.counts.samples, "faults": fleet.counts.faults}))
         return 0
     stats = publish_fleet(fleet, args.mqtt_url, None if args.fast else FleetClock(now, start, args.speed),
-                          start + sim_duration, username=args.username, password=args.password)
+                          start + sim_duration, username=args.username, password=args.password, ca_file=args.ca_file)
     print(json.dumps({"messages": stats.messages, "samples": stats.samples, "wall_s": round(stats.wall_s, 2),
                       "faults": fleet.counts.faults, "truth": args.truth}))
     return 0
@@ -184,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
     ingest.add_argument("--id", default=None, help="gateway id: its persistent MQTT session (default: vigil-ingest-<host>)")
     ingest.add_argument("--http-port", type=int, default=None, help="/healthz and /metrics (default VIGIL_HTTP_PORT)")
+    ingest.add_argument("--retire", action="store_true",
+                        help="drop this gateway's persistent MQTT session (a gateway taken out of service) and exit")
     ingest.set_defaults(func=_ingest)
 
     processor = sub.add_parser("processor", help="Faust stream processor (scaled mode)")
@@ -222,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--roster", default=None, help="write the matching roster YAML here")
     sim.add_argument("--output", default=None, help="write messages as JSON lines here instead of publishing")
     sim.add_argument("--fast", action="store_true", help="publish as fast as possible, ignoring the clock")
+    sim.add_argument("--ca-file", default=os.environ.get("VIGIL_MQTT_CA_FILE"),
+                     help="CA of the broker's certificate, for mqtts:// (default: $VIGIL_MQTT_CA_FILE, else the system's CAs)")
     sim.add_argument("--username", default=None)
     sim.add_argument("--password", default=None)
     sim.set_defaults(func=_simulate)

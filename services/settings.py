@@ -26,6 +26,7 @@ class VigilSettings(BaseSettings):
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
+    mqtt_ca_file: Path | None = Field(None, description="CA that signed the broker's certificate, for mqtts:// URLs (default: the system's CAs).")
     mqtt_password: str | None = None
     mqtt_shared_group: str | None = Field(None, description="Shared-subscription group, to split load across processes.")
     mqtt_ack_after_store: bool | None = Field(
@@ -87,6 +88,13 @@ class VigilSettings(BaseSettings):
     processor_app_id: str = Field("vigil-processor", description="Faust app id: consumer group and changelog topic names.")
     processor_web_port: int = Field(6066, description="Faust worker's own web port (one per worker).")
     processor_data_dir: Path = Field(Path("vigil-data/processor"), description="Faust worker state directory.")
+    device_silent_after_s: float = Field(
+        15 * 60.0, gt=0, description="A wearable that sends nothing for this long raises device_offline (technical).")
+    processor_silence_check_s: float = Field(
+        30.0, ge=0, description="How often a worker looks for silent devices (device_offline alerts); 0 turns it off.")
+    processor_fetch_max_wait_ms: int = Field(
+        100, ge=1, le=1500,
+        description="Longest a worker's Kafka fetch waits for new records (Faust's own is 1,500 ms, which delayed readings by up to 1.7 s).")
 
     def sqlite_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'vigil.sqlite').resolve()}"

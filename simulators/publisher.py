@@ -23,7 +23,7 @@ class PublishStats:
 
 
 def connect(url: str, client_id: str, *, username: str | None = None, password: str | None = None,
-            will_device: str | None = None) -> mqtt.Client:
+            will_device: str | None = None, ca_file: str | None = None) -> mqtt.Client:
     parsed = urlparse(url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     client.max_inflight_messages_set(1000)
@@ -32,7 +32,7 @@ def connect(url: str, client_id: str, *, username: str | None = None, password: 
     if user:
         client.username_pw_set(user, password or parsed.password)
     if parsed.scheme == "mqtts":
-        client.tls_set()
+        client.tls_set(ca_certs=str(ca_file) if ca_file else None)
     if will_device:
         client.will_set(status_topic(will_device), f'{{"v":1,"device_id":"{will_device}","state":"offline"}}', qos=1, retain=True)
     client.connect(parsed.hostname or "127.0.0.1", parsed.port or 1883, keepalive=30)
@@ -93,13 +93,14 @@ def publish_fleet(
     client_id: str = "vigil-simulator",
     username: str | None = None,
     password: str | None = None,
+    ca_file: str | None = None,
 ) -> PublishStats:
     """Publish every batch up to `sim_end_t`. With a clock, pace to it; without, go flat out.
 
     Waits until the broker has acknowledged every QoS 1 message before returning.
     """
     stop = stop or threading.Event()
-    client = connect(url, client_id, username=username, password=password)
+    client = connect(url, client_id, username=username, password=password, ca_file=ca_file)
     started = time.time()
     stats = PublishStats()
     try:

@@ -34,6 +34,7 @@ class MqttSource(MessageBuffer):
         client_id: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         parsed = urlparse(url)
         self.host = parsed.hostname or "127.0.0.1"
@@ -54,7 +55,7 @@ class MqttSource(MessageBuffer):
         if username or parsed.username:
             self.client.username_pw_set(username or parsed.username, password or parsed.password)
         if parsed.scheme == "mqtts":
-            self.client.tls_set()
+            self.client.tls_set(ca_certs=str(ca_file) if ca_file else None)  # verifies the broker's name too
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message

@@ -30,6 +30,7 @@ from vigil.core.events import (
     ReadingRejected,
 )
 from vigil.core.patient import PatientMonitor
+from vigil.core.quality import DEFAULT_QUALITY, QualityLimits
 from vigil.core.reading import Reading
 from vigil.explain.templates import clinician_summary, patient_message
 from vigil.observability.metrics import Metrics
@@ -106,8 +107,10 @@ class Pipeline:
         *,
         limits: ContractLimits = ContractLimits(),
         announce: Callable[[AnnouncedAlert], None] | None = None,
+        quality: QualityLimits = DEFAULT_QUALITY,
     ) -> None:
         self.registry = registry
+        self.quality = quality
         self.store = store
         self.metrics = metrics
         self.limits = limits
@@ -121,9 +124,12 @@ class Pipeline:
     def monitor(self, patient_id: str) -> PatientMonitor:
         monitor = self.monitors.get(patient_id)
         if monitor is None:
-            monitor = self.monitors[patient_id] = PatientMonitor(patient_id, self.registry.context_for(patient_id))
+            monitor = self.monitors[patient_id] = self.new_monitor(patient_id)
             self.metrics.patients.set(len(self.monitors))
         return monitor
+
+    def new_monitor(self, patient_id: str) -> PatientMonitor:
+        return PatientMonitor(patient_id, self.registry.context_for(patient_id), quality=self.quality)
 
     # -- the hot path -------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from vigil.alerting.service import AlertingService
 from vigil.contract.validation import ContractLimits
+from vigil.core.quality import QualityLimits
 from vigil.core.reading import Reading
 from vigil.embedded.broker import BrokerTap, start_broker
 from vigil.embedded.http import build_app
@@ -55,7 +56,8 @@ class EmbeddedRuntime:
         # Batches are stored on one writer thread, in order, while the loop scores the next one.
         self.writer = BackgroundWriter(self.store)
         limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
-        self.pipeline = Pipeline(registry, self.writer, self.metrics, limits=limits, announce=announce)
+        self.pipeline = Pipeline(registry, self.writer, self.metrics, limits=limits, announce=announce,
+                                 quality=QualityLimits(stale_after_s=settings.device_silent_after_s))
         # Incidents, notifications and explanations, in the same SQLite file and transactions.
         self.alerting = AlertingService(settings, registry, self.store.engine, self.writer.write_and_wait, self.metrics,
                                         clock=clock, channels=channels)
@@ -111,6 +113,7 @@ class EmbeddedRuntime:
                 self.mqtt_url, loop, ack_after_store=self.settings.ack_after_store(),
                 shared_group=self.settings.mqtt_shared_group,
                 username=self.settings.mqtt_username, password=self.settings.mqtt_password,
+                ca_file=self.settings.mqtt_ca_file,
             )
             await loop.run_in_executor(None, self.source.start)
         app = build_app(self)

@@ -31,12 +31,47 @@ from vigil.settings import VigilSettings
 log = logging.getLogger("vigil.ingest")
 
 
+def gateway_client_id(gateway_id: str | None) -> str:
+    return gateway_id or f"vigil-ingest-{socket.gethostname()}"
+
+
+def retire_gateway(settings: VigilSettings, gateway_id: str | None = None) -> None:
+    """Drop a gateway's persistent MQTT session, for a gateway that will not come back.
+
+    While a session exists the broker keeps queueing for it (its share of a shared
+    subscription, up to `max_queued_messages`) and writes that queue into every autosave.
+    Logging in once with a clean session under the same client id discards it."""
+    import paho.mqtt.client as mqtt
+    from urllib.parse import urlparse
+
+    if not settings.mqtt_url:
+        raise ValueError("VIGIL_MQTT_URL is not set: there is no external broker to retire a gateway from")
+    parsed = urlparse(settings.mqtt_url)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gateway_client_id(gateway_id), clean_session=True)
+    if settings.mqtt_username:
+        client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+    if parsed.scheme == "mqtts":
+        client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
+    client.connect(parsed.hostname or "127.0.0.1", parsed.port or (8883 if parsed.scheme == "mqtts" else 1883), keepalive=10)
+    client.loop_start()
+    try:
+        deadline = time.time() + 10
+        while not client.is_connected():
+            if time.time() > deadline:
+                raise ConnectionError(f"could not log in to {settings.mqtt_url} as {gateway_client_id(gateway_id)}")
+            time.sleep(0.02)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    log.info("gateway session retired", extra={"gateway_id": gateway_client_id(gateway_id)})
+
+
 class Gateway:
     def __init__(self, settings: VigilSettings, registry: Registry, *, gateway_id: str | None = None,
                  http_port: int | None = None, batch_max: int = 1000) -> None:
         self.settings = settings
         self.registry = registry
-        self.gateway_id = gateway_id or f"vigil-ingest-{socket.gethostname()}"
+        self.gateway_id = gateway_client_id(gateway_id)
         self.http_port = settings.http_port if http_port is None else http_port
         self.batch_max = batch_max
         self.metrics = Metrics()
@@ -61,6 +96,7 @@ class Gateway:
             self.settings.mqtt_url, asyncio.get_running_loop(), ack_after_store=True,
             shared_group=self.settings.mqtt_shared_group or "vigil-ingest", client_id=self.gateway_id,
             username=self.settings.mqtt_username, password=self.settings.mqtt_password,
+            ca_file=self.settings.mqtt_ca_file,
         )
         await asyncio.get_running_loop().run_in_executor(None, self.source.start)
         if self.http_port:

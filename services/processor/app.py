@@ -23,12 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka.partitioner import DefaultPartitioner
 
 from vigil.contract.records import AlertRecord, DeadLetterRecord, ReadingsRecord, ScoreRecord
 from vigil.core.patient import PatientMonitor
+from vigil.core.quality import QualityLimits
 from vigil.embedded.pipeline import AnnouncedAlert, Message, Pipeline
 from vigil.observability.metrics import Metrics
 from vigil.processor.influx import InfluxSeriesWriter
+from vigil.processor.lag_sensor import LagSensor, p99
+from vigil.processor.transport import transport_with_fetch_wait
 from vigil.registry import Registry, load_roster
 from vigil.scoring.setup import model_stage_for
 from vigil.settings import VigilSettings
@@ -36,7 +40,9 @@ from vigil.stores.sql import SqlStore, WriteBatch
 
 log = logging.getLogger("vigil.processor")
 BATCH_MAX = 2000
+COMMIT_EVERY_NEVER = 2**62
 STORES_IN_FLIGHT = 4  # decided batches waiting to be stored, at most
+partition_of = DefaultPartitioner()  # the gateway's producer's: a patient's readings partition
 BATCH_WITHIN_S = 0.1  # the longest a record waits for its batch to fill; at half load batches never fill
 
 
@@ -63,6 +69,11 @@ class BatchTimings:
         self.sums: Counter[str] = Counter()
         self.slowest: list[tuple[float, int, dict[str, float]]] = []
         self.received_to_alert_sent: deque[float] = deque(maxlen=20_000)  # the most recent batches
+        # Where a record waits before it is scored, per batch (oldest record): in Kafka and the
+        # consumer's buffers (its Kafka timestamp -> taken), and for a free store slot.
+        self.kafka_to_taken: deque[float] = deque(maxlen=20_000)
+        self.slot_wait: deque[float] = deque(maxlen=20_000)
+        self.loop_lag: deque[float] = deque(maxlen=20_000)  # event loop late to wake, per 50 ms tick
 
     def batch(self, records: int, stages: dict[str, float]) -> None:
         self.count += 1
@@ -76,10 +87,16 @@ class BatchTimings:
     def alert_sent(self, seconds: float) -> None:
         self.received_to_alert_sent.append(seconds)
 
+    def taken(self, kafka_wait: float, slot_wait: float) -> None:
+        self.kafka_to_taken.append(kafka_wait)
+        self.slot_wait.append(slot_wait)
+
     def report(self) -> dict[str, Any]:
         slowest = sorted(self.slowest, key=lambda item: item[0], reverse=True)[:5]
         waits = sorted(self.received_to_alert_sent)
-        return {"count": self.count, "records": self.records,
+        return {**{f"{name}_p99_s": p99(values) for name, values in (
+                    ("kafka_to_taken", self.kafka_to_taken), ("slot_wait", self.slot_wait), ("loop_lag", self.loop_lag))},
+                "count": self.count, "records": self.records,
                 "mean_ms": {k: round(v / max(self.count, 1) * 1000, 2) for k, v in self.sums.items()},
                 "slowest": [{"records": n, **{k: round(v * 1000, 1) for k, v in stages.items()}} for _, n, stages in slowest],
                 # gateway receipt of the oldest record in a batch -> its alerts handed to the producer
@@ -102,10 +119,22 @@ class Decided:
     retry: bool = False
 
 
+class ProcessorApp(faust.App):
+    """A Faust app whose Kafka consumer long-polls for at most `fetch_max_wait_ms`."""
+
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        super().__init__(*args, **kwargs)
+
+    def _new_transport(self) -> Any:
+        return transport_with_fetch_wait(self.fetch_max_wait_ms)(self.conf.broker_consumer, self)
+
+
 def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.App:
     brokers = [f"kafka://{hostport.strip()}" for hostport in settings.kafka_bootstrap.split(",")]
-    app = faust.App(
+    app = ProcessorApp(
         settings.processor_app_id,
+        fetch_max_wait_ms=settings.processor_fetch_max_wait_ms,
         broker=brokers,
         store="memory://",
         datadir=str(settings.processor_data_dir),
@@ -115,7 +144,9 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         web_port=web_port or settings.processor_web_port,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=BATCH_MAX,
+        # Offsets are committed once a second, and only then: a count-based commit runs inside
+        # Faust's fetch loop (flush the producer, then commit), and stopped fetching for up to 0.6 s.
+        broker_commit_every=COMMIT_EVERY_NEVER,
         broker_commit_interval=1.0,
     )
     readings_topic = app.topic(settings.readings_topic, key_serializer="raw", value_serializer="raw",
@@ -130,7 +161,8 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     alert_store = SqlStore(settings.database_url or settings.sqlite_url())
     sink = CollectingSink(alert_store)
     announced: list[AnnouncedAlert] = []
-    pipeline = Pipeline(registry, sink, metrics, announce=announced.append)
+    pipeline = Pipeline(registry, sink, metrics, announce=announced.append,
+                        quality=QualityLimits(stale_after_s=settings.device_silent_after_s))
     stage, models_status = model_stage_for(settings.models_enabled, settings.model_dir)
     pipeline.model_stage = stage
     influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
@@ -144,7 +176,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         monitor = cache.get(patient_id)
         if monitor is None:
             blob = states.get(patient_id.encode())
-            monitor = pickle.loads(blob) if blob else PatientMonitor(patient_id, registry.context_for(patient_id))
+            monitor = pickle.loads(blob) if blob else pipeline.new_monitor(patient_id)
             cache[patient_id] = monitor
         return monitor
 
@@ -155,15 +187,35 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     @app.on_partitions_assigned.connect
     async def forget_on_assign(app: Any, assigned: Any, **kwargs: Any) -> None:
         cache.clear()
+        arrivals["assigned_at"] = time.time()
+
+    # When each patient's readings last reached this worker (wall clock). A device is silent
+    # when nothing has arrived for it for its stale time, counted at the earliest from when this
+    # worker took its partition: a backlog being replayed, or a restart, is not silence.
+    arrivals: dict[str, Any] = {"assigned_at": time.time(), "patients": {}}
 
     failures: dict[str, Any] = {"batches": 0, "last_error": None}
     timings = BatchTimings()
+    lag = LagSensor(settings.readings_topic)
+    app.sensors.add(lag)
 
     def failed(what: str, exc: Exception, records: int, delay: float) -> None:
         failures["batches"] += 1
         failures["last_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
         log.error(f"batch {what} failed; retrying it, nothing acknowledged",
                   extra={"records": records, "retry_in_s": delay, "error": failures["last_error"]})
+
+    # Batches are scored one at a time (the agent and the silence check share the monitors), and
+    # stored in the order they were scored: each store awaits the one before it.
+    deciding = asyncio.Lock()
+    chain: dict[str, Any] = {"last": None, "in_flight": deque()}
+
+    async def queue_store(decided: Decided) -> None:
+        in_flight: deque[asyncio.Task] = chain["in_flight"]
+        while len(in_flight) >= STORES_IN_FLIGHT:  # bounded: memory never grows without limit
+            await in_flight.popleft()
+        chain["last"] = asyncio.create_task(store_after(chain["last"], decided))
+        in_flight.append(chain["last"])
 
     @app.agent(readings_topic)
     async def score(stream: Any) -> None:
@@ -174,20 +226,58 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         is closed: faust-streaming#527, robinhood/faust#604, where a crashed batch is lost), so
         each event holds one extra reference until its batch is stored. A failure is retried in
         place and never leaves this loop."""
-        storing: asyncio.Task | None = None  # the newest batch's store; each store awaits the one before
-        in_flight: deque[asyncio.Task] = deque()
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            taken = time.time()
             for event in events:
                 event.message.incref()  # released by store(): the offset commits only after that
-            if storing is not None and not cache:
-                # The cache was dropped (rebalance): state comes from the table, so every batch
-                # still being stored must be in it first.
-                await storing
-            decided = await decide_until_done(events, storing)
-            while len(in_flight) >= STORES_IN_FLIGHT:  # bounded: memory never grows without limit
-                await in_flight.popleft()
-            storing = asyncio.create_task(store_after(storing, decided))
-            in_flight.append(storing)
+            async with deciding:
+                if chain["last"] is not None and not cache:
+                    # The cache was dropped (rebalance): state comes from the table, so every batch
+                    # still being stored must be in it first.
+                    await chain["last"]
+                decided = await decide_until_done(events)
+                waiting = time.time()
+                await queue_store(decided)
+            timings.taken(taken - min(event.message.timestamp for event in events), time.time() - waiting)
+
+    if settings.processor_silence_check_s > 0:
+        @app.timer(interval=settings.processor_silence_check_s)
+        async def check_silent_devices() -> None:
+            """Raise `device_offline` for this worker's patients whose wearable has gone quiet.
+
+            Readings drive everything else, so a device that stops sending needs a clock: every
+            `processor_silence_check_s` the core's timers run for the patients on this worker's
+            partitions. Its alerts take the same path as a batch's (sent, then stored in order);
+            their ids come from the last reading's time, so a repeat after a crash is skipped."""
+            async with deciding:
+                mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == readings_topic.get_topic_name()}
+                if not mine:
+                    return
+                if chain["last"] is not None and not cache:
+                    await chain["last"]
+                keys = set(states.keys()) | {patient_id.encode() for patient_id in cache}
+                every = list(range(settings.topic_partitions))
+                now = time.time()
+                quiet_since = now - settings.device_silent_after_s
+                floor, arrived = arrivals["assigned_at"], arrivals["patients"]
+                patients = [key.decode() for key in keys if max(arrived.get(key.decode(), 0.0), floor) < quiet_since
+                            and partition_of(key, every, every) in mine]
+                if not patients:
+                    return
+                try:
+                    pipeline.monitors = {patient_id: load(patient_id) for patient_id in patients}
+                    announced.clear()
+                    batch = pipeline.tick(now)
+                    if not batch.alerts:
+                        return
+                    changed = {row["patient_id"] for row in batch.alerts}
+                    decided = await outcome([], batch, {p: pipeline.monitors[p] for p in changed}, time.perf_counter(), None)
+                except Exception as exc:
+                    failed("silence check", exc, 0, settings.processor_silence_check_s)
+                    cache.clear()
+                    return
+                log.info("devices silent", extra={"patients": sorted(changed)})
+                await queue_store(decided)
 
     async def store_after(previous: asyncio.Task | None, decided: Decided) -> None:
         """Batches are stored, and their state written and acknowledged, in order."""
@@ -195,15 +285,15 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
             await previous
         await store_until_done(decided)
 
-    async def decide_until_done(events: list[Any], storing: asyncio.Task | None) -> Decided:
+    async def decide_until_done(events: list[Any]) -> Decided:
         delay = 0.2
         while True:
             try:
                 return await decide(events)
             except Exception as exc:
                 failed("scoring", exc, len(events), delay)
-                if storing is not None:
-                    await storing  # the table then holds everything decided before this batch
+                if chain["last"] is not None:
+                    await chain["last"]  # the table then holds everything decided before this batch
                 cache.clear()  # the in-memory state may be ahead of the table: re-read it
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -226,23 +316,29 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         t0 = clock()
         records = [ReadingsRecord.model_validate_json(event.value) for event in events]
         per_patient = Counter(record.patient_id for record in records for _ in record.readings)
+        arrivals["patients"].update(dict.fromkeys(per_patient, time.time()))
         # The pipeline borrows each patient's state for this batch.
         pipeline.monitors = {patient_id: load(patient_id) for patient_id in per_patient}
         announced.clear()
         pipeline.process_readings(
             [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records])
-        batch = sink.pending
+        return await outcome(records, sink.pending, pipeline.monitors, t0, events, per_patient)
+
+    async def outcome(records: list[ReadingsRecord], batch: WriteBatch, monitors: dict[str, PatientMonitor],
+                      t0: float, events: list[Any] | None, per_patient: Counter | None = None) -> Decided:
+        """What a decided batch (or silence check) sends at once, and what it leaves to store."""
+        clock = time.perf_counter
         # Alert records go out first: they are what a clinician waits for.
         alerts = [(event.alert.patient_id.encode(), AlertRecord(
             event=event.event, alert=event.alert.as_dict(), t=event.t, patient_message=event.patient_message,
             clinician_summary=event.clinician_summary).model_dump_json().encode()) for event in announced]
         deliveries = [await alerts_topic.send(key=key, value=value) for key, value in alerts]
         t_core = clock()
-        if announced:
+        if announced and records:
             timings.alert_sent(time.time() - min(record.received_at for record in records))
         latest_models = stage.latest if stage is not None else {}
         others: list[tuple[Any, bytes, bytes]] = []
-        for patient_id, monitor in pipeline.monitors.items():
+        for patient_id, monitor in (monitors.items() if per_patient else ()):
             news2 = monitor.last_news2
             model = latest_models.get(patient_id)
             others.append((alerts_topic, patient_id.encode(), ScoreRecord(
@@ -256,9 +352,9 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         # State as of this batch, taken now: the next batch moves these monitors on while this
         # one is stored, and the table must never get ahead of what InfluxDB and PostgreSQL hold.
         snapshot = [(patient_id.encode(), pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL))
-                    for patient_id, monitor in pipeline.monitors.items()]
+                    for patient_id, monitor in monitors.items()]
         t_end = clock()
-        return Decided(events, batch, alerts, deliveries, others, snapshot, t0,
+        return Decided(events or [], batch, alerts, deliveries, others, snapshot, t0,
                        {"core": t_core - t0, "encode": t_end - t_core})
 
     async def store(decided: Decided) -> None:
@@ -293,12 +389,20 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         timings.batch(len(decided.events), {**decided.stages, "series": t_series - t0, "stored": t_stored - t_series,
                                             "state": t_end - t_stored, "total": t_end - decided.started})
 
+    @app.task
+    async def watch_loop_lag() -> None:
+        """How late the event loop wakes: anything blocking it delays every batch."""
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.05)
+            timings.loop_lag.append(time.perf_counter() - before - 0.05)
+
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
         status = "ok" if influx.healthy and not failures["last_error"] else "degraded"
         return web.json({"status": status, "influx_ok": influx.healthy, "influx_failures": influx.failures,
                          "failed_batches": failures["batches"], "last_error": failures["last_error"],
-                         "batches": timings.report(),
+                         "batches": {**timings.report(), **lag.report()},
                          "readings": pipeline.totals.readings, "rejected": sum(pipeline.totals.rejected.values()),
                          "alerts": len(pipeline.totals.raised),
                          "scoring": "rules+models" if pipeline.model_stage is not None else "rules",

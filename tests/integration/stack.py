@@ -52,8 +52,11 @@ class Services:
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
         self.env, self.workdir = env, workdir
         self.procs: dict[str, subprocess.Popen] = {}
+        self.gateways: set[str] = set()
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
+        if args[0] == "ingest" and "--id" in args:
+            self.gateways.add(args[args.index("--id") + 1])
         log = open(self.workdir / f"{name}.log", "ab")
         proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", *args], env=self.env, stdout=log, stderr=log,
                                 cwd=self.workdir)
@@ -76,6 +79,10 @@ class Services:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for gateway_id in self.gateways:
+            # A test's gateway never comes back: drop its session, or the broker queues for it.
+            subprocess.run([sys.executable, "-m", "vigil.cli", "ingest", "--id", gateway_id, "--retire"], env=self.env,
+                           cwd=self.workdir, check=True, capture_output=True, timeout=60)
 
 
 def write_roster(path: Path, roster: dict) -> Path:

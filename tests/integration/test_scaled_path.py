@@ -277,3 +277,87 @@ def test_a_batch_that_fails_is_retried_and_loses_no_reading(services, servers, r
             conn.execute(text(f"DROP FUNCTION IF EXISTS {fn}()"))
             conn.execute(text(f"DROP SEQUENCE IF EXISTS {seq}"))
         engine.dispose()
+
+
+def test_a_silent_wearable_raises_device_offline_once_and_clears_when_it_returns(services, servers, run_id, tmp_path):
+    """The workers' silence check: a wearable that stops sending raises one technical alert."""
+    from vigil.simulators.publisher import connect
+
+    services.env.update({"VIGIL_PROCESSOR_SILENCE_CHECK_S": "1", "VIGIL_DEVICE_SILENT_AFTER_S": "6"})
+    now = time.time()
+    plan = plan_cohort(2, 11, now - 30, 120, parse_scenarios("none"), id_prefix=f"{run_id}-")
+    start_stack(services, run_id, plan, tmp_path)
+    quiet, chatty = (p.device_id for p in plan.patients)
+    clients = {d: connect(servers["VIGIL_MQTT_URL"], f"dev-{d}-{run_id}", username=d, password=password_for(d)) for d in (quiet, chatty)}
+    wait_for(lambda: all(c.is_connected() for c in clients.values()), 10, "the wearables to log in")
+    fleet = Fleet(plan, 1.0, 1, 0.0, faults=())
+
+    def publish_until(t: float, devices: tuple[str, ...]) -> None:
+        for out in fleet.batches_until(t):
+            if out.device_id in devices and out.topic.endswith("/vitals"):
+                clients[out.device_id].publish(out.topic, out.payload, qos=1).wait_for_publish(5)
+
+    def offline(patient: str) -> list:
+        engine = create_engine(servers["VIGIL_DATABASE_URL"])
+        with engine.connect() as conn:
+            rows = conn.execute(select(alert_events.c.event)
+                                .select_from(alert_events.join(alerts, alert_events.c.alert_id == alerts.c.alert_id))
+                                .where(alerts.c.patient_id == patient, alerts.c.kind == "device_offline")
+                                .order_by(alert_events.c.t)).all()
+        engine.dispose()
+        return [row.event for row in rows]
+
+    quiet_patient, chatty_patient = (p.patient_id for p in plan.patients)
+    publish_until(time.time(), (quiet, chatty))  # both send their last half minute; then one goes quiet
+    deadline = time.time() + 20
+    while time.time() < deadline:  # well past the 6 s silence, with the check running every second
+        publish_until(time.time(), (chatty,))
+        time.sleep(0.5)
+    assert offline(quiet_patient) == ["raised"], "one device_offline alert, raised once, however many checks ran"
+    assert offline(chatty_patient) == [], "a wearable that keeps sending is not silent"
+    records = [json.loads(r.value) for r in topic_records(servers["VIGIL_KAFKA_BOOTSTRAP"], services.env["VIGIL_ALERTS_TOPIC"])]
+    announced = [r for r in records if r.get("type") == "alert" and r["alert"]["kind"] == "device_offline"]
+    assert [(r["event"], r["alert"]["patient_id"], r["alert"]["category"]) for r in announced] == [
+        ("raised", quiet_patient, "technical")]
+    publish_until(time.time(), (quiet, chatty))  # the wearable is back
+    wait_for(lambda: offline(quiet_patient) == ["raised", "cleared"], 30, "the alert to clear when readings return")
+    for client in clients.values():
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_the_gateway_and_wearables_speak_tls_to_the_broker(services, servers, run_id, tmp_path):
+    """mqtts:// end to end: devices and the gateway verify the broker against VIGIL_MQTT_CA_FILE."""
+    import ssl
+
+    from vigil.simulators.publisher import connect
+
+    services.env["VIGIL_MQTT_URL"] = servers["VIGIL_MQTT_TLS_URL"]
+    now = time.time()
+    plan = plan_cohort(1, 12, now - 60, 60, parse_scenarios("none"), id_prefix=f"{run_id}-")
+    roster = write_roster(tmp_path / "roster.yaml", plan.roster())
+    services.env["VIGIL_ROSTER"] = str(roster)
+    device = plan.patients[0].device_id
+    enrol_devices([device], password_for)
+    gateway_port = free_port()
+    services.start("gateway", "ingest", "--id", f"gw-{run_id}", "--http-port", str(gateway_port))
+    wait_for(lambda: _ok(gateway_port, "/healthz"), 60, "the gateway to subscribe over TLS")
+    # Without the CA, a client refuses the broker's certificate.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        connect(servers["VIGIL_MQTT_TLS_URL"], f"untrusting-{run_id}", username=device, password=password_for(device))
+    client = connect(servers["VIGIL_MQTT_TLS_URL"], f"dev-{run_id}", username=device, password=password_for(device),
+                     ca_file=servers["VIGIL_MQTT_CA_FILE"])
+    wait_for(client.is_connected, 10, "the wearable to log in over TLS")
+    vitals = [out for out in Fleet(plan, 1.0, 5, 0.0, faults=()).batches_until(now) if out.topic.endswith("/vitals")]
+    for out in vitals:
+        client.publish(out.topic, out.payload, qos=1).wait_for_publish(5)
+    samples = sum(len(json.loads(out.payload)["samples"]) for out in vitals)
+
+    def forwarded() -> int:
+        records = topic_records(servers["VIGIL_KAFKA_BOOTSTRAP"], services.env["VIGIL_READINGS_TOPIC"])
+        return sum(len(json.loads(r.value)["readings"]) for r in records)
+
+    wait_for(lambda: forwarded() >= samples, 30, "the readings in Kafka")
+    assert forwarded() == samples
+    client.disconnect()
+    client.loop_stop()

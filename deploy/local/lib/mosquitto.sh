@@ -102,6 +102,14 @@ log_type information
 connection_messages true
 log_timestamp_format %Y-%m-%dT%H:%M:%S
 max_queued_messages 10000
+# QoS 1 messages in flight to one client (default 20). Gateways PUBACK only once Kafka has the
+# batch, so the window must cover rate x that round trip: with 20, 590 msg/s queued here for seconds.
+max_inflight_messages 1000
+# A persistent session whose client never returns keeps queueing (up to max_queued_messages)
+# and is written into every autosave: one-off gateways from test runs grew the database to
+# 1 GB, and each save stalled the broker. Tests and benches retire theirs (vigil ingest --retire);
+# this drops any left behind.
+persistent_client_expiration 1d
 
 listener $MQTT_PORT 127.0.0.1
 
