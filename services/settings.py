@@ -92,9 +92,9 @@ class VigilSettings(BaseSettings):
         15 * 60.0, gt=0, description="A wearable that sends nothing for this long raises device_offline (technical).")
     processor_silence_check_s: float = Field(
         30.0, ge=0, description="How often a worker looks for silent devices (device_offline alerts); 0 turns it off.")
-    processor_fetch_max_wait_ms: int = Field(
+    kafka_fetch_max_wait_ms: int = Field(
         100, ge=1, le=1500,
-        description="Longest a worker's Kafka fetch waits for new records (Faust's own is 1,500 ms, which delayed readings by up to 1.7 s).")
+        description="Longest a Kafka fetch (processor workers, notifier) waits for new records; Faust's own 1,500 ms delayed readings by up to 1.7 s.")
 
     def sqlite_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'vigil.sqlite').resolve()}"

@@ -72,6 +72,9 @@ class Notifier:
         self.consumer = AIOKafkaConsumer(
             self.settings.alerts_topic, bootstrap_servers=self.settings.kafka_bootstrap, group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
+            # aiokafka fetches from a broker one request at a time; a long-poll over idle
+            # partitions would hold back alerts on the others (processor/transport.py).
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
         )
         await self.consumer.start()
         self.service.start()

@@ -62,6 +62,13 @@ def _wait(predicate, timeout: float, what: str, interval: float = 0.2):
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -102,6 +109,9 @@ class Stack:
 
     def health(self, name: str) -> dict:
         return _get(self.procs[name][1], "/healthz")
+
+    def cpu_s(self) -> dict[str, float]:
+        return {name: _cpu_s(proc.pid) for name, (proc, _) in self.procs.items() if proc.poll() is None}
 
     def rss_kb(self) -> dict[str, int]:
         return {name: _rss_kb(proc.pid) for name, (proc, _) in self.procs.items() if proc.poll() is None}
@@ -352,6 +362,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
     rss_curve: dict[str, list[tuple[float, int]]] = {}
     sent: dict[int, float] = {}
     worker_batches: dict[str, object] = {}
+    cpu_used: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp), plan.roster(), prefix)
         stop = threading.Event()
@@ -389,11 +400,12 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
             def probe_influx() -> None:
                 with InfluxDBClient(url=settings.influx_url, token=settings.influx_token, org=settings.influx_org) as client:
                     query = client.query_api()
+                    probed = -1
                     while not stop.is_set():
-                        if not sent:
-                            time.sleep(0.1)
-                            continue
-                        index = max(sent)
+                        if not sent or max(sent) == probed:  # each message probed once: after the
+                            time.sleep(0.1)                  # last publish, re-probing it would time
+                            continue                         # the idle wait, not the path
+                        index = probed = max(sent)
                         message = out[index]
                         last = json.loads(message.payload)["samples"][-1]
                         from datetime import datetime
@@ -422,8 +434,10 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
             for thread in threads:
                 thread.start()
             clients = _device_clients(url, [p.device_id for p in plan.patients])
+            cpu_before = stack.cpu_s()
             _publish_all(clients, out, pace=rate_msgs_per_s, sent=sent)
             time.sleep(5)
+            cpu_used = {name: cpu - cpu_before.get(name, 0.0) for name, cpu in stack.cpu_s().items()}
             stop.set()
             for thread in threads:
                 thread.join(15)
@@ -453,12 +467,17 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
         "load_readings_per_s": rate_msgs_per_s * batch_size, "devices": devices,
         "publish_to_influx_p50_s": pct(steady_influx, 0.5), "publish_to_influx_p99_s": pct(steady_influx, 0.99),
         "influx_probes": len(steady_influx),
+        # the slowest probes: (seconds after the first publish, latency)
+        "publish_to_influx_slowest": sorted(((round(at - first_publish, 1), round(lat, 2)) for at, lat in influx_latencies),
+                                            key=lambda item: -item[1])[:5],
         "publish_to_alert_p50_s": pct(steady_alerts, 0.5), "publish_to_alert_p99_s": pct(steady_alerts, 0.99),
         "alerts_timed": len(steady_alerts),
         # publish -> the worker sending the alert record (its Kafka timestamp): the rest is delivery to a reader
         "publish_to_alert_sent_p50_s": pct(steady_sent, 0.5), "publish_to_alert_sent_p99_s": pct(steady_sent, 0.99),
         "warmup_alerts": len(warm_alerts), "warmup_publish_to_alert_max_s": round(max(warm_alerts), 3) if warm_alerts else None,
         "worker_batches": worker_batches,
+        # CPU each service used while the load ran, per 1,000 readings published
+        "cpu_ms_per_1000_readings": {name: round(1e6 * cpu / (messages * batch_size), 1) for name, cpu in cpu_used.items()},
         "rss_mb_first": {k: round(v / 1024, 1) for k, v in rss_first.items()},
         "rss_mb_peak": {k: round(v / 1024, 1) for k, v in rss_peak.items()},
         "rss_mb_last": {k: round(v / 1024, 1) for k, v in rss_last.items()},

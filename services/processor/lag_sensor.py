@@ -12,10 +12,7 @@ from typing import Any
 
 from faust.sensors import Sensor
 
-
-def p99(values: deque[float]) -> float | None:
-    ordered = sorted(values)
-    return round(ordered[int(0.99 * (len(ordered) - 1))], 3) if ordered else None
+from vigil.processor.timings import p99
 
 
 class LagSensor(Sensor):

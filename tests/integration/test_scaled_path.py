@@ -361,3 +361,34 @@ def test_the_gateway_and_wearables_speak_tls_to_the_broker(services, servers, ru
     assert forwarded() == samples
     client.disconnect()
     client.loop_stop()
+
+
+def test_retiring_a_gateway_drops_its_persistent_session(services, servers, run_id):
+    """`vigil ingest --id ID --retire`: the broker stops keeping (and queueing for) a gone gateway."""
+    import subprocess
+    import sys
+
+    gateway_id = f"gw-retire-{run_id}"
+    port = int(servers["VIGIL_MQTT_URL"].rsplit(":", 1)[1])
+
+    def session_present() -> bool:
+        flags: dict = {}
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gateway_id, clean_session=False)
+        client.username_pw_set(servers["VIGIL_MQTT_USERNAME"], servers["VIGIL_MQTT_PASSWORD"])
+        client.on_connect = lambda c, u, f, rc, p: flags.setdefault("present", f.session_present)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        wait_for(lambda: "present" in flags, 10, "the broker's CONNACK")
+        client.subscribe(f"$share/retire-{run_id}/vigil/v1/devices/+/vitals", qos=1)
+        time.sleep(0.3)
+        client.disconnect()
+        client.loop_stop()
+        return flags["present"]
+
+    session_present()  # creates the session, with a subscription
+    assert session_present(), "a gateway's session outlives its connection"
+    subprocess.run([sys.executable, "-m", "vigil.cli", "ingest", "--id", gateway_id, "--retire"], env=services.env,
+                   check=True, capture_output=True, timeout=60)
+    assert not session_present(), "retired: the broker dropped the session"
+    subprocess.run([sys.executable, "-m", "vigil.cli", "ingest", "--id", gateway_id, "--retire"], env=services.env,
+                   check=True, capture_output=True, timeout=60)

@@ -1,0 +1,55 @@
+"""Where a worker's time goes, batch by batch: reported on /healthz and by the latency bench."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Any
+
+
+def p99(values: deque[float]) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[int(0.99 * (len(ordered) - 1))], 3) if ordered else None
+
+
+class BatchTimings:
+    """Where a worker's time goes, per batch: for /healthz and the latency bench."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.records = 0
+        self.sums: Counter[str] = Counter()
+        self.slowest: list[tuple[float, int, dict[str, float]]] = []
+        self.received_to_alert_sent: deque[float] = deque(maxlen=20_000)  # the most recent batches
+        # Where a record waits before it is scored, per batch (oldest record): in Kafka and the
+        # consumer's buffers (its Kafka timestamp -> taken), and for a free store slot.
+        self.kafka_to_taken: deque[float] = deque(maxlen=20_000)
+        self.slot_wait: deque[float] = deque(maxlen=20_000)
+        self.loop_lag: deque[float] = deque(maxlen=20_000)  # event loop late to wake, per 50 ms tick
+
+    def batch(self, records: int, stages: dict[str, float]) -> None:
+        self.count += 1
+        self.records += records
+        self.sums.update(stages)
+        self.slowest.append((stages["total"], records, stages))
+        if len(self.slowest) > 20:
+            self.slowest.sort(key=lambda item: item[0], reverse=True)
+            del self.slowest[10:]
+
+    def alert_sent(self, seconds: float) -> None:
+        self.received_to_alert_sent.append(seconds)
+
+    def taken(self, kafka_wait: float, slot_wait: float) -> None:
+        self.kafka_to_taken.append(kafka_wait)
+        self.slot_wait.append(slot_wait)
+
+    def report(self) -> dict[str, Any]:
+        slowest = sorted(self.slowest, key=lambda item: item[0], reverse=True)[:5]
+        waits = sorted(self.received_to_alert_sent)
+        return {**{f"{name}_p99_s": p99(values) for name, values in (
+                    ("kafka_to_taken", self.kafka_to_taken), ("slot_wait", self.slot_wait), ("loop_lag", self.loop_lag))},
+                "count": self.count, "records": self.records,
+                "mean_ms": {k: round(v / max(self.count, 1) * 1000, 2) for k, v in self.sums.items()},
+                "slowest": [{"records": n, **{k: round(v * 1000, 1) for k, v in stages.items()}} for _, n, stages in slowest],
+                # gateway receipt of the oldest record in a batch -> its alerts handed to the producer
+                "received_to_alert_sent_p50_s": round(waits[len(waits) // 2], 3) if waits else None,
+                "received_to_alert_sent_p99_s": round(waits[int(0.99 * (len(waits) - 1))], 3) if waits else None}
