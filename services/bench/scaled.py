@@ -363,6 +363,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
     sent: dict[int, float] = {}
     worker_batches: dict[str, object] = {}
     cpu_used: dict[str, float] = {}
+    bench_cpu = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp), plan.roster(), prefix)
         stop = threading.Event()
@@ -434,8 +435,9 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
             for thread in threads:
                 thread.start()
             clients = _device_clients(url, [p.device_id for p in plan.patients])
-            cpu_before = stack.cpu_s()
+            cpu_before, bench_cpu_before = stack.cpu_s(), time.process_time()
             _publish_all(clients, out, pace=rate_msgs_per_s, sent=sent)
+            bench_cpu = time.process_time() - bench_cpu_before
             time.sleep(5)
             cpu_used = {name: cpu - cpu_before.get(name, 0.0) for name, cpu in stack.cpu_s().items()}
             stop.set()
@@ -478,11 +480,15 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
         "worker_batches": worker_batches,
         # CPU each service used while the load ran, per 1,000 readings published
         "cpu_ms_per_1000_readings": {name: round(1e6 * cpu / (messages * batch_size), 1) for name, cpu in cpu_used.items()},
+        # the bench process itself: load generator and the watchers
+        "bench_cpu_ms_per_1000_readings": round(1e6 * bench_cpu / (messages * batch_size), 1),
         "rss_mb_first": {k: round(v / 1024, 1) for k, v in rss_first.items()},
         "rss_mb_peak": {k: round(v / 1024, 1) for k, v in rss_peak.items()},
         "rss_mb_last": {k: round(v / 1024, 1) for k, v in rss_last.items()},
         # Growth over the second half of the run: near zero means memory has levelled off.
         "rss_mb_second_half_growth": {k: round((c[-1][1] - c[len(c) // 2][1]) / 1024, 1) for k, c in rss_curve.items() if c},
+        # one sample a minute (every 12th, at 5 s apart), to see whether memory levels off
+        "rss_mb_by_minute": {k: [round(kb / 1024) for _, kb in c[::12]] for k, c in rss_curve.items()},
     }
     return result
 

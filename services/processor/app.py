@@ -43,8 +43,8 @@ log = logging.getLogger("vigil.processor")
 BATCH_MAX = 2000
 COMMIT_EVERY_NEVER = 2**62
 STORES_IN_FLIGHT = 4  # decided batches waiting to be stored, at most
-partition_of = DefaultPartitioner()  # the gateway's producer's: a patient's readings partition
 BATCH_WITHIN_S = 0.1  # the longest a record waits for its batch to fill; at half load batches never fill
+partition_of = DefaultPartitioner()  # the gateway's producer's: a patient's readings partition
 
 
 class CollectingSink:
