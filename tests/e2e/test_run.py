@@ -72,7 +72,10 @@ def test_run_with_roster_accepts_enrolled_and_dead_letters_strangers(tmp_path):
                 break
             time.sleep(0.2)
         assert health["readings"] == 10 and health["rejected"] == 1
-        dead = get(f"http://127.0.0.1:{http_port}/api/dead-letters")
+        # Counted when processed; stored by the writer thread a moment later.
+        deadline = time.time() + 10
+        while not (dead := get(f"http://127.0.0.1:{http_port}/api/dead-letters")) and time.time() < deadline:
+            time.sleep(0.1)
         assert dead[0]["reason"] == "unknown_device" and "wr-z" in dead[0]["raw"]
     finally:
         proc.send_signal(signal.SIGTERM)
