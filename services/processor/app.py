@@ -159,13 +159,19 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     def failed(what: str, exc: Exception, records: int, delay: float) -> None:
         failures["batches"] += 1
         failures["last_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-        log.error(f"batch {what} failed; retrying it, nothing acknowledged",
+        log.error(f"{what} failed; retrying, nothing acknowledged",
                   extra={"records": records, "retry_in_s": delay, "error": failures["last_error"]})
 
     # Batches are scored one at a time (the agent and the silence check share the monitors), and
     # stored in the order they were scored: each store awaits the one before it.
     deciding = asyncio.Lock()
     chain: dict[str, Any] = {"last": None, "in_flight": deque()}
+
+    async def state_settled() -> None:
+        """After the cache was dropped (rebalance, failure) state comes from the table, so every
+        batch still being stored must be in it first."""
+        if chain["last"] is not None and not cache:
+            await chain["last"]
 
     async def queue_store(decided: Decided) -> None:
         in_flight: deque[asyncio.Task] = chain["in_flight"]
@@ -188,10 +194,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
             for event in events:
                 event.message.incref()  # released by store(): the offset commits only after that
             async with deciding:
-                if chain["last"] is not None and not cache:
-                    # The cache was dropped (rebalance): state comes from the table, so every batch
-                    # still being stored must be in it first.
-                    await chain["last"]
+                await state_settled()
                 decided = await decide_until_done(events)
                 waiting = time.time()
                 await queue_store(decided)
@@ -210,8 +213,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
                 mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == readings_topic.get_topic_name()}
                 if not mine:
                     return
-                if chain["last"] is not None and not cache:
-                    await chain["last"]
+                await state_settled()
                 keys = set(states.keys()) | {patient_id.encode() for patient_id in cache}
                 every = list(range(settings.topic_partitions))
                 now = time.time()
@@ -228,7 +230,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
                     if not batch.alerts:
                         return
                     changed = {row["patient_id"] for row in batch.alerts}
-                    decided = await outcome([], batch, {p: pipeline.monitors[p] for p in changed}, time.perf_counter(), None)
+                    decided = await outcome(batch, {p: pipeline.monitors[p] for p in changed}, time.perf_counter(), [])
                 except Exception as exc:
                     failed("silence check", exc, 0, settings.processor_silence_check_s)
                     cache.clear()
@@ -248,7 +250,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
             try:
                 return await decide(events)
             except Exception as exc:
-                failed("scoring", exc, len(events), delay)
+                failed("batch scoring", exc, len(events), delay)
                 if chain["last"] is not None:
                     await chain["last"]  # the table then holds everything decided before this batch
                 cache.clear()  # the in-memory state may be ahead of the table: re-read it
@@ -263,7 +265,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
                 failures["last_error"] = None
                 return
             except Exception as exc:
-                failed("storing", exc, len(decided.events), delay)
+                failed("batch storing", exc, len(decided.events), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -279,11 +281,13 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         announced.clear()
         pipeline.process_readings(
             [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records])
-        return await outcome(records, sink.pending, pipeline.monitors, t0, events, per_patient)
+        oldest = min(record.received_at for record in records) if records else None
+        return await outcome(sink.pending, pipeline.monitors, t0, events, per_patient, oldest)
 
-    async def outcome(records: list[ReadingsRecord], batch: WriteBatch, monitors: dict[str, PatientMonitor],
-                      t0: float, events: list[Any] | None, per_patient: Counter | None = None) -> Decided:
-        """What a decided batch (or silence check) sends at once, and what it leaves to store."""
+    async def outcome(batch: WriteBatch, monitors: dict[str, PatientMonitor], t0: float, events: list[Any],
+                      per_patient: Counter[str] | None = None, oldest_received: float | None = None) -> Decided:
+        """What a decided batch (or silence check) sends at once, and what it leaves to store.
+        Scores go out for the patients with readings (`per_patient`); a silence check has none."""
         clock = time.perf_counter
         # Alert records go out first: they are what a clinician waits for.
         alerts = [(event.alert.patient_id.encode(), AlertRecord(
@@ -291,16 +295,17 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
             clinician_summary=event.clinician_summary).model_dump_json().encode()) for event in announced]
         deliveries = [await alerts_topic.send(key=key, value=value) for key, value in alerts]
         t_core = clock()
-        if announced and records:
-            timings.alert_sent(time.time() - min(record.received_at for record in records))
+        if announced and oldest_received is not None:
+            timings.alert_sent(time.time() - oldest_received)
         latest_models = stage.latest if stage is not None else {}
         others: list[tuple[Any, bytes, bytes]] = []
-        for patient_id, monitor in (monitors.items() if per_patient else ()):
+        for patient_id, readings in (per_patient or {}).items():
+            monitor = monitors[patient_id]
             news2 = monitor.last_news2
             model = latest_models.get(patient_id)
             others.append((alerts_topic, patient_id.encode(), ScoreRecord(
                 patient_id=patient_id, t=monitor.last_seen_t or 0.0, news2=news2.score if news2 else None,
-                news2_partial=news2.partial if news2 else None, readings=per_patient[patient_id],
+                news2_partial=news2.partial if news2 else None, readings=readings,
                 anomaly=model.anomaly if model else None, risk=model.risk if model else None,
                 model_version=model.model_version if model else None).model_dump_json().encode()))
         for row in batch.dead_letters:
@@ -311,7 +316,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         snapshot = [(patient_id.encode(), pickle.dumps(monitor, protocol=pickle.HIGHEST_PROTOCOL))
                     for patient_id, monitor in monitors.items()]
         t_end = clock()
-        return Decided(events or [], batch, alerts, deliveries, others, snapshot, t0,
+        return Decided(events, batch, alerts, deliveries, others, snapshot, t0,
                        {"core": t_core - t0, "encode": t_end - t_core})
 
     async def store(decided: Decided) -> None:
