@@ -6,11 +6,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 
 from vigil.contract.topics import status_topic
+from vigil.embedded.mqtt_client import mqtt_client
 from vigil.simulators.fleet import Fleet, FleetClock, Outgoing
 
 
@@ -24,18 +24,12 @@ class PublishStats:
 
 def connect(url: str, client_id: str, *, username: str | None = None, password: str | None = None,
             will_device: str | None = None, ca_file: str | None = None) -> mqtt.Client:
-    parsed = urlparse(url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client, host, port = mqtt_client(url, client_id, username=username, password=password, ca_file=ca_file)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
-    user = username or parsed.username
-    if user:
-        client.username_pw_set(user, password or parsed.password)
-    if parsed.scheme == "mqtts":
-        client.tls_set(ca_certs=str(ca_file) if ca_file else None)
     if will_device:
         client.will_set(status_topic(will_device), f'{{"v":1,"device_id":"{will_device}","state":"offline"}}', qos=1, retain=True)
-    client.connect(parsed.hostname or "127.0.0.1", parsed.port or 1883, keepalive=30)
+    client.connect(host, port, keepalive=30)
     client.loop_start()
     return client
 

@@ -13,12 +13,12 @@ import asyncio
 import threading
 import time
 import uuid
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 
 from vigil.contract.topics import STATUS_TOPIC_FILTER, VITALS_TOPIC_FILTER
 from vigil.embedded.message_buffer import MessageBuffer
+from vigil.embedded.mqtt_client import mqtt_client
 from vigil.embedded.pipeline import Message
 
 
@@ -36,26 +36,17 @@ class MqttSource(MessageBuffer):
         password: str | None = None,
         ca_file: str | None = None,
     ) -> None:
-        parsed = urlparse(url)
-        self.host = parsed.hostname or "127.0.0.1"
-        self.port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
         super().__init__(max_buffered)
         self.loop = loop
         self.ack_after_store = ack_after_store
         self.connected = threading.Event()
         prefix = f"$share/{shared_group}/" if shared_group else ""
         self.filters = [(prefix + VITALS_TOPIC_FILTER, 1), (prefix + STATUS_TOPIC_FILTER, 1)]
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"vigil-ingest-{uuid.uuid4().hex[:8]}",
-            clean_session=False if client_id else True,
-            manual_ack=ack_after_store,
+        self.client, self.host, self.port = mqtt_client(
+            url, client_id or f"vigil-ingest-{uuid.uuid4().hex[:8]}", username=username, password=password,
+            ca_file=ca_file, clean_session=False if client_id else True, manual_ack=ack_after_store,
         )
         self.client.max_inflight_messages_set(1000)
-        if username or parsed.username:
-            self.client.username_pw_set(username or parsed.username, password or parsed.password)
-        if parsed.scheme == "mqtts":
-            self.client.tls_set(ca_certs=str(ca_file) if ca_file else None)  # verifies the broker's name too
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message

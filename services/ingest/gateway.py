@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 
 from vigil.contract.records import DeadLetterRecord, ReadingsRecord
 from vigil.contract.validation import ContractLimits, check_vitals_payload
+from vigil.embedded.mqtt_client import mqtt_client
 from vigil.embedded.mqtt_source import MqttSource
 from vigil.ingest.topics import ensure_topics
 from vigil.observability.metrics import Metrics
@@ -41,18 +42,11 @@ def retire_gateway(settings: VigilSettings, gateway_id: str | None = None) -> No
     While a session exists the broker keeps queueing for it (its share of a shared
     subscription, up to `max_queued_messages`) and writes that queue into every autosave.
     Logging in once with a clean session under the same client id discards it."""
-    import paho.mqtt.client as mqtt
-    from urllib.parse import urlparse
-
     if not settings.mqtt_url:
         raise ValueError("VIGIL_MQTT_URL is not set: there is no external broker to retire a gateway from")
-    parsed = urlparse(settings.mqtt_url)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gateway_client_id(gateway_id), clean_session=True)
-    if settings.mqtt_username:
-        client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-    if parsed.scheme == "mqtts":
-        client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
-    client.connect(parsed.hostname or "127.0.0.1", parsed.port or (8883 if parsed.scheme == "mqtts" else 1883), keepalive=10)
+    client, host, port = mqtt_client(settings.mqtt_url, gateway_client_id(gateway_id), username=settings.mqtt_username,
+                                     password=settings.mqtt_password, ca_file=settings.mqtt_ca_file, clean_session=True)
+    client.connect(host, port, keepalive=10)
     client.loop_start()
     try:
         deadline = time.time() + 10
