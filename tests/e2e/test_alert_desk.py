@@ -14,18 +14,18 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from standins.twilio_api import TwilioStandIn
 
-from vigil.alerting.desk import AlertChange, AlertDesk
-from vigil.alerting.service import AlertingService
-from vigil.alerting.store import DeskStore
+from vigil.shell.desk.desk import AlertChange, AlertDesk
+from vigil.runtimes.shared.alerting import AlertingService
+from vigil.shell.stores.desk_store import DeskStore
 from vigil.core.incident import LifecyclePolicy
-from vigil.notify.channels.email import SmtpEmail
-from vigil.notify.channels.push import AppPush, PushHub
-from vigil.notify.channels.sms import TwilioSms
-from vigil.notify.dispatcher import Dispatcher
-from vigil.observability.metrics import Metrics
-from vigil.registry import Registry, Roster
+from vigil.shell.notify.channels.email import SmtpEmail
+from vigil.shell.notify.channels.push import AppPush, PushHub
+from vigil.shell.notify.channels.sms import TwilioSms
+from vigil.shell.notify.dispatcher import Dispatcher
+from vigil.shell.observability.metrics import Metrics
+from vigil.shell.registry import Registry, Roster
 from vigil.settings import VigilSettings
-from vigil.stores.sql import SqlStore, WriteBatch
+from vigil.shell.stores.sql import SqlStore, WriteBatch
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(BasicAuth|'auth' parameter) is deprecated:DeprecationWarning")
 

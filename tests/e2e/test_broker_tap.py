@@ -11,11 +11,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import select
 
-from vigil.embedded.broker import BrokerTap
-from vigil.embedded.runtime import EmbeddedRuntime
-from vigil.registry import Registry, Roster
+from vigil.runtimes.embedded.broker import BrokerTap
+from vigil.runtimes.embedded.runtime import EmbeddedRuntime
+from vigil.shell.registry import Registry, Roster
 from vigil.settings import VigilSettings
-from vigil.stores.schema import dead_letters, device_status
+from vigil.shell.stores.tables import dead_letters, device_status
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from vigil.embedded.demo import DemoOptions, run_demo
+from vigil.runtimes.embedded.demo import DemoOptions, run_demo
 
 pytestmark = pytest.mark.slow
 

@@ -6,14 +6,14 @@ import pytest
 
 from vigil.cli import main
 from vigil.core.model_rules import MODEL_RULE_KINDS
-from vigil.models.replay import make_plan, replay
-from vigil.scoring import OnnxScoringStage, load_model_set
+from vigil_models.replay import make_plan, replay
+from vigil.shell.scoring import OnnxScoringStage, load_model_set
 
 pytestmark = pytest.mark.slow
 
 
 def test_model_alerts_carry_version_contributors_and_explanations():
-    from vigil.explain.templates import clinician_summary
+    from vigil.shell.explain.templates import clinician_summary
 
     models = load_model_set()
     stage = OnnxScoringStage(models)

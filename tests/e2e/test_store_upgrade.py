@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from vigil.stores.sql import SqlStore, WriteBatch
+from vigil.shell.stores.sql import SqlStore, WriteBatch
 
 OLD_ALERTS = """CREATE TABLE alerts (
     alert_id VARCHAR(32) PRIMARY KEY, patient_id VARCHAR(64) NOT NULL, kind VARCHAR(32) NOT NULL,

@@ -12,11 +12,11 @@ import paho.mqtt.client as mqtt
 from standins.openai_api import OpenAIStandIn
 from standins.twilio_api import TwilioStandIn
 
-from vigil.embedded.runtime import EmbeddedRuntime
-from vigil.notify.channels.email import SmtpEmail
-from vigil.notify.channels.push import AppPush, PushHub
-from vigil.notify.channels.sms import TwilioSms
-from vigil.registry import Registry, Roster
+from vigil.runtimes.embedded.runtime import EmbeddedRuntime
+from vigil.shell.notify.channels.email import SmtpEmail
+from vigil.shell.notify.channels.push import AppPush, PushHub
+from vigil.shell.notify.channels.sms import TwilioSms
+from vigil.shell.registry import Registry, Roster
 from vigil.settings import VigilSettings
 
 SID, TOKEN = "AC" + "4c" * 16, "token"

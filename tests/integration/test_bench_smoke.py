@@ -8,7 +8,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_the_scaled_latency_bench_measures_the_whole_path(servers):
-    from vigil.bench.scaled import bench_latency
+    from vigil.tools.bench.scaled import bench_latency
 
     result = bench_latency(seconds=10, rate_msgs_per_s=60, devices=20, batch_size=10, warmup_s=0)
     assert result["influx_probes"] > 0 and result["publish_to_influx_p50_s"] is not None

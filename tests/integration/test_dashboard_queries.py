@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from vigil.dashboards.definitions import all_dashboards, panel_queries, silent_devices_query, ward_query
-from vigil.processor.influx import InfluxSeriesWriter, line_for, score_line
+from vigil.tools.dashboards.definitions import all_dashboards, panel_queries, silent_devices_query, ward_query
+from vigil.shell.stores.influx import InfluxSeriesWriter, line_for, score_line
 
 pytestmark = pytest.mark.integration
 

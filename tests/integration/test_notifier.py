@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from standins.twilio_api import TwilioStandIn
 from stack import free_port, wait_for, write_roster
 
-from vigil.contract.records import AlertRecord
+from vigil.shell.streams.records import AlertRecord
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore:.*(BasicAuth|'auth' parameter) is deprecated:DeprecationWarning")]

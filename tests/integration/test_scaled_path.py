@@ -15,14 +15,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import create_engine, select
 
-from vigil.embedded.pipeline import Message, Pipeline
-from vigil.observability.metrics import Metrics
-from vigil.registry import Registry, Roster
-from vigil.simulators.cohort import parse_scenarios, plan_cohort
-from vigil.simulators.fleet import Fleet
-from vigil.simulators.per_device import publish_fleet_per_device
-from vigil.stores.schema import alert_events, alerts
-from vigil.stores.sql import SqlStore
+from vigil.shell.pipeline.pipeline import Message, Pipeline
+from vigil.shell.observability.metrics import Metrics
+from vigil.shell.registry import Registry, Roster
+from vigil_simulators.cohort import parse_scenarios, plan_cohort
+from vigil_simulators.fleet import Fleet
+from vigil_simulators.per_device import publish_fleet_per_device
+from vigil.shell.stores.tables import alert_events, alerts
+from vigil.shell.stores.sql import SqlStore
 
 from stack import enrol_devices, explain_missing_readings, free_port, influx_count, topic_records, wait_for, write_roster
 
@@ -81,7 +81,7 @@ def influx_model_scores(servers, bucket: str) -> int:
 
 def expected_seqs(plan, end: float) -> dict[str, set[int]]:
     """Each patient's published reading seqs."""
-    from vigil.contract.device import VitalsBatch
+    from vigil.shell.contract.device import VitalsBatch
 
     expected: dict[str, set[int]] = {}
     for message in Fleet(plan, RATE, 4, 0.0).batches_until(end):
@@ -95,7 +95,7 @@ def publish_in_background(fleet, servers, end: float, over_s: float):
     """Publish the fleet paced over about `over_s` seconds, from a thread; result["stats"] at the end."""
     import threading
 
-    from vigil.simulators.fleet import FleetClock
+    from vigil_simulators.fleet import FleetClock
 
     clock = FleetClock(time.time(), fleet.plan.start_t, (end - fleet.plan.start_t) / over_s)
     result: dict = {}
@@ -281,7 +281,7 @@ def test_a_batch_that_fails_is_retried_and_loses_no_reading(services, servers, r
 
 def test_a_silent_wearable_raises_device_offline_once_and_clears_when_it_returns(services, servers, run_id, tmp_path):
     """The workers' silence check: a wearable that stops sending raises one technical alert."""
-    from vigil.simulators.publisher import connect
+    from vigil_simulators.publisher import connect
 
     services.env.update({"VIGIL_PROCESSOR_SILENCE_CHECK_S": "1", "VIGIL_DEVICE_SILENT_AFTER_S": "6"})
     now = time.time()
@@ -330,7 +330,7 @@ def test_the_gateway_and_wearables_speak_tls_to_the_broker(services, servers, ru
     """mqtts:// end to end: devices and the gateway verify the broker against VIGIL_MQTT_CA_FILE."""
     import ssl
 
-    from vigil.simulators.publisher import connect
+    from vigil_simulators.publisher import connect
 
     services.env["VIGIL_MQTT_URL"] = servers["VIGIL_MQTT_TLS_URL"]
     now = time.time()

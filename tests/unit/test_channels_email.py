@@ -9,8 +9,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from vigil.notify.channels.base import Delivery, PermanentFailure, TemporaryFailure
-from vigil.notify.channels.email import SmtpEmail, message_id_for
+from vigil.shell.notify.channels.base import Delivery, PermanentFailure, TemporaryFailure
+from vigil.shell.notify.channels.email import SmtpEmail, message_id_for
 
 SENDER = "alerts@ward.example.org"
 

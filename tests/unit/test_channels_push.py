@@ -9,8 +9,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from vigil.notify.channels.base import Delivery, PermanentFailure
-from vigil.notify.channels.push import AppPush, PushHub, add_push_routes
+from vigil.shell.notify.channels.base import Delivery, PermanentFailure
+from vigil.shell.notify.channels.push import AppPush, PushHub
+from vigil.web.push_streams import add_push_routes
 
 
 def note(key: str, inbox: str = "console", body: str = "p-001: SpO2 88 %", critical: bool = False) -> Delivery:

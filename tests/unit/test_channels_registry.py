@@ -7,12 +7,12 @@ import logging
 import pytest
 from standins.twilio_api import TwilioStandIn
 
-from vigil.notify.channels.base import Channel, Delivery
-from vigil.notify.channels.email import SmtpEmail
-from vigil.notify.channels.push import AppPush, PushHub
-from vigil.notify.channels.registry import ChannelSettings, build_channels
-from vigil.notify.channels.sms import TwilioSms
-from vigil.notify.channels.webhook import SignedWebhook
+from vigil.shell.notify.channels.base import Channel, Delivery
+from vigil.shell.notify.channels.email import SmtpEmail
+from vigil.shell.notify.channels.push import AppPush, PushHub
+from vigil.shell.notify.channels.registry import ChannelSettings, build_channels
+from vigil.shell.notify.channels.sms import TwilioSms
+from vigil.shell.notify.channels.webhook import SignedWebhook
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(BasicAuth|'auth' parameter) is deprecated:DeprecationWarning")
 

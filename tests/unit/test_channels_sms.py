@@ -10,8 +10,8 @@ import time
 import pytest
 from standins.twilio_api import TwilioStandIn
 
-from vigil.notify.channels.base import Delivery, PermanentFailure, TemporaryFailure
-from vigil.notify.channels.sms import TWILIO_MAX_BODY, TwilioSms, shorten_sms
+from vigil.shell.notify.channels.base import Delivery, PermanentFailure, TemporaryFailure
+from vigil.shell.notify.channels.sms import TWILIO_MAX_BODY, TwilioSms, shorten_sms
 
 SID = "AC" + "1f" * 16
 TOKEN = "s3cret-token"

@@ -9,8 +9,8 @@ import time
 import pytest
 from aiohttp import web
 
-from vigil.notify.channels.base import Delivery, PermanentFailure, TemporaryFailure
-from vigil.notify.channels.webhook import SignedWebhook, sign, verify_signature
+from vigil.shell.notify.channels.base import Delivery, PermanentFailure, TemporaryFailure
+from vigil.shell.notify.channels.webhook import SignedWebhook, sign, verify_signature
 
 SECRET = b"whsec-test-0123456789"
 

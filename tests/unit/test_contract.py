@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from vigil.contract.validation import ContractLimits, RejectReason, check_vitals_payload
+from vigil.shell.contract.validation import ContractLimits, RejectReason, check_vitals_payload
 from vigil.core.patient import PatientMonitor
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
@@ -172,7 +172,7 @@ def _mutations(rng):
 def test_fast_path_agrees_with_the_general_path(monkeypatch):
     import random
 
-    from vigil.contract import validation
+    from vigil.shell.contract import validation
 
     payloads = list(_mutations(random.Random(7)))
     limits = ContractLimits(max_payload_bytes=700)
@@ -186,8 +186,8 @@ def test_fast_path_agrees_with_the_general_path(monkeypatch):
 
 
 def test_fast_path_readings_equal_the_models():
-    from vigil.contract.device import VitalsBatch
-    from vigil.contract.validation import to_reading
+    from vigil.shell.contract.device import VitalsBatch
+    from vigil.shell.contract.validation import to_reading
 
     raw = payload(sample(1), sample(2, sbp_mmhg=120, dbp_mmhg=80.5, steps=3, accel_g=0.25, skin_contact=False,
                                       manual={"on_oxygen": True, "acvpu": "C"}), sample(3, hr_bpm=None, manual={}))

@@ -12,8 +12,8 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaUnauthorizedError
 from standins.grafana_api import GrafanaStandIn
 
-from vigil.dashboards.definitions import DATASOURCE_UID, all_dashboards, panel_queries
-from vigil.dashboards.publish import export, publish
+from vigil.tools.dashboards.definitions import DATASOURCE_UID, all_dashboards, panel_queries
+from vigil.tools.dashboards.publish import export, publish
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "deploy" / "grafana"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.explain.checks import check_text, quantities, reading_grade, unsupported_numbers
-from vigil.explain.facts import facts_from_alert
-from vigil.explain.samples import sample_alert
+from vigil.shell.explain.checks import check_text, quantities, reading_grade, unsupported_numbers
+from vigil.shell.explain.facts import facts_from_alert
+from vigil.shell.explain.samples import sample_alert
 
 GOOD_EN = ("Your temperature has been higher than usual. It was 38.8°C. Please rest and drink fluids. "
            "If you feel very unwell, call 999 now. Vigil helps your care team. It does not replace them.")

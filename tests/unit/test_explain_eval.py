@@ -8,9 +8,9 @@ import logging
 import pytest
 from standins.openai_api import OpenAIStandIn
 
-from vigil.explain.evaluate import explain_alert_command, render_eval, report_json, run_explain_eval
-from vigil.explain.llm import LlmConfig
-from vigil.explain.samples import sample_alert
+from vigil.tools.explain_eval import explain_alert_command, render_eval, report_json, run_explain_eval
+from vigil.shell.explain.llm import LlmConfig
+from vigil.shell.explain.samples import sample_alert
 
 ISSUE_KEYS = {"messages", "passed_checks", "fallbacks", "fallback_reasons", "unsupported_number_rate_delivered",
               "max_reading_grade_patient_delivered"}

@@ -9,10 +9,10 @@ import pytest
 
 from vigil.core.model_rules import MODEL_RULE_KINDS
 from vigil.core.rules import RULE_KINDS
-from vigil.explain.facts import AlertFacts, facts_from_alert, numbers_in, round_to
-from vigil.explain.llm import LlmBackend, LlmConfig
-from vigil.explain.samples import KINDS, sample_alert, sample_alerts
-from vigil.explain.templates import PATIENT_TEXT
+from vigil.shell.explain.facts import AlertFacts, facts_from_alert, numbers_in, round_to
+from vigil.shell.explain.llm import LlmBackend, LlmConfig
+from vigil.shell.explain.samples import KINDS, sample_alert, sample_alerts
+from vigil.shell.explain.templates import PATIENT_TEXT
 
 
 def test_samples_and_templates_cover_every_kind_the_core_raises():

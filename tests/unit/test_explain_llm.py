@@ -12,12 +12,12 @@ import time
 import pytest
 from standins.openai_api import INVENTED, OpenAIStandIn
 
-from vigil.explain.checks import check_text
-from vigil.explain.explainer import Explainer
-from vigil.explain.facts import facts_from_alert
-from vigil.explain.llm import BadOutput, LlmConfig, parse_texts
-from vigil.explain.samples import sample_alert
-from vigil.explain.templates import clinician_text, patient_text
+from vigil.shell.explain.checks import check_text
+from vigil.shell.explain.explainer import Explainer
+from vigil.shell.explain.facts import facts_from_alert
+from vigil.shell.explain.llm import BadOutput, LlmConfig, parse_texts
+from vigil.shell.explain.samples import sample_alert
+from vigil.shell.explain.templates import clinician_text, patient_text
 
 KEY = "sk-standin-test"
 
@@ -199,7 +199,7 @@ def test_parse_texts_tolerates_fences_and_prose():
 
 
 async def test_a_failure_inside_the_checks_still_gives_the_template(llm, monkeypatch):
-    import vigil.explain.explainer as explainer_module
+    import vigil.shell.explain.explainer as explainer_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("bug in a check")

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from vigil.explain.checks import check_text, reading_grade
-from vigil.explain.facts import facts_from_alert
-from vigil.explain.samples import KINDS, sample_alert
-from vigil.explain.templates import (
+from vigil.shell.explain.checks import check_text, reading_grade
+from vigil.shell.explain.facts import facts_from_alert
+from vigil.shell.explain.samples import KINDS, sample_alert
+from vigil.shell.explain.templates import (
     PATIENT_TEXT,
     PATIENT_TEXT_ZH,
     clinician_summary,

@@ -9,7 +9,7 @@ import pytest
 
 from vigil.core.patient import PatientMonitor
 from vigil.core.reading import Reading
-from vigil.scoring import ModelLoadError, OnnxScoringStage, default_model_dir, load_model_set
+from vigil.shell.scoring import ModelLoadError, OnnxScoringStage, default_model_dir, load_model_set
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
@@ -18,21 +18,21 @@ pytest.importorskip("skl2onnx")
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A model set trained on a tiny simulated cohort (seconds), with the sklearn models in hand."""
-    from vigil.models.train import CohortData, TrainConfig, export_onnx, fit_models, simulate
+    from vigil_models.train import CohortData, TrainConfig, export_onnx, fit_models, simulate
 
     config = TrainConfig(seed=90, patients=3, days=0.4, train_seeds=1, risk_trees=15, workers=1)
     (train_seed,), calibration_seed = config.seeds()
     train_data, calibration = simulate(train_seed, 3, 0.4), simulate(calibration_seed, 3, 0.4)
     fitted = fit_models(train_data, calibration, config)
     out = tmp_path_factory.mktemp("models")
-    from vigil.models.train import train
+    from vigil_models.train import train
 
     train(config, out, log=lambda _m: None)  # the same steps, end to end, into `out`
     return fitted, out, CohortData.concat([train_data, calibration])
 
 
 def test_onnx_matches_scikit_learn_within_1e5(tiny):
-    from vigil.models.train import ANOMALY_INPUTS, RISK_INPUTS, columns, export_onnx, sklearn_scores
+    from vigil_models.train import ANOMALY_INPUTS, RISK_INPUTS, columns, export_onnx, sklearn_scores
     import onnxruntime as ort
 
     fitted, _, data = tiny
@@ -105,8 +105,8 @@ def test_stage_scores_all_patients_in_one_call_and_rate_limits():
 
 
 def test_runtime_runs_on_rules_alone_when_models_fail(tmp_path):
-    from vigil.embedded.runtime import EmbeddedRuntime
-    from vigil.registry import Registry
+    from vigil.runtimes.embedded.runtime import EmbeddedRuntime
+    from vigil.shell.registry import Registry
     from vigil.settings import VigilSettings
 
     bad = VigilSettings(data_dir=tmp_path / "a", model_dir=tmp_path / "no-models")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
-from vigil.alerting.recipients import recipients_for
+from vigil.shell.desk.recipients import recipients_for
 from vigil.core.incident import IncidentBook, LifecyclePolicy
 from vigil.core.notification import QuietHours, plan_notifications
-from vigil.registry import PatientProfile
+from vigil.shell.registry import PatientProfile
 
 # 2026-01-15 03:00 UTC: inside 22:00-07:00 quiet hours in London.
 NIGHT = datetime(2026, 1, 15, 3, 0, tzinfo=timezone.utc).timestamp()

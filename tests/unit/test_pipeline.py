@@ -3,13 +3,13 @@
 import json
 import time
 
-from vigil.embedded.pipeline import Message, Pipeline
-from vigil.observability.metrics import Metrics
-from vigil.registry import Registry, Roster
-from vigil.simulators.cohort import parse_scenarios, plan_cohort
-from vigil.simulators.fleet import Fleet
-from vigil.stores.schema import alerts, dead_letters, readings
-from vigil.stores.sql import SqlStore
+from vigil.shell.pipeline.pipeline import Message, Pipeline
+from vigil.shell.observability.metrics import Metrics
+from vigil.shell.registry import Registry, Roster
+from vigil_simulators.cohort import parse_scenarios, plan_cohort
+from vigil_simulators.fleet import Fleet
+from vigil.shell.stores.tables import alerts, dead_letters, readings
+from vigil.shell.stores.sql import SqlStore
 
 
 def build(tmp_path, bad=0.05, scenarios="clinical"):
@@ -39,7 +39,7 @@ def test_rejections_are_counted_logged_and_kept_with_raw_bytes(tmp_path, caplog)
     logged = [r for r in caplog.records if r.getMessage() == "payload rejected"]
     assert len(logged) == sum(kept.values()) and all(r.reason and r.detail for r in logged)
     # Every injected fault produced a rejection of the matching reason.
-    from vigil.simulators.faults import FAULTS
+    from vigil_simulators.faults import FAULTS
 
     for fault, count in fleet.counts.faults.items():
         assert kept.get(FAULTS[fault], 0) >= 1, fault
@@ -78,8 +78,8 @@ def test_alert_rows_carry_values_rule_and_texts(tmp_path):
 def test_model_scores_are_stored_with_their_model_version(tmp_path):
     from sqlalchemy import select
 
-    from vigil.scoring.setup import model_stage_for
-    from vigil.stores.schema import scores
+    from vigil.shell.scoring.loading import model_stage_for
+    from vigil.shell.stores.tables import scores
 
     _, _, msgs, store, _, pipeline, _ = build(tmp_path, bad=0.0)
     stage, status = model_stage_for(True, None)
@@ -95,7 +95,7 @@ def test_model_scores_are_stored_with_their_model_version(tmp_path):
 
 
 def test_models_off_or_broken_means_rules_alone_with_a_reason(tmp_path):
-    from vigil.scoring.setup import model_stage_for
+    from vigil.shell.scoring.loading import model_stage_for
 
     assert model_stage_for(False, None) == (None, {"enabled": False, "loaded": False})
     stage, status = model_stage_for(True, tmp_path)  # an empty directory: no models

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from vigil.processor.app import build_app
+from vigil.runtimes.processor.app import build_app
 from vigil.settings import VigilSettings
 
 

@@ -2,9 +2,9 @@
 
 import json
 
-from vigil.contract.device import VitalsBatch
-from vigil.simulators.cohort import parse_scenarios, plan_cohort
-from vigil.simulators.fleet import Fleet
+from vigil.shell.contract.device import VitalsBatch
+from vigil_simulators.cohort import parse_scenarios, plan_cohort
+from vigil_simulators.fleet import Fleet
 
 START = 1_800_000_000.0
 

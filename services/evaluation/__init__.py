@@ -1,1 +1,0 @@
-"""Scoring Vigil's alerts against a simulator's ground truth (pure functions)."""

@@ -1,0 +1,183 @@
+"""`vigil demo`: a whole virtual ward in one process, with no server to install.
+
+An embedded broker, a simulated cohort publishing over MQTT on an accelerated clock, the
+processor, SQLite, and /healthz + /metrics. Alerts are printed as they fire; at the end the
+run is scored against the simulator's ground truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from vigil.shell.pipeline.pipeline import AnnouncedAlert
+from vigil.runtimes.embedded.runtime import EmbeddedRuntime
+from vigil_simulators.detection import RaisedAlert, TruthEvent, score_detection
+from vigil.shell.registry import Registry, Roster
+from vigil.settings import VigilSettings
+from vigil_simulators.cohort import parse_scenarios, plan_cohort
+from vigil_simulators.fleet import Fleet, FleetClock
+from vigil_simulators.publisher import PublishStats, publish_fleet
+
+
+@dataclass(slots=True)
+class DemoOptions:
+    patients: int = 12
+    duration_s: float = 90.0
+    seed: int = 7
+    speed: float = 120.0
+    rate_hz: float = 1 / 15
+    batch_size: int = 4
+    scenarios: str = "all"
+    bad_payload_rate: float = 0.01
+    mqtt_url: str | None = None
+    mqtt_port: int = 1883
+    http_port: int = 8080
+    data_dir: Path = Path("vigil-data")
+    json_summary: bool = False
+    quiet: bool = False
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Console:
+    def __init__(self, out: TextIO, started: float, quiet: bool) -> None:
+        self.out, self.started, self.quiet = out, started, quiet
+        self.first_alert_after_s: float | None = None
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.out, flush=True)
+
+    def alert(self, announced: AnnouncedAlert) -> None:
+        elapsed = time.time() - self.started
+        alert = announced.alert
+        sim = datetime.fromtimestamp(alert.raised_t, tz=timezone.utc).strftime("%H:%M")
+        if announced.event == "raised":
+            if self.first_alert_after_s is None:
+                self.first_alert_after_s = elapsed
+            self.say(f"[{elapsed:6.1f}s] ALERT {alert.severity.upper():8} {alert.kind} · {alert.patient_id} · sim {sim} UTC")
+            self.say(f"          patient:   {announced.patient_message}")
+            self.say(f"          clinician: {announced.clinician_summary}")
+        else:
+            self.say(f"[{elapsed:6.1f}s] {announced.event:>16} {alert.kind} · {alert.patient_id} · severity {alert.severity}")
+
+
+async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
+    started = time.time()
+    console = Console(out, started, options.quiet)
+    sim_duration = options.duration_s * options.speed
+    clock = FleetClock.ending_now(started, options.duration_s, options.speed)
+    plan = plan_cohort(options.patients, options.seed, clock.sim_start, sim_duration, parse_scenarios(options.scenarios))
+    registry = Registry(Roster.model_validate(plan.roster()))
+
+    data_dir = options.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for stale in data_dir.glob("vigil.sqlite*"):
+        stale.unlink()  # every demo starts from a clean ward
+    truth_path = data_dir / "truth.jsonl"
+    truth_path.write_text("".join(json.dumps(e.as_dict()) + "\n" for e in plan.truth))
+
+    # The demo is the embedded mode whatever the environment says: its own SQLite file, its own
+    # broker unless --mqtt-url is given.
+    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=options.mqtt_url, mqtt_port=options.mqtt_port,
+                             http_port=options.http_port)
+    runtime = EmbeddedRuntime(settings, registry, clock=lambda: clock.sim_time(time.time()), announce=console.alert)
+    await runtime.start()
+    console.say(f"Vigil demo: {options.patients} patients, {options.duration_s:g} s at {options.speed:g}x "
+                f"({sim_duration / 3600:.1f} simulated hours), seed {options.seed}")
+    console.say(f"  MQTT  {runtime.mqtt_url}  (publish to vigil/v1/devices/<id>/vitals)")
+    console.say(f"  HTTP  http://{settings.http_host}:{settings.http_port}/healthz  /metrics  /api/alerts")
+    console.say(f"  data  {data_dir.resolve()}  (truth: {truth_path.name})")
+
+    fleet = Fleet(plan, options.rate_hz, options.batch_size, options.bad_payload_rate)
+    stop = threading.Event()
+    result: dict[str, PublishStats] = {}
+
+    def publish() -> None:
+        result["stats"] = publish_fleet(fleet, runtime.mqtt_url, clock, plan.start_t + sim_duration, stop=stop)
+
+    publisher = threading.Thread(target=publish, name="simulator", daemon=True)
+    publisher.start()
+    try:
+        next_progress = time.time() + 10
+        while publisher.is_alive():
+            await asyncio.sleep(0.2)
+            if time.time() >= next_progress:
+                next_progress += 10
+                totals = runtime.pipeline.totals
+                open_now = sum(len(m.open_alerts()) for m in runtime.pipeline.monitors.values())
+                console.say(f"[{time.time() - started:6.1f}s] progress: readings {totals.readings}, rejected "
+                            f"{sum(totals.rejected.values())}, alerts {sum(totals.alerts_by_kind.values())}, open {open_now}")
+        await runtime.drain()
+        runtime.pipeline.tick(plan.start_t + sim_duration)
+        await runtime.writer.barrier()  # the final tick's rows are durable before the last delivery pass
+        await asyncio.sleep(0.5)  # the final tick's events are due on the simulated clock, a moment on
+        await runtime.alerting.dispatcher.deliver_due()  # what the last batch queued goes out too
+        incidents = runtime.alerting.store.incidents(limit=100_000)
+        sim_now = clock.sim_time(time.time())
+        notifications = Counter(
+            f"{r['channel']}:{'deferred (quiet hours)' if r['status'] == 'pending' and r['deliver_after'] > sim_now else r['status']}"
+            for r in runtime.alerting.store.outbox_rows(limit=1_000_000))
+    finally:
+        stop.set()
+        await runtime.stop()
+
+    totals = runtime.pipeline.totals
+    detection = score_detection(
+        [TruthEvent.from_dict(e.as_dict()) for e in plan.truth],
+        [RaisedAlert(a.patient_id, a.kind, a.category, a.raised_t) for a in totals.raised],
+        patient_days=options.patients * sim_duration / 86400, run_end_t=plan.start_t + sim_duration,
+    )
+    stats = result.get("stats")
+    summary: dict[str, object] = {
+        "patients": options.patients,
+        "simulated_hours": round(sim_duration / 3600, 2),
+        "wall_s": round(time.time() - started, 1),
+        "published_messages": stats.messages if stats else 0,
+        "published_samples": stats.samples if stats else 0,
+        "injected_faults": dict(fleet.counts.faults),
+        "readings": totals.readings,
+        "rejected": sum(totals.rejected.values()),
+        "rejected_by_reason": dict(totals.rejected),
+        "alerts": sum(totals.alerts_by_kind.values()),
+        "alerts_by_kind": dict(totals.alerts_by_kind),
+        "sensitivity": detection.sensitivity,
+        "false_alerts_per_patient_day": round(detection.false_alerts_per_patient_day, 3),
+        "median_detection_delay_s": detection.median_detection_delay_s,
+        "detection": detection.as_dict(),
+        "first_alert_after_s": None if console.first_alert_after_s is None else round(console.first_alert_after_s, 1),
+        "reading_to_alert_p50_s": _percentile(totals.alert_latencies_s, 0.5),
+        "reading_to_alert_p99_s": _percentile(totals.alert_latencies_s, 0.99),
+        "incidents": len(incidents),
+        "incidents_by_state": dict(Counter(str(i["state"]) for i in incidents)),
+        "notifications": dict(notifications),
+    }
+    console.say("")
+    console.say("Summary")
+    console.say(f"  readings accepted   {totals.readings}")
+    console.say(f"  rejected            {summary['rejected']}  {dict(totals.rejected) or ''}")
+    console.say(f"  alerts              {summary['alerts']}  {dict(totals.alerts_by_kind) or ''}")
+    console.say(f"  incidents           {len(incidents)}  {summary['incidents_by_state'] or ''} "
+                f"(related alerts grouped; /api/incidents)")
+    console.say(f"  notifications       {sum(notifications.values())}  {dict(notifications) or ''}")
+    console.say(f"  detection           sensitivity {detection.sensitivity} on {detection.clinical_events} clinical events, "
+                f"{summary['false_alerts_per_patient_day']} false alerts per patient-day, "
+                f"median delay {detection.median_detection_delay_s} s")
+    if totals.alert_latencies_s:
+        console.say(f"  reading to alert    p50 {statistics.median(totals.alert_latencies_s) * 1000:.0f} ms")
+    console.say("  Vigil supports clinicians; it does not replace them.")
+    return summary

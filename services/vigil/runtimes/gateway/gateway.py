@@ -1,0 +1,199 @@
+"""`vigil ingest`: the MQTT -> Kafka gateway.
+
+Devices publish to Mosquitto; gateways share one subscription (`$share/vigil-ingest/...`), so
+several of them split the load. Each payload is checked with the same contract as the embedded
+mode. Accepted readings go to `vigil.readings` keyed by patient; refusals go to
+`vigil.deadletter` with their reason and bytes. The MQTT PUBACK of a message goes out only
+after Kafka (idempotent producer, acks=all) has acknowledged everything made from it, so a
+gateway crash loses nothing: the broker redelivers to the persistent session. In-flight work
+is bounded by the source's buffer and one batch at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+
+from vigil.shell.streams.records import DeadLetterRecord, ReadingsRecord
+from vigil.shell.contract.validation import ContractLimits, check_vitals_payload
+from vigil.shell.mqtt.client import mqtt_client
+from vigil.shell.mqtt.source import MqttSource
+from vigil.shell.streams.topics import ensure_topics
+from vigil.shell.observability.metrics import Metrics
+from vigil.shell.registry import Registry, load_roster
+from vigil.settings import VigilSettings
+
+log = logging.getLogger("vigil.ingest")
+
+
+def gateway_client_id(gateway_id: str | None) -> str:
+    return gateway_id or f"vigil-ingest-{socket.gethostname()}"
+
+
+def retire_gateway(settings: VigilSettings, gateway_id: str | None = None) -> None:
+    """Drop a gateway's persistent MQTT session, for a gateway that will not come back.
+
+    While a session exists the broker keeps queueing for it (its share of a shared
+    subscription, up to `max_queued_messages`) and writes that queue into every autosave.
+    Logging in once with a clean session under the same client id discards it."""
+    if not settings.mqtt_url:
+        raise ValueError("VIGIL_MQTT_URL is not set: there is no external broker to retire a gateway from")
+    client, host, port = mqtt_client(settings.mqtt_url, gateway_client_id(gateway_id), username=settings.mqtt_username,
+                                     password=settings.mqtt_password, ca_file=settings.mqtt_ca_file, clean_session=True)
+    client.connect(host, port, keepalive=10)
+    client.loop_start()
+    try:
+        deadline = time.time() + 10
+        while not client.is_connected():
+            if time.time() > deadline:
+                raise ConnectionError(f"could not log in to {settings.mqtt_url} as {gateway_client_id(gateway_id)}")
+            time.sleep(0.02)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    log.info("gateway session retired", extra={"gateway_id": gateway_client_id(gateway_id)})
+
+
+class Gateway:
+    def __init__(self, settings: VigilSettings, registry: Registry, *, gateway_id: str | None = None,
+                 http_port: int | None = None, batch_max: int = 1000) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.gateway_id = gateway_client_id(gateway_id)
+        self.http_port = settings.http_port if http_port is None else http_port
+        self.batch_max = batch_max
+        self.metrics = Metrics()
+        self.limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
+        self.producer: AIOKafkaProducer | None = None
+        self.source: MqttSource | None = None
+        self.http: web.AppRunner | None = None
+        self.forwarded = 0
+        self.rejected = 0
+        self.last_error: str | None = None
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap, enable_idempotence=True, acks="all",
+            linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=30000,
+        )
+        await self.producer.start()
+        if not self.settings.mqtt_url:
+            raise ValueError("vigil ingest needs VIGIL_MQTT_URL (the broker devices publish to)")
+        self.source = MqttSource(
+            self.settings.mqtt_url, asyncio.get_running_loop(), ack_after_store=True,
+            shared_group=self.settings.mqtt_shared_group or "vigil-ingest", client_id=self.gateway_id,
+            username=self.settings.mqtt_username, password=self.settings.mqtt_password,
+            ca_file=self.settings.mqtt_ca_file,
+        )
+        await asyncio.get_running_loop().run_in_executor(None, self.source.start)
+        if self.http_port:
+            self.http = web.AppRunner(self._app(), access_log=None)
+            await self.http.setup()
+            await web.TCPSite(self.http, self.settings.http_host, self.http_port).start()
+        log.info("gateway started", extra={"gateway_id": self.gateway_id, "mqtt": self.settings.mqtt_url,
+                                           "kafka": self.settings.kafka_bootstrap})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        assert self.source is not None
+        while not stop.is_set():
+            messages = await self.source.take(self.batch_max, timeout=0.25)
+            if messages:
+                await self.forward(messages)
+
+    async def forward(self, messages: list) -> None:
+        """Check a batch, send it to Kafka, wait for every ack, then PUBACK the batch."""
+        assert self.producer is not None and self.source is not None
+        settings, producer = self.settings, self.producer
+        pending = []
+        vitals = readings = 0
+        # One Kafka record per device per batch: order within a patient is kept, and the
+        # per-record cost downstream (Faust handles each record as an event) is paid once.
+        grouped: dict[str, tuple[str, float, list]] = {}
+        for message in messages:
+            if message.topic.endswith("/status"):
+                continue  # retained device status: seen by the processor's stale-device timer via readings
+            vitals += 1
+            checked = check_vitals_payload(message.topic, message.payload, received_at=message.received_at,
+                                           patient_for_device=self.registry.patient_for_device, limits=self.limits)
+            for rejection in checked.rejections:
+                self.metrics.rejected.labels(str(rejection.reason)).inc()
+                self.rejected += 1
+                log.info("payload rejected", extra={"reason": str(rejection.reason), "device_id": rejection.device_id,
+                                                    "detail": rejection.detail})
+                record = DeadLetterRecord.of(rejection)
+                pending.append(await producer.send(settings.deadletter_topic, record.model_dump_json().encode(),
+                                                   key=(rejection.device_id or "unknown").encode()))
+            if checked.readings:
+                readings += len(checked.readings)
+                group = grouped.get(message.topic)
+                if group is None:
+                    grouped[message.topic] = (message.topic, message.received_at, list(checked.readings))
+                else:
+                    group[2].extend(checked.readings)
+        for topic, received_at, device_readings in grouped.values():
+            record = ReadingsRecord.of(device_readings, topic, received_at)
+            pending.append(await producer.send(settings.readings_topic, record.to_json(), key=record.patient_id.encode()))
+        try:
+            await asyncio.gather(*pending)
+        except Exception as exc:  # the idempotent producer retries internally; this is past that
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("kafka send failed; batch not acknowledged, the broker will redeliver", extra={"error": self.last_error})
+            raise
+        self.source.acknowledge(messages)
+        self.forwarded += readings
+        self.metrics.payloads.inc(vitals)
+        self.metrics.readings.inc(readings)
+
+    def health(self) -> dict[str, object]:
+        connected = bool(self.source and self.source.client.is_connected())
+        return {"status": "ok" if connected and not self.last_error else ("degraded" if connected else "down"),
+                "gateway_id": self.gateway_id, "mqtt_connected": connected,
+                "queue_depth": self.source.depth if self.source else 0,
+                "forwarded_readings": self.forwarded, "rejected": self.rejected, "last_error": self.last_error}
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+
+        async def healthz(_: web.Request) -> web.Response:
+            health = self.health()
+            return web.json_response(health, status=503 if health["status"] == "down" else 200)
+
+        async def metrics(_: web.Request) -> web.Response:
+            self.metrics.queue_depth.set(self.source.depth if self.source else 0)
+            return web.Response(body=self.metrics.exposition(), content_type="text/plain")
+
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/metrics", metrics)
+        return app
+
+    async def stop(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.http is not None:
+            await self.http.cleanup()
+
+
+async def serve_gateway(settings: VigilSettings, gateway_id: str | None = None) -> int:
+    registry = Registry(load_roster(settings.roster)) if settings.roster else Registry()
+    gateway = Gateway(settings, registry, gateway_id=gateway_id)
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.time()
+    try:
+        await gateway.run(stop)
+    finally:
+        await gateway.stop()
+        log.info("gateway stopped", extra={"forwarded": gateway.forwarded, "uptime_s": round(time.time() - started)})
+    return 0

@@ -1,0 +1,1 @@
+"""What every runtime shares: the alerting service (desk, dispatcher, explanations, API routes)."""

@@ -1,0 +1,110 @@
+"""One settings object for every Vigil process, read from VIGIL_* environment variables.
+
+Defaults run the embedded mode: no server needed. Command-line flags override these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from vigil.core.incident import LifecyclePolicy
+
+
+class VigilSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+
+    data_dir: Path = Field(Path("vigil-data"), description="Where the embedded runtime keeps its SQLite file and logs.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/vigil.sqlite.")
+    roster: Path | None = Field(None, description="Roster YAML: patients, devices, care teams.")
+
+    mqtt_url: str | None = Field(None, description="Existing broker, e.g. mqtt://127.0.0.1:1883; unset: embedded broker.")
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_ca_file: Path | None = Field(None, description="CA that signed the broker's certificate, for mqtts:// URLs (default: the system's CAs).")
+    mqtt_password: str | None = None
+    mqtt_shared_group: str | None = Field(None, description="Shared-subscription group, to split load across processes.")
+    mqtt_ack_after_store: bool | None = Field(
+        None, description="PUBACK only after the reading is stored (no loss on crash). Default: on for an external "
+        "broker, off for the embedded one (its memory dies with the process, so late PUBACKs would gain nothing).")
+
+    def ack_after_store(self) -> bool:
+        return self.mqtt_ack_after_store if self.mqtt_ack_after_store is not None else self.mqtt_url is not None
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+
+    max_payload_bytes: int = 64 * 1024
+    max_clock_skew_s: float = 300.0
+    max_sample_age_s: float = 7 * 24 * 3600.0
+
+    log_level: str = "INFO"
+
+    models_enabled: bool = Field(True, description="Score with the learned models (anomaly, rising risk) beside the rules.")
+    model_dir: Path | None = Field(None, description="Model artifacts directory; default: the packaged models/artifacts.")
+
+    # -- incidents and notifications (vigil.shell.desk, vigil.shell.notify); channels: ChannelSettings --
+    emergency_number: str = Field("999", description="Quoted in patient messages for urgent help (112, 911, 120...).")
+    escalate_critical_s: float | None = Field(300.0, description="Unacknowledged critical incident: next contact after this.")
+    escalate_high_s: float | None = Field(900.0, description="Unacknowledged high incident: next contact after this.")
+    remind_critical_s: float | None = Field(300.0, description="Reminder interval until acknowledged (critical).")
+    remind_high_s: float | None = Field(900.0, description="Reminder interval until acknowledged (high).")
+    remind_medium_s: float | None = Field(3600.0, description="Reminder interval until acknowledged (medium).")
+    escalation_max_level: int = Field(3, description="Escalations beyond the first contacts; past the last care-team "
+                                      "level the whole team is paged again.")
+    incident_settle_s: float = Field(600.0, description="All alerts cleared this long: the incident resolves itself.")
+    ward_webhook_url: str | None = Field(None, description="Every incident event is also POSTed here (signed), e.g. an EHR.")
+    api_token: str | None = Field(None, description="Bearer token required for acknowledge/resolve (and the push "
+                                  "streams) when set.")
+    notify_poll_s: float = Field(0.5, description="How often the dispatcher looks for due rows written by other processes.")
+
+    def lifecycle_policy(self) -> "LifecyclePolicy":
+        from vigil.core.incident import LifecyclePolicy
+
+        return LifecyclePolicy(
+            escalate_after_s={"critical": self.escalate_critical_s, "high": self.escalate_high_s, "medium": None, "low": None},
+            remind_every_s={"critical": self.remind_critical_s, "high": self.remind_high_s, "medium": self.remind_medium_s,
+                            "low": None},
+            settle_s=self.incident_settle_s,
+            max_level=self.escalation_max_level,
+        )
+
+    # -- the scaled-out runtime (Kafka, Faust, InfluxDB, PostgreSQL) -------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    readings_topic: str = "vigil.readings"
+    alerts_topic: str = "vigil.alerts"
+    deadletter_topic: str = "vigil.deadletter"
+    topic_partitions: int = Field(4, description="Partitions of vigil.readings (and of the processor's tables).")
+    topic_replication: int = Field(1, description="3 with the three-broker cluster.")
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_token: str | None = None
+    influx_org: str = "vigil"
+    influx_bucket: str = "vitals"
+    processor_app_id: str = Field("vigil-processor", description="Faust app id: consumer group and changelog topic names.")
+    processor_web_port: int = Field(6066, description="Faust worker's own web port (one per worker).")
+    processor_data_dir: Path = Field(Path("vigil-data/processor"), description="Faust worker state directory.")
+    device_silent_after_s: float = Field(
+        15 * 60.0, gt=0, description="A wearable that sends nothing for this long raises device_offline (technical).")
+    processor_silence_check_s: float = Field(
+        30.0, ge=0, description="How often a worker looks for silent devices (device_offline alerts); 0 turns it off.")
+    kafka_fetch_max_wait_ms: int = Field(
+        100, ge=1, le=1500,
+        description="Longest a Kafka fetch (processor workers, notifier) waits for new records; Faust's own 1,500 ms delayed readings by up to 1.7 s.")
+
+    def sqlite_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'vigil.sqlite').resolve()}"
+
+
+def service_settings(args: Any) -> "VigilSettings":
+    """Settings from VIGIL_* variables, with a service's --roster and --http-port on top."""
+    settings = VigilSettings()
+    if getattr(args, "roster", None):
+        settings.roster = Path(args.roster)
+    if getattr(args, "http_port", None) is not None:
+        settings.http_port = args.http_port
+    return settings

@@ -1,0 +1,136 @@
+"""Explanations off the alert's critical path.
+
+The desk sends every alert out at once with template text. Each raised alert is also queued
+here; a worker asks the explainer (a language model when VIGIL_LLM_BASE_URL is set) for the
+richer text, stores it with its outcome (source, fallback reason, failed checks, latency), and
+when a model's text passed every check, sends it as a follow-up to the console and to the
+patient's app inbox. When the model is slow, down or breaks a rule, nothing follows: the
+template text already went out, and the reason is recorded.
+
+The queue is bounded: under an alert storm the oldest explanation requests are dropped (and
+counted), never the alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from vigil.shell.stores.desk_store import DeskStore
+from vigil.shell.explain.explainer import Explainer
+from vigil.shell.explain.facts import facts_from_alert
+from vigil.shell.observability.metrics import Metrics
+from vigil.shell.registry import Registry
+
+log = logging.getLogger("vigil.explaining")
+
+QUEUE_MAX = 1000
+
+
+def template_texts(explainer: Explainer, emergency_number: str) -> Callable[[Mapping[str, Any], str], tuple[str, str]]:
+    """The desk's text source: deterministic template texts, in the recipient's language."""
+
+    def texts(alert: Mapping[str, Any], language: str) -> tuple[str, str]:
+        explanation = explainer.template(facts_from_alert(alert, language=language, emergency_number=emergency_number))
+        return explanation.patient_text, explanation.clinician_text
+
+    return texts
+
+
+class ExplanationWorker:
+    def __init__(self, explainer: Explainer, store: DeskStore, registry: Registry, metrics: Metrics, *,
+                 emergency_number: str, clock: Callable[[], float], wake: Callable[[], None] | None = None,
+                 concurrency: int = 4) -> None:
+        self.explainer = explainer
+        self.store = store
+        self.registry = registry
+        self.metrics = metrics
+        self.emergency_number = emergency_number
+        self.clock = clock
+        self.wake = wake
+        self.queue: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue(QUEUE_MAX)
+        self.concurrency = concurrency
+        self.dropped = 0
+        self.done = 0
+
+    def submit(self, alert: Mapping[str, Any]) -> None:
+        """Queue one raised alert (called on the event loop, never blocks)."""
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+            log.warning("explanation queue full: oldest request dropped (its template text already went out)")
+        self.queue.put_nowait(dict(alert))
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._work() for _ in range(self.concurrency)))
+
+    async def _work(self) -> None:
+        while True:
+            alert = await self.queue.get()
+            try:
+                await self.explain(alert)
+            except Exception:
+                log.exception("explanation failed", extra={"alert_id": alert.get("alert_id")})
+            finally:
+                self.queue.task_done()
+
+    async def explain(self, alert: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Explain one alert in the patient's language (and English for the team). Returns the
+        explanation rows it stored."""
+        patient_id = str(alert["patient_id"])
+        profile = self.registry.profile(patient_id)
+        patient_language = profile.language if profile else "en"
+        languages = list(dict.fromkeys([patient_language, "en"]))
+        rows = []
+        for language in languages:
+            facts = facts_from_alert(alert, language=language, emergency_number=self.emergency_number)
+            explanation = await self.explainer.explain(facts)
+            row = {
+                "alert_id": str(alert["alert_id"]), "language": language, "facts_key": explanation.facts_key,
+                "source": explanation.source, "patient_text": explanation.patient_text,
+                "clinician_text": explanation.clinician_text, "fallback_reason": explanation.fallback_reason,
+                "failed_checks": list(explanation.failed_checks), "latency_s": explanation.latency_s,
+                "created_t": self.clock(),
+            }
+            follow_ups: list[dict[str, Any]] = []
+            if explanation.source == "llm" and not explanation.fallback_reason:  # templates already went out
+                incident_id = await asyncio.to_thread(self.store.incident_id_for_alert, str(alert["alert_id"]))
+                follow_ups = self._follow_ups(alert, explanation, language, language == patient_language, incident_id or "")
+            await asyncio.to_thread(self.store.save_explanation, row, follow_ups)
+            self.metrics.explanations.labels(explanation.source, explanation.fallback_reason or "").inc()
+            if explanation.fallback_reason:
+                log.info("explanation fell back to template", extra={"alert_id": row["alert_id"], "language": language,
+                                                                     "reason": explanation.fallback_reason})
+            if follow_ups and self.wake is not None:
+                self.wake()
+            rows.append(row)
+        self.done += 1
+        return rows
+
+    def _follow_ups(self, alert: Mapping[str, Any], explanation: Any, language: str, for_patient: bool,
+                    incident_id: str) -> list[dict[str, Any]]:
+        """App messages carrying a model's text that passed every check."""
+        alert_id, patient_id = str(alert["alert_id"]), str(alert["patient_id"])
+        now = self.clock()
+        targets = []
+        if language == "en":
+            targets.append(("console", "clinician", "console", explanation.clinician_text, f"[Vigil] More detail · {patient_id} · {alert['kind']}"))
+        if for_patient:
+            inbox = f"patient:{patient_id}"
+            targets.append((inbox, "patient", inbox, explanation.patient_text, "Vigil"))
+        rows = []
+        for recipient_id, audience, address, body, subject in targets:
+            key = "nt-" + hashlib.sha1(f"{alert_id}|explanation|{language}|{recipient_id}|app".encode()).hexdigest()[:24]
+            rows.append({
+                "key": key, "incident_id": incident_id, "patient_id": patient_id, "event": "explanation", "revision": 0,
+                "recipient_id": recipient_id, "role": "console" if audience == "clinician" else "patient",
+                "audience": audience, "channel": "app", "address": address, "language": language,
+                "severity": str(alert["severity"]), "critical": False, "subject": subject, "body": body,
+                "payload": {"event": "explanation", "alert_id": alert_id, "incident_id": incident_id, "source": "llm"},
+                "text_source": "llm", "status": "pending", "attempts": 0, "deliver_after": now, "next_attempt_t": now,
+                "lease_until": None, "created_t": now, "sent_t": None, "provider_id": None, "last_error": None,
+            })
+        return rows

@@ -1,0 +1,135 @@
+"""The alert desk's queries: incidents, audit trail, the outbox's delivery states, explanations.
+
+Writes that belong to a processing batch go through SqlStore.write (one transaction with the
+alerts they report). What lives here changes one row at a time: claiming outbox rows for
+delivery, marking them sent or failed, saving an explanation. SQLite and PostgreSQL alike;
+on PostgreSQL several notifiers can claim rows side by side (FOR UPDATE SKIP LOCKED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Engine
+
+from vigil.core.incident import Incident
+from vigil.shell.stores.tables import alerts, desk_inbox, explanations, incident_alerts, incident_audit, incidents, outbox
+from vigil.shell.stores.sql import _insert
+
+
+class DeskStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        explanation_insert = _insert(engine, explanations)
+        self._explanation = explanation_insert.on_conflict_do_update(
+            index_elements=[explanations.c.alert_id, explanations.c.language],
+            set_={c.name: getattr(explanation_insert.excluded, c.name) for c in explanations.columns
+                  if c.name not in ("alert_id", "language")},
+        )
+
+    # -- incidents ----------------------------------------------------------------------------
+
+    def unresolved_incidents(self) -> list[Incident]:
+        query = select(incidents.c.doc).where(incidents.c.state != "resolved")
+        with self.engine.connect() as conn:
+            return [Incident.from_dict(row[0]) for row in conn.execute(query)]
+
+    def incidents(self, *, state: str | None = None, patient_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        query = select(incidents).order_by(incidents.c.updated_t.desc()).limit(limit)
+        if state:
+            query = query.where(incidents.c.state == state)
+        if patient_id:
+            query = query.where(incidents.c.patient_id == patient_id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(incidents).where(incidents.c.incident_id == incident_id)).first()
+            return None if row is None else dict(row._mapping)
+
+    def incident_id_for_alert(self, alert_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(incident_alerts.c.incident_id).where(incident_alerts.c.alert_id == alert_id)).scalar()
+
+    def audit(self, incident_id: str) -> list[dict[str, Any]]:
+        query = select(incident_audit).where(incident_audit.c.incident_id == incident_id).order_by(incident_audit.c.revision)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def alert_rows(self, alert_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(alert_ids)
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            return {row.alert_id: dict(row._mapping) for row in conn.execute(select(alerts).where(alerts.c.alert_id.in_(ids)))}
+
+    def seen_changes(self, keys: list[tuple[str, str, float]]) -> set[tuple[str, str, float]]:
+        """Which (alert_id, event, t) the desk has already taken in."""
+        if not keys:
+            return set()
+        ids = list({k[0] for k in keys})
+        query = select(desk_inbox.c.alert_id, desk_inbox.c.event, desk_inbox.c.t).where(desk_inbox.c.alert_id.in_(ids))
+        with self.engine.connect() as conn:
+            stored = {(a, e, round(float(t), 3)) for a, e, t in conn.execute(query)}
+        return {k for k in keys if (k[0], k[1], round(k[2], 3)) in stored}
+
+    # -- the outbox ---------------------------------------------------------------------------
+
+    def claim_due(self, now: float, limit: int = 50, lease_s: float = 60.0) -> list[dict[str, Any]]:
+        """Take up to `limit` rows due now (or whose sender died mid-send: lease expired)."""
+        due = and_(outbox.c.deliver_after <= now, outbox.c.next_attempt_t <= now,
+                   or_(outbox.c.status == "pending", and_(outbox.c.status == "sending", outbox.c.lease_until < now)))
+        query = select(outbox).where(due).order_by(outbox.c.critical.desc(), outbox.c.created_t).limit(limit)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.engine.begin() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+            for row in rows:
+                row["attempts"] += 1
+                conn.execute(update(outbox).where(outbox.c.key == row["key"]).values(
+                    status="sending", attempts=row["attempts"], lease_until=now + lease_s))
+        return rows
+
+    def mark_sent(self, key: str, t: float, provider_id: str | None) -> None:
+        self._set(key, status="sent", sent_t=t, provider_id=provider_id, lease_until=None, last_error=None)
+
+    def mark_retry(self, key: str, next_attempt_t: float, error: str) -> None:
+        self._set(key, status="pending", next_attempt_t=next_attempt_t, lease_until=None, last_error=error[:500])
+
+    def mark_failed(self, key: str, error: str) -> None:
+        self._set(key, status="failed", lease_until=None, last_error=error[:500])
+
+    def _set(self, key: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.key == key).values(**values))
+
+    def outbox_rows(self, *, incident_id: str | None = None, status: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        query = select(outbox).order_by(outbox.c.created_t).limit(limit)
+        if incident_id:
+            query = query.where(outbox.c.incident_id == incident_id)
+        if status:
+            query = query.where(outbox.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def due_count(self, now: float) -> int:
+        query = select(func.count()).select_from(outbox).where(outbox.c.status.in_(("pending", "sending")),
+                                                               outbox.c.deliver_after <= now)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- explanations -------------------------------------------------------------------------
+
+    def save_explanation(self, row: dict[str, Any], outbox_rows: list[dict[str, Any]] | None = None) -> None:
+        """The explanation and the follow-up messages that carry it, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(self._explanation, row)
+            if outbox_rows:
+                conn.execute(_insert(self.engine, outbox).on_conflict_do_nothing(), outbox_rows)
+
+    def explanations_for(self, alert_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(select(explanations).where(explanations.c.alert_id == alert_id))]

@@ -1,0 +1,213 @@
+"""Tables, one metadata for SQLite (embedded) and PostgreSQL (scaled)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# A reading is identified by (patient, device, time): writing it twice changes nothing.
+readings = Table(
+    "readings",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("device_id", String(64), primary_key=True),
+    Column("t", Float, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hr", Float),
+    Column("spo2", Float),
+    Column("rr", Float),
+    Column("temp", Float),
+    Column("sbp", Float),
+    Column("dbp", Float),
+    Column("steps", Integer),
+    Column("accel", Float),
+    Column("battery", Float),
+    Column("on_oxygen", Boolean),
+    Column("acvpu", String(1)),
+    Column("flags", String(128), nullable=False, default=""),
+    Column("news2", Integer),
+    Column("news2_partial", Boolean),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("patient_id", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # open, cleared (the lifecycle is the incident's)
+    Column("rule", Text, nullable=False),
+    Column("values", JSON, nullable=False),
+    Column("news2", JSON),
+    Column("contributors", JSON),
+    Column("model_version", String(64)),
+    Column("onset_t", Float, nullable=False),
+    Column("raised_t", Float, nullable=False),
+    Column("cleared_t", Float),
+    Column("baselines", JSON),
+    Column("trends", JSON),
+    Column("patient_message", Text),
+    Column("clinician_summary", Text),
+)
+
+# Audit trail: what happened to each alert, when, and who did it.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("event", String(32), primary_key=True),
+    Column("t", Float, primary_key=True),
+    Column("actor", String(64), nullable=False, default="vigil"),
+    Column("detail", JSON),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", Float, nullable=False),
+    Column("topic", String(256), nullable=False),
+    Column("device_id", String(64)),
+    Column("patient_id", String(64)),
+    Column("reason", String(32), nullable=False, index=True),
+    Column("detail", Text, nullable=False),
+    Column("sample_index", Integer),
+    Column("raw", LargeBinary, nullable=False),
+)
+
+device_status = Table(
+    "device_status",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("t", Float, nullable=False),
+    Column("battery", Float),
+)
+
+# Learned-model scores, one row per patient each time the model stage scores them.
+scores = Table(
+    "scores",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("t", Float, primary_key=True),
+    Column("anomaly", Float, nullable=False),
+    Column("risk", Float, nullable=False),
+    Column("model_version", String(64), nullable=False),
+)
+
+# -- the alert desk (vigil.shell.desk): incidents, their audit trail, and the outbox ---------------
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", String(32), primary_key=True),
+    Column("patient_id", String(64), nullable=False, index=True),
+    Column("category", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # open, acknowledged, resolved
+    Column("opened_t", Float, nullable=False),
+    Column("updated_t", Float, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("escalation_level", Integer, nullable=False),
+    Column("acknowledged_t", Float),
+    Column("acknowledged_by", String(128)),
+    Column("resolved_t", Float),
+    Column("resolved_by", String(128)),
+    Column("resolution", Text),
+    Column("doc", JSON, nullable=False),  # the whole incident, to restore the book after a restart
+)
+
+incident_alerts = Table(
+    "incident_alerts",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("incident_id", String(32), nullable=False, index=True),
+)
+
+# Who did what to an incident, and when: one row per revision, so a replay cannot add a row twice.
+incident_audit = Table(
+    "incident_audit",
+    metadata,
+    Column("incident_id", String(32), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("event", String(32), nullable=False),
+    Column("t", Float, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("alert_id", String(32)),
+    Column("detail", JSON),
+)
+
+# The alert events the desk has taken in: (alert, event, time) is consumed exactly once.
+desk_inbox = Table(
+    "desk_inbox",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("event", String(32), primary_key=True),
+    Column("t", Float, primary_key=True),
+)
+
+# The transactional outbox: written in the same transaction as the incident change it reports.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("key", String(32), primary_key=True),  # idempotency key
+    Column("incident_id", String(32), nullable=False, index=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("recipient_id", String(160), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("audience", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(512), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("critical", Boolean, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("text_source", String(16), nullable=False),  # template, llm
+    Column("status", String(16), nullable=False, index=True),  # pending, sending, sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("deliver_after", Float, nullable=False),
+    Column("next_attempt_t", Float, nullable=False),
+    Column("lease_until", Float),
+    Column("created_t", Float, nullable=False),
+    Column("sent_t", Float),
+    Column("provider_id", String(128)),
+    Column("last_error", Text),
+)
+
+# Explanations written after the alert went out: one per alert and language, cached by facts.
+explanations = Table(
+    "explanations",
+    metadata,
+    Column("alert_id", String(32), primary_key=True),
+    Column("language", String(8), primary_key=True),
+    Column("facts_key", String(64), nullable=False),
+    Column("source", String(16), nullable=False),  # template, llm
+    Column("patient_text", Text, nullable=False),
+    Column("clinician_text", Text, nullable=False),
+    Column("fallback_reason", String(128)),
+    Column("failed_checks", JSON),
+    Column("latency_s", Float),
+    Column("created_t", Float, nullable=False),
+)
+
+Index("ix_readings_t", readings.c.t)
+Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_t)

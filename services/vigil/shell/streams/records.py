@@ -1,0 +1,119 @@
+"""Kafka records between Vigil's own services (JSON, version 1, pydantic at both ends).
+
+- `vigil.readings`, key patient_id: readings a gateway checked against the device contract.
+  Keying by patient keeps each patient's readings in order on one partition.
+- `vigil.deadletter`, key device_id: every payload or sample that was refused, with its bytes.
+- `vigil.alerts`, key patient_id: alert lifecycle events and per-batch scores. Delivery is at
+  least once; consumers deduplicate by `alert_id` (and event, t).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import fields
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from vigil.shell.contract.validation import Rejection
+from vigil.core.reading import Reading
+
+_READING_FIELDS = [f.name for f in fields(Reading) if f.name not in ("patient_id", "device_id")]
+
+
+def reading_values(reading: Reading) -> dict[str, Any]:
+    values = {}
+    for name in _READING_FIELDS:
+        value = getattr(reading, name)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+class ReadingsRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    patient_id: str
+    device_id: str
+    topic: str
+    received_at: float
+    readings: list[dict[str, Any]]
+
+    @staticmethod
+    def of(readings: list[Reading], topic: str, received_at: float) -> "ReadingsRecord":
+        first = readings[0]
+        return ReadingsRecord.model_construct(  # built from already-validated readings: no second validation
+            v=1, patient_id=first.patient_id, device_id=first.device_id, topic=topic, received_at=received_at,
+            readings=[reading_values(r) for r in readings],
+        )
+
+    def to_json(self) -> bytes:
+        """Compact JSON, faster than pydantic's serializer for these plain dicts."""
+        return json.dumps({"v": 1, "patient_id": self.patient_id, "device_id": self.device_id, "topic": self.topic,
+                           "received_at": self.received_at, "readings": self.readings}, separators=(",", ":")).encode()
+
+    def to_readings(self) -> list[Reading]:
+        return [Reading(patient_id=self.patient_id, device_id=self.device_id, **values) for values in self.readings]
+
+
+class DeadLetterRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    reason: str
+    detail: str
+    topic: str
+    device_id: str | None
+    patient_id: str | None
+    received_at: float
+    sample_index: int | None
+    raw_b64: str
+
+    @staticmethod
+    def of(rejection: Rejection) -> "DeadLetterRecord":
+        return DeadLetterRecord(
+            reason=str(rejection.reason), detail=rejection.detail, topic=rejection.topic,
+            device_id=rejection.device_id, patient_id=rejection.patient_id, received_at=rejection.received_at,
+            sample_index=rejection.sample_index, raw_b64=base64.b64encode(rejection.raw).decode(),
+        )
+
+    @staticmethod
+    def of_row(row: dict[str, Any]) -> "DeadLetterRecord":
+        return DeadLetterRecord(
+            reason=row["reason"], detail=row["detail"], topic=row["topic"], device_id=row["device_id"],
+            patient_id=row["patient_id"], received_at=row["received_at"], sample_index=row["sample_index"],
+            raw_b64=base64.b64encode(row["raw"]).decode(),
+        )
+
+    @property
+    def raw(self) -> bytes:
+        return base64.b64decode(self.raw_b64)
+
+
+class AlertRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    type: Literal["alert"] = "alert"
+    event: Literal["raised", "severity_changed", "cleared"]
+    alert: dict[str, Any]
+    t: float | None = None  # when the event happened (None from writers before issue 5: use raised_t)
+    patient_message: str | None = None
+    clinician_summary: str | None = None
+
+
+class ScoreRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    type: Literal["score"] = "score"
+    patient_id: str
+    t: float
+    news2: int | None
+    news2_partial: bool | None
+    readings: int
+    anomaly: float | None = None
+    risk: float | None = None
+    model_version: str | None = None

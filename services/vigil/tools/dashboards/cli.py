@@ -1,0 +1,51 @@
+"""`vigil dashboards export` and `vigil dashboards publish`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_DIR = Path("deploy/grafana/dashboards")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from vigil.tools.dashboards.publish import export
+
+    for path in export(Path(args.dir)):
+        print(path)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from grafana_client import GrafanaApi
+
+    from vigil.tools.dashboards.publish import publish
+    from vigil.settings import VigilSettings
+
+    settings = VigilSettings()
+    token = os.environ.get("VIGIL_GRAFANA_TOKEN")
+    if not token or not settings.influx_token:
+        print("vigil dashboards publish: set VIGIL_GRAFANA_TOKEN (a Grafana service-account token) and "
+              "VIGIL_INFLUX_TOKEN (a read token for the data source)", file=sys.stderr)
+        return 2
+    grafana = GrafanaApi.from_url(args.grafana_url, credential=token, timeout=10)
+    result = publish(grafana, influx_url=args.influx_url or settings.influx_url, influx_org=settings.influx_org,
+                     influx_bucket=settings.influx_bucket, influx_token=settings.influx_token)
+    print(json.dumps(result))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    dashboards = sub.add_parser("dashboards", help="the physicians' Grafana dashboards, as code")
+    actions = dashboards.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="write the dashboards as JSON for Grafana's file provisioning")
+    export.add_argument("--dir", default=str(DEFAULT_DIR))
+    export.set_defaults(func=_export)
+    publish = actions.add_parser("publish", help="create or update folder, data source and dashboards through "
+                                 "Grafana's HTTP API (VIGIL_GRAFANA_TOKEN; InfluxDB from VIGIL_INFLUX_*)")
+    publish.add_argument("--grafana-url", required=True, help="e.g. http://127.0.0.1:3000")
+    publish.add_argument("--influx-url", help="InfluxDB as Grafana's server reaches it (default VIGIL_INFLUX_URL)")
+    publish.set_defaults(func=_publish)

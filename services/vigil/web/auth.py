@@ -1,0 +1,15 @@
+"""Who may call the operator API: the bearer token (VIGIL_API_TOKEN)."""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+
+def bearer_ok(request: web.Request, token: str, *, query_token: bool = False) -> bool:
+    """The bearer token; for the push streams also `?access_token=`, because a browser's
+    EventSource cannot set headers (keep such URLs out of shared logs)."""
+    if hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        return True
+    return query_token and hmac.compare_digest(request.query.get("access_token", ""), token)

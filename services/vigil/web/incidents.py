@@ -1,0 +1,72 @@
+"""The incident API: list and read incidents, acknowledge and resolve them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from vigil.shell.desk.desk import AlertDesk
+from vigil.shell.stores.desk_store import DeskStore
+from vigil.web.auth import bearer_ok
+from vigil.web.json import dumps
+
+
+class IncidentService(Protocol):
+    """What the incident API needs from the alerting service that a runtime assembles."""
+
+    store: DeskStore
+    desk: AlertDesk
+    api_token: str | None
+
+    def act(self, ident: str, action: str, actor: str, note: str = "") -> dict[str, Any] | None: ...
+
+
+def add_incident_routes(app: web.Application, service: IncidentService) -> None:
+    """GET /api/incidents[?state=&patient_id=], GET /api/incidents/{id} (with audit trail,
+    notifications and explanations), POST /api/incidents/{id}/acknowledge and /resolve with a
+    JSON body {"actor": "...", "note": "..."}; {id} may also be an alert id."""
+    store = service.store
+
+    async def list_incidents(request: web.Request) -> web.Response:
+        rows = await asyncio.to_thread(store.incidents, state=request.query.get("state"),
+                                       patient_id=request.query.get("patient_id"),
+                                       limit=int(request.query.get("limit", 200)))
+        return web.json_response([{k: v for k, v in row.items() if k != "doc"} for row in rows], dumps=dumps)
+
+    async def one_incident(request: web.Request) -> web.Response:
+        incident_id = service.desk.incident_id_for(request.match_info["ident"])
+        row = None if incident_id is None else await asyncio.to_thread(store.incident, incident_id)
+        if row is None:
+            raise web.HTTPNotFound(text="no such incident")
+        row = dict(row)
+        row["alerts"] = row.pop("doc").get("members", {})
+        row["audit"] = await asyncio.to_thread(store.audit, incident_id)
+        row["notifications"] = [{k: n[k] for k in ("key", "event", "recipient_id", "channel", "status", "attempts",
+                                                   "created_t", "sent_t", "last_error", "text_source")}
+                                for n in await asyncio.to_thread(store.outbox_rows, incident_id=incident_id)]
+        row["explanations"] = {a: await asyncio.to_thread(store.explanations_for, a) for a in row["alerts"]}
+        return web.json_response(row, dumps=dumps)
+
+    def action(name: str):
+        async def handler(request: web.Request) -> web.Response:
+            if service.api_token and not bearer_ok(request, service.api_token):
+                raise web.HTTPUnauthorized(text="a bearer token is required (VIGIL_API_TOKEN)")
+            try:
+                body = await request.json() if request.can_read_body else {}
+            except ValueError:
+                raise web.HTTPBadRequest(text="body must be JSON: {\"actor\": \"...\", \"note\": \"...\"}") from None
+            actor = str(body.get("actor") or "").strip()
+            if not actor:
+                raise web.HTTPBadRequest(text="'actor' is required: the audit trail records who did it")
+            row = service.act(request.match_info["ident"], name, actor[:128], str(body.get("note") or "")[:2000])
+            if row is None:
+                raise web.HTTPNotFound(text="no such incident")
+            return web.json_response({k: v for k, v in row.items() if k != "doc"}, dumps=dumps)
+        return handler
+
+    app.router.add_get("/api/incidents", list_incidents)
+    app.router.add_get("/api/incidents/{ident}", one_incident)
+    app.router.add_post("/api/incidents/{ident}/acknowledge", action("acknowledge"))
+    app.router.add_post("/api/incidents/{ident}/resolve", action("resolve"))
