@@ -28,7 +28,13 @@ def write_model_card(path: Path, result: dict, metadata: dict) -> None:
     table = "\n".join(f"| {label} | " + " | ".join(_fmt(fig[k]) for k in keys) + " |" for label, fig in rows)
     versions = ", ".join(f"{k} {v}" for k, v in training.get("versions", {}).items())
     parity = metrics.get("onnx_parity", {})
-    text = f"""# Model card: Vigil anomaly and deterioration-risk models
+    text = (_introduction(result, metadata) + _training(metadata, training, config, versions, parity, metrics)
+            + _evaluation(result, table) + NOT_VALIDATED_FOR)
+    path.write_text(text, encoding="utf-8")
+
+
+def _introduction(result: dict, metadata: dict) -> str:
+    return f"""# Model card: Vigil anomaly and deterioration-risk models
 
 Written by `vigil model evaluate --seed {result['seed']} --patients {result['patients']} --days {result['days']:g}`
 from the run it reports. Model version **{result['model_version']}**.
@@ -53,7 +59,11 @@ call per pipeline batch, each patient scored at most once a minute. Their scores
 clearing while the signal is untrusted. Each alert carries the model version and the features
 that drove it (the largest deviations from the patient's baseline).
 
-## What they were trained on
+"""
+
+
+def _training(metadata: dict, training: dict, config: dict, versions: str, parity: dict, metrics: dict) -> str:
+    return f"""## What they were trained on
 
 - Simulated cohorts from `vigil_simulators` (all scenarios: sepsis-like deterioration,
   hypoxaemia, fast irregular rhythm, bradycardia, hypertensive crisis, fever, device offline,
@@ -72,7 +82,11 @@ that drove it (the largest deviations from the patient's baseline).
   anomaly {_fmt(parity.get('anomaly_max_abs_diff'))}, risk {_fmt(parity.get('risk_max_abs_diff'))}.
 - Calibration seed: risk {metrics.get('risk_calibration_seed')}.
 
-## Held-out evaluation
+"""
+
+
+def _evaluation(result: dict, table: str) -> str:
+    return f"""## Held-out evaluation
 
 Seed {result['seed']} (never used in training), {result['patients']} patients x {result['days']:g} days
 = {result['patient_days']:g} patient-days, {result['readings']} readings, {result['scoring_points']} scoring points,
@@ -103,7 +117,10 @@ risk-label prevalence {result['risk_label_prevalence']}.
 - Model alerts: {result['model_alerts']}, with contributors {result['model_alerts_with_contributors']},
   with the model version {result['model_alerts_with_version']}.
 
-## What they are not validated for
+"""
+
+
+NOT_VALIDATED_FOR = """## What they are not validated for
 
 - Real patients, real devices, or any population: all data are simulated, and the simulator's
   physiology is simple (stationary patients, independent noise, scenarios that shift vitals
@@ -115,4 +132,3 @@ risk-label prevalence {result['risk_label_prevalence']}.
 - Replacing NEWS2 or clinical judgement. The rules keep running beside the models, and the
   processor runs on rules alone when the models cannot be loaded.
 """
-    path.write_text(text, encoding="utf-8")

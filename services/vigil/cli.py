@@ -156,7 +156,18 @@ def _bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description="Vigil: remote health monitoring for virtual wards.")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_runtime_commands(sub)
+    _add_tool_commands(sub)
+    _add_bench_command(sub)
+    __import__("vigil_models.cli", fromlist=["register"]).register(sub)  # vigil model train|evaluate|info
+    __import__("vigil.runtimes.notifier.cli", fromlist=["register"]).register(sub)  # vigil notifier
+    __import__("vigil.tools.explain_cli", fromlist=["register"]).register(sub)  # vigil explain|explain-eval
+    __import__("vigil.tools.dashboards.cli", fromlist=["register"]).register(sub)  # vigil dashboards export|publish
+    return parser
 
+
+def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
+    """demo, run, ingest, processor worker."""
     demo = sub.add_parser("demo", help="run a simulated virtual ward end to end, in one process, no servers")
     demo.add_argument("--patients", type=int, default=12)
     demo.add_argument("--duration", type=float, default=90.0, help="wall-clock seconds (default 90)")
@@ -192,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--data-dir", default=None, help="worker state dir (one per worker)")
     worker.set_defaults(func=_processor)
 
+
+def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
+    """news2, simulate, schema."""
     news2 = sub.add_parser("news2", help="score one set of observations with NEWS2 (RCP 2017)")
     news2.add_argument("--rr", type=float, help="respiration rate, /min")
     news2.add_argument("--spo2", type=float, help="SpO2, %%")
@@ -230,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", default="docs/schema")
     schema.set_defaults(func=_schema)
 
+
+def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
     bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
@@ -244,11 +260,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--alerts", type=int, default=200, help="notify: alerts raised per mode")
     bench.add_argument("--rate", type=float, default=20.0, help="notify: alerts raised per second")
     bench.set_defaults(func=_bench)
-    __import__("vigil_models.cli", fromlist=["register"]).register(sub)  # vigil model train|evaluate|info
-    __import__("vigil.runtimes.notifier.cli", fromlist=["register"]).register(sub)  # vigil notifier
-    __import__("vigil.tools.explain_cli", fromlist=["register"]).register(sub)  # vigil explain|explain-eval
-    __import__("vigil.tools.dashboards.cli", fromlist=["register"]).register(sub)  # vigil dashboards export|publish
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

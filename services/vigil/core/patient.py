@@ -150,6 +150,18 @@ class PatientMonitor:
         if self.offline.open is not None:
             events.append(clear_alert(self.offline, t))
 
+        flags, optical_ok = self._track(r, t, gap)
+        signs = self.vital_signs(t)
+        news2 = signs.news2
+        self.last_news2 = news2
+        stable = self._step_rules(signs, t, events)
+        if optical_ok and stable and (news2 is None or news2.score <= 2):
+            self._learn_baseline(r, t)
+        return Assessment(r, True, flags, news2, events)
+
+    def _track(self, r: Reading, t: float, gap: float | None) -> tuple[tuple[str, ...], bool]:
+        """Judge the sample's signal quality and feed what is trusted to the vital tracks and the
+        patient's context (activity, battery, oxygen, consciousness). Returns (flags, optical_ok)."""
         hr, spo2 = r.hr, r.spo2
         if hr is not None and hr == self.last_hr_raw and spo2 == self.last_spo2_raw:
             self.repeats += 1
@@ -196,10 +208,12 @@ class PatientMonitor:
             self.on_oxygen, self.on_oxygen_t = r.on_oxygen, t
         if r.acvpu is not None:
             self.acvpu, self.acvpu_t = r.acvpu, t
+        return flags, optical_ok
 
-        signs = self.vital_signs(t)
+    def _step_rules(self, signs: VitalSigns, t: float, events: list[Event]) -> bool:
+        """Step every alert rule on the current vital signs, appending what they raise or clear.
+        Returns whether the patient is stable: no clinical or model alert pending or open."""
         news2 = signs.news2
-        self.last_news2 = news2
         context, thresholds, pid = self.context, self.thresholds, self.patient_id
         states = self.rules
         any_clinical_open = False
@@ -218,9 +232,7 @@ class PatientMonitor:
                 state = states[spec.kind]
                 if state.pending_since is not None or state.open is not None:
                     any_clinical_open = True
-        if optical_ok and not any_clinical_open and (news2 is None or news2.score <= 2):
-            self._learn_baseline(r, t)
-        return Assessment(r, True, flags, news2, events)
+        return not any_clinical_open
 
     def _learn_baseline(self, r: Reading, t: float) -> None:
         tracks = self.tracks

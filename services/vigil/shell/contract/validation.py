@@ -183,26 +183,10 @@ def check_vitals_payload(
             return CheckedPayload(device_id, patient_id, readings)
         samples = list(enumerate(batch.samples))  # a timestamp out of bounds: the loop below
     else:
-        # Slow path, only for bad payloads: find out what exactly is wrong, keep what is good.
-        try:
-            document = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return refuse(RejectReason.MALFORMED_JSON, str(exc)[:200])
-        try:
-            envelope = _Envelope.model_validate(document)
-        except ValidationError as exc:
-            return refuse(RejectReason.SCHEMA_INVALID, _describe(exc)[1])
-        if envelope.v != 1:
-            return refuse(RejectReason.SCHEMA_INVALID, f"unsupported contract version v={envelope.v}")
-        device_id, samples = envelope.device_id, []
-        for index, candidate in enumerate(envelope.samples):
-            try:
-                samples.append((index, VitalSample.model_validate(candidate)))
-            except ValidationError as exc:
-                reason, detail = _describe(exc)
-                sample_raw = json.dumps(candidate, separators=(",", ":"), default=str).encode()
-                rejections.append(Rejection(reason, detail, sample_raw, topic, device_id, received_at, index))
-
+        salvaged = _salvage(raw, topic, received_at)
+        if isinstance(salvaged, Refusal):
+            return refuse(salvaged.reason, salvaged.detail)
+        device_id, samples, rejections = salvaged
         if device_id != topic_device:
             return refuse(RejectReason.TOPIC_MISMATCH, f"payload device_id {device_id!r} on topic of {topic_device!r}")
         patient_id = patient_for_device(device_id)
@@ -224,3 +208,38 @@ def check_vitals_payload(
         for r in rejections
     ]
     return checked
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The whole payload is refused, for this reason."""
+
+    reason: RejectReason
+    detail: str
+
+
+def _salvage(raw: bytes, topic: str, received_at: float
+             ) -> Refusal | tuple[str, list[tuple[int, VitalSample]], list[Rejection]]:
+    """The slow path, only for bad payloads: find out what exactly is wrong, keep what is good.
+    Returns the refusal of the whole payload, or (device_id, good samples, rejected samples)."""
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Refusal(RejectReason.MALFORMED_JSON, str(exc)[:200])
+    try:
+        envelope = _Envelope.model_validate(document)
+    except ValidationError as exc:
+        return Refusal(RejectReason.SCHEMA_INVALID, _describe(exc)[1])
+    if envelope.v != 1:
+        return Refusal(RejectReason.SCHEMA_INVALID, f"unsupported contract version v={envelope.v}")
+    device_id = envelope.device_id
+    samples: list[tuple[int, VitalSample]] = []
+    rejections: list[Rejection] = []
+    for index, candidate in enumerate(envelope.samples):
+        try:
+            samples.append((index, VitalSample.model_validate(candidate)))
+        except ValidationError as exc:
+            reason, detail = _describe(exc)
+            sample_raw = json.dumps(candidate, separators=(",", ":"), default=str).encode()
+            rejections.append(Rejection(reason, detail, sample_raw, topic, device_id, received_at, index))
+    return device_id, samples, rejections
