@@ -1,12 +1,15 @@
-"""HTTP for operators: /healthz, /metrics, and a small read-only JSON API."""
+"""HTTP for operators: a small read-only JSON API (alerts, dead letters).
+
+/healthz and /metrics belong to the runtime's service skeleton (vigil.runtimes.shared.skeleton);
+these routes only read the store, through `OperatorView`, and know no runtime.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
-from vigil.shell.observability.metrics import Metrics
 from vigil.shell.stores.sql import SqlStore
 from vigil.web.json import dumps
 
@@ -14,41 +17,26 @@ from vigil.web.json import dumps
 class OperatorView(Protocol):
     """What the operator API reads from the runtime that serves it."""
 
-    metrics: Metrics
     store: SqlStore
-    source: Any  # the MQTT source (depth), or None before start
-
-    def health(self) -> dict[str, Any]: ...
 
 
-def build_app(runtime: OperatorView) -> web.Application:
-    app = web.Application()
-
-    async def healthz(_request: web.Request) -> web.Response:
-        health = runtime.health()
-        return web.json_response(health, status=200 if health["status"] != "down" else 503)
-
-    async def metrics(_request: web.Request) -> web.Response:
-        runtime.metrics.queue_depth.set(runtime.source.depth if runtime.source else 0)
-        return web.Response(body=runtime.metrics.exposition(), content_type="text/plain", charset="utf-8")
+def add_operator_routes(app: web.Application, view: OperatorView) -> None:
+    """Add /api/alerts, /api/alerts/{alert_id} and /api/dead-letters to `app`."""
 
     async def alerts(request: web.Request) -> web.Response:
-        rows = runtime.store.alerts(patient_id=request.query.get("patient_id"), limit=int(request.query.get("limit", 100)))
+        rows = view.store.alerts(patient_id=request.query.get("patient_id"), limit=int(request.query.get("limit", 100)))
         return web.json_response(rows, dumps=dumps)
 
     async def alert(request: web.Request) -> web.Response:
-        row = runtime.store.alert(request.match_info["alert_id"])
+        row = view.store.alert(request.match_info["alert_id"])
         if row is None:
             raise web.HTTPNotFound(text="no such alert")
         return web.json_response(row, dumps=dumps)
 
     async def dead_letters(_request: web.Request) -> web.Response:
-        rows = [dict(row, raw=bytes(row["raw"])[:2048].decode("utf-8", "replace")) for row in runtime.store.dead_letters()]
+        rows = [dict(row, raw=bytes(row["raw"])[:2048].decode("utf-8", "replace")) for row in view.store.dead_letters()]
         return web.json_response(rows, dumps=dumps)
 
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/alerts", alerts)
     app.router.add_get("/api/alerts/{alert_id}", alert)
     app.router.add_get("/api/dead-letters", dead_letters)
-    return app

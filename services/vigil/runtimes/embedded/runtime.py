@@ -6,15 +6,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
-from aiohttp import web
-
-from vigil.runtimes.shared.alerting import AlertingService
+from vigil.runtimes.shared.alerting import AlertingService, cancel_tasks
+from vigil.runtimes.shared.health import health_status
+from vigil.runtimes.shared.skeleton import ServiceSkeleton
 from vigil.shell.contract.validation import ContractLimits
 from vigil.core.quality import QualityLimits
 from vigil.core.reading import Reading
 from vigil.runtimes.embedded.broker import BrokerTap, start_broker
-from vigil.web.operator_api import build_app
+from vigil.web.operator_api import add_operator_routes
 from vigil.shell.mqtt.source import MqttSource
 from vigil.shell.pipeline.pipeline import AnnouncedAlert, Message, Pipeline
 from vigil.shell.notify.channels.base import Channel
@@ -37,6 +38,8 @@ def notifies(batch: WriteBatch) -> bool:
 
 
 class EmbeddedRuntime:
+    """The embedded runtime's composition root: every part is built here, from the settings."""
+
     def __init__(
         self,
         settings: VigilSettings,
@@ -47,6 +50,8 @@ class EmbeddedRuntime:
         batch_max: int = 500,
         channels: dict[str, Channel] | None = None,
     ) -> None:
+        from vigil.shell.scoring.loading import model_stage_for  # numpy and onnxruntime: only once a runtime is built
+
         self.settings = settings
         self.registry = registry
         self.clock = clock
@@ -55,43 +60,28 @@ class EmbeddedRuntime:
         self.store = SqlStore(settings.sqlite_url())
         # Batches are stored on one writer thread, in order, while the loop scores the next one.
         self.writer = BackgroundWriter(self.store)
-        limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
-        self.pipeline = Pipeline(registry, self.writer, self.metrics, limits=limits, announce=announce,
-                                 quality=QualityLimits(stale_after_s=settings.device_silent_after_s))
         # Incidents, notifications and explanations, in the same SQLite file and transactions.
         self.alerting = AlertingService(settings, registry, self.store.engine, self.writer.write_and_wait, self.metrics,
                                         clock=clock, channels=channels)
+        # Rules alone, with the reason on /healthz, when the models are off or do not load.
+        model_stage, self.models_status = model_stage_for(settings.models_enabled, settings.model_dir)
+        limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
+        self.pipeline = Pipeline(registry, self.writer, self.metrics, limits=limits, announce=announce,
+                                 quality=QualityLimits(stale_after_s=settings.device_silent_after_s))
         self.pipeline.desk = self.alerting.desk
+        self.pipeline.model_stage = model_stage
         # Processed batches waiting to become durable before their messages are acknowledged.
         self.unstored: asyncio.Queue[tuple[asyncio.Future[None], list[Message], bool]] = asyncio.Queue(MAX_UNSTORED_BATCHES)
-        self.models_status: dict[str, object] = {"enabled": settings.models_enabled, "loaded": False}
-        if settings.models_enabled:
-            self.load_models()
         self.batch_max = batch_max
         self.broker = None
         self.source: MqttSource | BrokerTap | None = None
-        self.http: web.AppRunner | None = None
+        self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=settings.http_port,
+                                        routes=(partial(add_operator_routes, view=self), self.alerting.add_routes))
         self.tasks: list[asyncio.Task[None]] = []
         self.started_at = time.time()
         self.processed_batches = 0
         self.processed_messages = 0
         self.last_error: str | None = None
-
-    def load_models(self) -> bool:
-        """Serve the learned models if they load; otherwise carry on with rules alone, and say so."""
-        from vigil.shell.scoring import ModelLoadError, OnnxScoringStage, load_model_set
-
-        try:
-            models = load_model_set(self.settings.model_dir)
-        except ModelLoadError as exc:
-            self.pipeline.model_stage = None
-            self.models_status = {"enabled": True, "loaded": False, "error": str(exc)}
-            log.error("models not loaded: scoring with rules alone", extra={"error": str(exc)})
-            return False
-        self.pipeline.model_stage = OnnxScoringStage(models)
-        self.models_status = {"enabled": True, "loaded": True, "version": models.version, "directory": str(models.directory)}
-        log.info("models loaded", extra={"model_version": models.version})
-        return True
 
     @property
     def mqtt_url(self) -> str:
@@ -116,11 +106,7 @@ class EmbeddedRuntime:
                 ca_file=self.settings.mqtt_ca_file,
             )
             await loop.run_in_executor(None, self.source.start)
-        app = build_app(self)
-        self.alerting.add_routes(app)
-        self.http = web.AppRunner(app, access_log=None)
-        await self.http.setup()
-        await web.TCPSite(self.http, self.settings.http_host, self.settings.http_port).start()
+        await self.skeleton.start_http()
         self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._acknowledge_forever()),
                       asyncio.create_task(self._tick_forever())]
 
@@ -229,14 +215,16 @@ class EmbeddedRuntime:
         while self.source and self.processed_messages < self.source.received and time.time() < deadline:
             await asyncio.sleep(0.05)
 
+    def queue_depth(self) -> int:
+        return self.source.depth if self.source else 0
+
     def health(self) -> dict[str, object]:
         connected = bool(self.source and self.source.is_connected())
-        status = "ok" if connected and self.last_error is None else ("degraded" if connected else "down")
         return {
-            "status": status,
+            "status": health_status(running=connected, failing=self.last_error is not None),
             "mqtt": {"url": self.mqtt_url, "connected": connected, "embedded_broker": self.broker is not None},
             "store": {"url": self.store.url.split("///")[0] + "///…"},
-            "queue_depth": self.source.depth if self.source else 0,
+            "queue_depth": self.queue_depth(),
             "patients": len(self.pipeline.monitors),
             "readings": self.pipeline.totals.readings,
             "rejected": sum(self.pipeline.totals.rejected.values()),
@@ -248,25 +236,29 @@ class EmbeddedRuntime:
         }
 
     async def stop(self) -> None:
-        # Stop taking batches first, let the ones processed become durable and acknowledged, then
-        # stop the rest.
-        for index, task in enumerate(self.tasks):
-            task.cancel()
+        """Stop gracefully (the skeleton's order: intake, in-flight batches, parts, HTTP)."""
+        await self.skeleton.stop()
+
+    async def stop_intake(self) -> None:
+        """Take no more batches: stop the processing loop (the first task)."""
+        if self.tasks:
+            await cancel_tasks(self.tasks[:1])
+
+    async def drain_in_flight(self) -> None:
+        """Let the processed batches become durable and acknowledged (at most 10 s), then stop
+        acknowledging and ticking."""
+        if self.tasks:
             try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-            if index == 0:
-                try:
-                    async with asyncio.timeout(10):
-                        await self.unstored.join()
-                except TimeoutError:
-                    log.error("stopping with batches not yet stored; the broker will redeliver them")
+                async with asyncio.timeout(10):
+                    await self.unstored.join()
+            except TimeoutError:
+                log.error("stopping with batches not yet stored; the broker will redeliver them")
+        await cancel_tasks(self.tasks[1:])
+
+    async def close(self) -> None:
         if self.source is not None:
             self.source.stop()
         await self.alerting.stop()
-        if self.http is not None:
-            await self.http.cleanup()
         if self.broker is not None:
             await self.broker.shutdown()
         self.writer.close()

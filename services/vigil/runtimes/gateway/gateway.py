@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import socket
 import time
 
-from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
+from vigil.runtimes.shared.health import health_status
+from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.shell.streams.records import DeadLetterRecord, ReadingsRecord
 from vigil.shell.contract.validation import ContractLimits, check_vitals_payload
 from vigil.shell.mqtt.client import mqtt_client
 from vigil.shell.mqtt.source import MqttSource
 from vigil.shell.streams.topics import ensure_topics
 from vigil.shell.observability.metrics import Metrics
-from vigil.shell.registry import Registry, load_roster
+from vigil.shell.registry import Registry
 from vigil.settings import VigilSettings
 
 log = logging.getLogger("vigil.ingest")
@@ -61,6 +61,9 @@ def retire_gateway(settings: VigilSettings, gateway_id: str | None = None) -> No
 
 
 class Gateway:
+    """The gateway's composition root: contract limits, metrics and HTTP from the settings; the
+    Kafka producer and the MQTT source once the event loop runs (`start`)."""
+
     def __init__(self, settings: VigilSettings, registry: Registry, *, gateway_id: str | None = None,
                  http_port: int | None = None, batch_max: int = 1000) -> None:
         self.settings = settings
@@ -72,12 +75,15 @@ class Gateway:
         self.limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
         self.producer: AIOKafkaProducer | None = None
         self.source: MqttSource | None = None
-        self.http: web.AppRunner | None = None
+        self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=self.http_port or None)
+        self.stopping = asyncio.Event()
+        self.forwarding: asyncio.Task[None] | None = None
         self.forwarded = 0
         self.rejected = 0
         self.last_error: str | None = None
 
     async def start(self) -> None:
+        """Connect to Kafka and the broker, serve HTTP, and start forwarding."""
         await ensure_topics(self.settings)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_idempotence=True, acks="all",
@@ -93,16 +99,15 @@ class Gateway:
             ca_file=self.settings.mqtt_ca_file,
         )
         await asyncio.get_running_loop().run_in_executor(None, self.source.start)
-        if self.http_port:
-            self.http = web.AppRunner(self._app(), access_log=None)
-            await self.http.setup()
-            await web.TCPSite(self.http, self.settings.http_host, self.http_port).start()
+        await self.skeleton.start_http()
+        self.forwarding = asyncio.create_task(self.run(), name="forward")
         log.info("gateway started", extra={"gateway_id": self.gateway_id, "mqtt": self.settings.mqtt_url,
                                            "kafka": self.settings.kafka_bootstrap})
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self) -> None:
+        """Forward batch after batch until asked to stop (the batch in hand is finished first)."""
         assert self.source is not None
-        while not stop.is_set():
+        while not self.stopping.is_set():
             messages = await self.source.take(self.batch_max, timeout=0.25)
             if messages:
                 await self.forward(messages)
@@ -151,49 +156,45 @@ class Gateway:
         self.metrics.payloads.inc(vitals)
         self.metrics.readings.inc(readings)
 
+    def queue_depth(self) -> int:
+        return self.source.depth if self.source else 0
+
     def health(self) -> dict[str, object]:
         connected = bool(self.source and self.source.client.is_connected())
-        return {"status": "ok" if connected and not self.last_error else ("degraded" if connected else "down"),
+        return {"status": health_status(running=connected, failing=bool(self.last_error)),
                 "gateway_id": self.gateway_id, "mqtt_connected": connected,
-                "queue_depth": self.source.depth if self.source else 0,
+                "queue_depth": self.queue_depth(),
                 "forwarded_readings": self.forwarded, "rejected": self.rejected, "last_error": self.last_error}
 
-    def _app(self) -> web.Application:
-        app = web.Application()
-
-        async def healthz(_: web.Request) -> web.Response:
-            health = self.health()
-            return web.json_response(health, status=503 if health["status"] == "down" else 200)
-
-        async def metrics(_: web.Request) -> web.Response:
-            self.metrics.queue_depth.set(self.source.depth if self.source else 0)
-            return web.Response(body=self.metrics.exposition(), content_type="text/plain")
-
-        app.router.add_get("/healthz", healthz)
-        app.router.add_get("/metrics", metrics)
-        return app
-
     async def stop(self) -> None:
+        """Stop gracefully (the skeleton's order: intake, the batch in hand, parts, HTTP)."""
+        await self.skeleton.stop()
+
+    async def stop_intake(self) -> None:
+        self.stopping.set()
+
+    async def drain_in_flight(self) -> None:
+        """Let the batch in hand reach Kafka and be acknowledged (a failed one is redelivered)."""
+        if self.forwarding is not None:
+            await asyncio.wait([self.forwarding])
+
+    async def close(self) -> None:
         if self.source is not None:
             self.source.stop()
         if self.producer is not None:
             await self.producer.stop()
-        if self.http is not None:
-            await self.http.cleanup()
 
 
 async def serve_gateway(settings: VigilSettings, gateway_id: str | None = None) -> int:
-    registry = Registry(load_roster(settings.roster)) if settings.roster else Registry()
-    gateway = Gateway(settings, registry, gateway_id=gateway_id)
+    """`vigil ingest`: forward until SIGINT or SIGTERM; a forwarding error stops it and is raised."""
+    gateway = Gateway(settings, registry_for(settings), gateway_id=gateway_id)
     await gateway.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    assert gateway.forwarding is not None
     started = time.time()
     try:
-        await gateway.run(stop)
+        await until_signalled(gateway.forwarding)
     finally:
         await gateway.stop()
         log.info("gateway stopped", extra={"forwarded": gateway.forwarded, "uptime_s": round(time.time() - started)})
+    gateway.forwarding.result()  # the last batch failed while stopping: exit with its error
     return 0

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from typing import Any
 
-from aiohttp import web
 from pydantic import ValidationError
 
 from vigil.shell.desk.desk import AlertChange
 from vigil.runtimes.shared.alerting import AlertingService, cancel_tasks
+from vigil.runtimes.shared.health import health_status
+from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.shell.streams.records import AlertRecord
 from vigil.shell.observability.metrics import Metrics
-from vigil.shell.registry import Registry, load_roster
+from vigil.shell.registry import Registry
 from vigil.settings import VigilSettings
 from vigil.shell.stores.sql import SqlStore, WriteBatch
 
@@ -51,17 +51,22 @@ def changes_from(values: list[bytes]) -> tuple[list[AlertChange], int]:
 
 
 class Notifier:
-    def __init__(self, settings: VigilSettings, *, group_id: str = "vigil-notifier", http_port: int | None = None) -> None:
+    """The notifier's composition root: store, alerting service and HTTP from the settings; the
+    Kafka consumer once the event loop runs (`start`)."""
+
+    def __init__(self, settings: VigilSettings, registry: Registry, *, group_id: str = "vigil-notifier",
+                 http_port: int | None = None) -> None:
         self.settings = settings
         self.group_id = group_id
         self.http_port = settings.http_port if http_port is None else http_port
-        self.registry = Registry(load_roster(settings.roster)) if settings.roster else Registry()
+        self.registry = registry
         self.metrics = Metrics()
         self.store = SqlStore(settings.database_url or settings.sqlite_url())
         self.service = AlertingService(settings, self.registry, self.store.engine, self.store.write, self.metrics,
                                        clock=time.time)
+        self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=self.http_port,
+                                        routes=(self.service.add_routes,))
         self.consumer: Any = None
-        self.http: web.AppRunner | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.records = 0
         self.last_error: str | None = None
@@ -78,13 +83,7 @@ class Notifier:
         )
         await self.consumer.start()
         self.service.start()
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/metrics", self._metrics)
-        self.service.add_routes(app)
-        self.http = web.AppRunner(app, access_log=None)
-        await self.http.setup()
-        await web.TCPSite(self.http, self.settings.http_host, self.http_port).start()
+        await self.skeleton.start_http()
         self.tasks = [asyncio.create_task(self._consume(), name="alerts-consumer"),
                       asyncio.create_task(self._tick(), name="incident-timers")]
         log.info("notifier running", extra={"topic": self.settings.alerts_topic, "group": self.group_id,
@@ -127,35 +126,37 @@ class Notifier:
             except Exception:
                 log.exception("incident timers failed")
 
+    def queue_depth(self) -> int:
+        return 0  # the backlog waits in Kafka (consumer lag), not in this process
+
     def health(self) -> dict[str, Any]:
         running = all(not task.done() for task in self.tasks)
-        return {"status": "ok" if running and self.last_error is None else ("degraded" if running else "down"),
+        return {"status": health_status(running=running, failing=self.last_error is not None),
                 "records": self.records, "last_error": self.last_error, "alerting": self.service.health()}
 
-    async def _healthz(self, _request: web.Request) -> web.Response:
-        health = self.health()
-        return web.json_response(health, status=503 if health["status"] == "down" else 200)
-
-    async def _metrics(self, _request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.exposition(), content_type="text/plain", charset="utf-8")
-
     async def stop(self) -> None:
+        """Stop gracefully (the skeleton's order: intake, in flight, parts, HTTP)."""
+        await self.skeleton.stop()
+
+    async def stop_intake(self) -> None:
+        """Stop consuming and ticking. A poll whose offsets were not committed is read again after
+        a restart, and the desk's inbox makes that change nothing."""
         await cancel_tasks(self.tasks)
+
+    async def drain_in_flight(self) -> None:
+        """Nothing: each poll is stored in one transaction before its offsets are committed."""
+
+    async def close(self) -> None:
         await self.service.stop()
         if self.consumer is not None:
             await self.consumer.stop()
-        if self.http is not None:
-            await self.http.cleanup()
         self.store.close()
 
 
 async def serve_notifier(settings: VigilSettings) -> int:
-    notifier = Notifier(settings)
+    """`vigil notifier`: consume alert records until SIGINT or SIGTERM, then stop gracefully."""
+    notifier = Notifier(settings, registry_for(settings))
     await notifier.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_signalled()
     await notifier.stop()
     return 0

@@ -79,8 +79,7 @@ class AlertingService:
                                         emergency_number=settings.emergency_number, clock=clock, wake=self.dispatcher.wake)
         self.desk = AlertDesk(registry, self.store, template_texts(self.explainer, settings.emergency_number), metrics,
                               policy=settings.lifecycle_policy(), ward_webhook=settings.ward_webhook_url, clock=clock,
-                              on_raised=self.worker.submit)
-        self.desk.wake = self.dispatcher.wake
+                              on_raised=self.worker.submit, wake=self.dispatcher.wake)
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:

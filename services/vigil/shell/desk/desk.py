@@ -54,6 +54,7 @@ class AlertDesk:
         ward_webhook: str | None = None,
         clock: Callable[[], float] = time.time,
         on_raised: Callable[[Mapping[str, Any]], None] | None = None,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -64,7 +65,7 @@ class AlertDesk:
         self.book = IncidentBook(policy)
         self.alerts: dict[str, Mapping[str, Any]] = {}  # the latest of each member alert, for reminders
         self.on_raised = on_raised  # e.g. queue the richer explanation, off the critical path
-        self.wake: Callable[[], None] | None = None  # the dispatcher's doorbell: new outbox rows
+        self.wake = wake  # the dispatcher's doorbell: new outbox rows are durable
 
     def restore(self) -> int:
         """Load every unresolved incident (and its alerts) back into the book, after a restart."""
