@@ -242,7 +242,7 @@ class Pipeline:
         ))
 
     def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
-        raw = _reading_row(reading, "", None, None)._asdict()  # kept as the dict it always was
+        raw = _reading_row(reading, "", None, None)._asdict()  # the dead letter keeps the row as a dict, as before
         self._reject(Rejection(RejectReason(event.reason), event.detail, repr(raw).encode(), message.topic,
                                event.device_id, message.received_at, None, event.patient_id), batch)
 
