@@ -76,13 +76,12 @@ class RecordingSink:
     def write(self, batch) -> None:  # noqa: ANN001 - a WriteBatch
         series = self.series
         for row in batch.readings:
-            s = series.get(row["patient_id"])
+            s = series.get(row.patient_id)
             if s is None:
-                s = series[row["patient_id"]] = PatientSeries(row["patient_id"])
-            flags = row["flags"]
+                s = series[row.patient_id] = PatientSeries(row.patient_id)
+            flags = row.flags
             trusted = not (flags and UNTRUSTED_OPTICAL.intersection(flags.split(",")))
-            s.readings.append((row["t"], row["hr"], row["spo2"], row["rr"], row["temp"], row["sbp"], row["dbp"],
-                               row["news2"], trusted))
+            s.readings.append((row.t, row.hr, row.spo2, row.rr, row.temp, row.sbp, row.dbp, row.news2, trusted))
 
     def known_alerts(self, alert_ids: list[str]) -> set[str]:
         return set()

@@ -14,6 +14,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from standins.twilio_api import TwilioStandIn
 
+from vigil.core.events import Alert
 from vigil.shell.desk.desk import AlertChange, AlertDesk
 from vigil.runtimes.shared.alerting import AlertingService
 from vigil.shell.stores.desk_store import DeskStore
@@ -83,11 +84,11 @@ def smtp(free_port):
     controller.stop()
 
 
-def alert(alert_id: str, kind: str, severity: str, t: float, **extra) -> dict[str, object]:
-    return {"alert_id": alert_id, "patient_id": "p-001", "kind": kind, "category": "clinical", "severity": severity,
-            "rule": f"{kind} rule", "values": {"spo2_pct": 89} if kind == "hypoxaemia" else {"hr_bpm": 131},
-            "onset_t": t - 300, "raised_t": t, "news2": None, "contributors": [], "model_version": None,
-            "cleared_t": None, "baselines": {"hr": 74.0, "spo2": 97.0}, "trends": {}, **extra}
+def alert(alert_id: str, kind: str, severity: str, t: float, **extra) -> Alert:
+    return Alert(**{"alert_id": alert_id, "patient_id": "p-001", "kind": kind, "category": "clinical", "severity": severity,
+                    "rule": f"{kind} rule", "values": {"spo2_pct": 89} if kind == "hypoxaemia" else {"hr_bpm": 131},
+                    "onset_t": t - 300, "raised_t": t, "news2": None, "contributors": [], "model_version": None,
+                    "cleared_t": None, "baselines": {"hr": 74.0, "spo2": 97.0}, "trends": {}, **extra})
 
 
 class Ward:
@@ -136,14 +137,14 @@ async def test_related_alerts_make_one_incident_with_audit_and_outbox_in_one_com
     assert [(a["event"], a["alert_id"]) for a in ward.desk_store.audit(incident_id)] == [("opened", "a1"), ("joined", "a2")]
     # Opening pages patient (app, sms), first-level doctor (sms, email - no email channel here) and the console;
     # the second alert joins quietly (console only): no storm.
-    assert {(r["recipient_id"], r["channel"]) for r in first.outbox} == {
+    assert {(r.recipient_id, r.channel) for r in first.outbox} == {
         ("console", "app"), ("patient:p-001", "app"), ("patient:p-001", "sms"),
         ("team:p-001:dr-ahmed", "sms"), ("team:p-001:dr-ahmed", "email")}
-    assert {(r["recipient_id"], r["channel"]) for r in second.outbox} == {("console", "app")}
-    sms_row = next(r for r in first.outbox if r["recipient_id"] == "patient:p-001" and r["channel"] == "sms")
-    assert "999" in sms_row["body"] and sms_row["text_source"] == "template"
-    doctor_row = next(r for r in first.outbox if r["recipient_id"] == "team:p-001:dr-ahmed" and r["channel"] == "sms")
-    assert "p-001" in doctor_row["subject"] and "89" in doctor_row["body"]  # the clinician sees who and the numbers
+    assert {(r.recipient_id, r.channel) for r in second.outbox} == {("console", "app")}
+    sms_row = next(r for r in first.outbox if r.recipient_id == "patient:p-001" and r.channel == "sms")
+    assert "999" in sms_row.body and sms_row.text_source == "template"
+    doctor_row = next(r for r in first.outbox if r.recipient_id == "team:p-001:dr-ahmed" and r.channel == "sms")
+    assert "p-001" in doctor_row.subject and "89" in doctor_row.body  # the clinician sees who and the numbers
     # The same changes again (a replayed Kafka record, a reprocessed batch): nothing new.
     again = ward.take(AlertChange("raised", alert("a1", "hypoxaemia", "high", T0), T0),
                       AlertChange("raised", alert("a2", "tachycardia", "high", T0 + 20), T0 + 20))

@@ -30,7 +30,7 @@ async def test_slow_model_never_holds_the_alert_back(tmp_path, free_port, http_p
             assert "Vigil" in by_to["+8613800000007"] and any("\u4e00" <= c <= "\u9fff" for c in by_to["+8613800000007"])
             assert "85" in by_to["+447700900002"] and "pt-7" in by_to["+447700900002"]
             # The model is still thinking (or has timed out) when the SMS is already out.
-            explained = await wait_until(lambda: [e for a in store.alert_rows([r["alert_id"] for r in runtime.store.alerts()])
+            explained = await wait_until(lambda: [e for a in store.alerts_by_id([r["alert_id"] for r in runtime.store.alerts()])
                                                   for e in store.explanations_for(a)], 20, "the explanation outcome")
             first_sms = min(r["sent_t"] for r in store.outbox_rows() if r["channel"] == "sms")
             assert all(e["source"] == "template" and e["fallback_reason"] == "timeout" for e in explained)

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from vigil.shell.stores.rows import AlertRow
 from vigil.shell.stores.sql import SqlStore, WriteBatch
 
 OLD_ALERTS = """CREATE TABLE alerts (
@@ -53,11 +54,11 @@ def test_an_earlier_alerts_table_is_upgraded_in_place(old_store_url):
                              'medium', 'open', 'T >= 38.1', '{}', 1.0, 2.0, 0)"""))
     store = SqlStore(url)
     try:
-        store.write(WriteBatch(alerts=[{
-            "alert_id": "al-new", "patient_id": "p-1", "kind": "hypoxaemia", "category": "clinical", "severity": "high",
-            "state": "open", "rule": "SpO2 <= 91 %", "values": {"spo2_pct": 89}, "news2": None, "contributors": [],
-            "model_version": None, "onset_t": 3.0, "raised_t": 4.0, "cleared_t": None,
-            "baselines": {"spo2": 97.0}, "trends": {"spo2": -3.0}, "patient_message": None, "clinician_summary": None}]))
+        store.write(WriteBatch(alerts=[AlertRow(
+            alert_id="al-new", patient_id="p-1", kind="hypoxaemia", category="clinical", severity="high",
+            state="open", rule="SpO2 <= 91 %", values={"spo2_pct": 89}, news2=None, contributors=[],
+            model_version=None, onset_t=3.0, raised_t=4.0, cleared_t=None,
+            baselines={"spo2": 97.0}, trends={"spo2": -3.0}, patient_message=None, clinician_summary=None)]))
         assert store.alert("al-old")["kind"] == "fever"  # kept
         assert store.alert("al-new")["baselines"] == {"spo2": 97.0}
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from vigil.tools.dashboards.definitions import all_dashboards, panel_queries, silent_devices_query, ward_query
 from vigil.shell.stores.influx import InfluxSeriesWriter, line_for, score_line
+from vigil.shell.stores.rows import ReadingRow, ScoreRow
 
 pytestmark = pytest.mark.integration
 
@@ -33,15 +34,15 @@ def ward_series(servers, influx_bucket):
         t = now - minute * 60
         worse = max(0, 60 - minute) / 60  # the last hour, 0 → 1
         for patient, spo2, hr, news2 in (("pt-calm", 97.0, 70.0, 0), ("pt-sick", 96 - 8 * worse, 80 + 35 * worse, round(7 * worse))):
-            lines.append(line_for({"patient_id": patient, "device_id": f"wr-{patient}", "t": t, "seq": 120 - minute,
-                                   "hr": hr, "spo2": spo2, "rr": 16.0 + 8 * worse * (patient == "pt-sick"), "temp": 37.0,
-                                   "sbp": 120.0, "dbp": 80.0, "battery": 80.0 - minute / 10, "news2": news2,
-                                   "news2_partial": False, "flags": ""}))
-            lines.append(score_line({"patient_id": patient, "t": t, "anomaly": worse * (patient == "pt-sick"),
-                                     "risk": 0.05 + 0.8 * worse * (patient == "pt-sick"), "model_version": "test"}))
+            lines.append(line_for(ReadingRow(patient_id=patient, device_id=f"wr-{patient}", t=t, seq=120 - minute,
+                                             hr=hr, spo2=spo2, rr=16.0 + 8 * worse * (patient == "pt-sick"), temp=37.0,
+                                             sbp=120.0, dbp=80.0, battery=80.0 - minute / 10, news2=news2,
+                                             news2_partial=False, flags="")))
+            lines.append(score_line(ScoreRow(patient_id=patient, t=t, anomaly=worse * (patient == "pt-sick"),
+                                             risk=0.05 + 0.8 * worse * (patient == "pt-sick"), model_version="test")))
         if minute > 60:
-            lines.append(line_for({"patient_id": "pt-quiet", "device_id": "wr-q", "t": t, "seq": 120 - minute,
-                                   "hr": 72.0, "spo2": 97.0, "news2": 0, "flags": ""}))
+            lines.append(line_for(ReadingRow(patient_id="pt-quiet", device_id="wr-q", t=t, seq=120 - minute,
+                                             hr=72.0, spo2=97.0, news2=0, flags="")))
     writer = InfluxSeriesWriter(servers["VIGIL_INFLUX_URL"], servers["VIGIL_INFLUX_TOKEN"], servers["VIGIL_INFLUX_ORG"],
                                 influx_bucket)
     writer.write_now(lines)

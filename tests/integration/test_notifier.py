@@ -64,7 +64,7 @@ def produce(servers, topic: str, records: list[AlertRecord]) -> None:
         await producer.start()
         try:
             for rec in records:
-                await producer.send_and_wait(topic, key=rec.alert["patient_id"].encode(), value=rec.model_dump_json().encode())
+                await producer.send_and_wait(topic, key=rec.alert.patient_id.encode(), value=rec.model_dump_json().encode())
         finally:
             await producer.stop()
 

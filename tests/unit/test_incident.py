@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from vigil.core.events import Alert
 from vigil.core.incident import Incident, IncidentBook, LifecyclePolicy
 
 T0 = 1_700_000_000.0
 
 
 def alert(alert_id: str, kind: str = "tachycardia", severity: str = "high", patient: str = "pt-1",
-          category: str = "clinical") -> dict[str, object]:
-    return {"alert_id": alert_id, "patient_id": patient, "kind": kind, "severity": severity, "category": category}
+          category: str = "clinical") -> Alert:
+    return Alert(alert_id, patient, kind, category, severity, rule="", values={}, onset_t=T0, raised_t=T0)
 
 
 def kinds(events) -> list[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time, timezone
 
 from vigil.shell.desk.recipients import recipients_for
+from vigil.core.events import Alert
 from vigil.core.incident import IncidentBook, LifecyclePolicy
 from vigil.core.notification import QuietHours, plan_notifications
 from vigil.shell.registry import PatientProfile
@@ -28,8 +30,8 @@ PROFILE = PatientProfile.model_validate({
 })
 
 
-def alert(alert_id: str, severity: str, kind: str = "hypoxaemia", category: str = "clinical") -> dict[str, object]:
-    return {"alert_id": alert_id, "patient_id": "p-001", "kind": kind, "severity": severity, "category": category}
+def alert(alert_id: str, severity: str, kind: str = "hypoxaemia", category: str = "clinical") -> Alert:
+    return Alert(alert_id, "p-001", kind, category, severity, rule="", values={}, onset_t=0.0, raised_t=0.0)
 
 
 def who(intents) -> set[tuple[str, str]]:
@@ -98,5 +100,5 @@ def test_quiet_hours_across_midnight_and_within_a_day():
 
 
 def test_patient_without_profile_reaches_console_and_app():
-    event = IncidentBook().alert_raised({**alert("a1", "high"), "patient_id": "p-x"}, DAY)[0]
+    event = IncidentBook().alert_raised(replace(alert("a1", "high"), patient_id="p-x"), DAY)[0]
     assert who(plan_notifications(event, recipients_for("p-x", None))) == {("console", "app"), ("patient:p-x", "app")}

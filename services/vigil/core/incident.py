@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from vigil.core.events import SEVERITY_RANK
+from vigil.core.events import SEVERITY_RANK, Alert
 
 IncidentState = Literal["open", "acknowledged", "resolved"]
 IncidentEventKind = Literal[
@@ -121,7 +121,7 @@ class IncidentEvent:
     incident: Incident
     t: float
     actor: str = "vigil"
-    alert: Mapping[str, Any] | None = None  # the alert that caused it, for alert-driven events
+    alert: Alert | None = None  # the alert that caused it, for alert-driven events
     detail: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,14 +164,14 @@ class IncidentBook:
 
     # -- alerts in --------------------------------------------------------------------------
 
-    def alert_raised(self, alert: Mapping[str, Any], t: float) -> list[IncidentEvent]:
-        alert_id, severity = str(alert["alert_id"]), str(alert["severity"])
+    def alert_raised(self, alert: Alert, t: float) -> list[IncidentEvent]:
+        alert_id, severity = alert.alert_id, alert.severity
         if alert_id in self._by_alert:
             return []  # already seen (a replay): never twice
-        key = (str(alert["patient_id"]), str(alert.get("category", "clinical")))
+        key = (alert.patient_id, alert.category)
         current = self._current.get(key)
         incident = None if current is None else self.incidents.get(current)
-        member = Member(str(alert["kind"]), severity)
+        member = Member(alert.kind, severity)
         if incident is None:
             incident = Incident(incident_id_for(alert_id, t), key[0], key[1], t, severity, updated_t=t)
             incident.members[alert_id] = member
@@ -188,23 +188,23 @@ class IncidentBook:
                 self._arm(incident, t)  # back from settling: the timers run again
         return self._reassess(incident, t, alert, joined=True)
 
-    def alert_severity_changed(self, alert: Mapping[str, Any], t: float) -> list[IncidentEvent]:
-        incident = self.incident_for_alert(str(alert["alert_id"]))
+    def alert_severity_changed(self, alert: Alert, t: float) -> list[IncidentEvent]:
+        incident = self.incident_for_alert(alert.alert_id)
         if incident is None:
             # Its incident was resolved by a clinician while the alert stayed active; a change in
             # the patient's state now is news, so it opens a new incident.
             return self.alert_raised(alert, t)
-        member = incident.members[str(alert["alert_id"])]
-        if member.severity == alert["severity"]:
+        member = incident.members[alert.alert_id]
+        if member.severity == alert.severity:
             return []
-        member.severity = str(alert["severity"])
+        member.severity = alert.severity
         return self._reassess(incident, t, alert)
 
-    def alert_cleared(self, alert: Mapping[str, Any], t: float) -> list[IncidentEvent]:
-        incident = self.incident_for_alert(str(alert["alert_id"]))
+    def alert_cleared(self, alert: Alert, t: float) -> list[IncidentEvent]:
+        incident = self.incident_for_alert(alert.alert_id)
         if incident is None:
             return []
-        member = incident.members[str(alert["alert_id"])]
+        member = incident.members[alert.alert_id]
         if not member.active:
             return []
         member.active = False
@@ -263,7 +263,7 @@ class IncidentBook:
 
     # -- pieces -----------------------------------------------------------------------------
 
-    def _reassess(self, incident: Incident, t: float, alert: Mapping[str, Any], joined: bool = False) -> list[IncidentEvent]:
+    def _reassess(self, incident: Incident, t: float, alert: Alert, joined: bool = False) -> list[IncidentEvent]:
         active = [incident.members[a].severity for a in incident.active_alerts()]
         severity = max(active, key=SEVERITY_RANK.__getitem__) if active else incident.severity
         previous = incident.severity
@@ -307,7 +307,7 @@ class IncidentBook:
         return event
 
     def _event(self, kind: IncidentEventKind, incident: Incident, t: float, *, actor: str = "vigil",
-               alert: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None) -> IncidentEvent:
+               alert: Alert | None = None, detail: Mapping[str, Any] | None = None) -> IncidentEvent:
         incident.revision += 1
         incident.updated_t = t
         return IncidentEvent(kind, incident.copy(), t, actor, alert, dict(detail or {}))

@@ -44,8 +44,8 @@ def changes_from(values: list[bytes]) -> tuple[list[AlertChange], int]:
             unreadable += 1
             log.error("unreadable alert record", extra={"error": str(exc.errors(include_url=False)[:1])[:300]})
             continue
-        alert = record.alert
-        t = record.t if record.t is not None else float(alert.get("cleared_t") or alert.get("raised_t") or 0.0)
+        alert = record.alert.to_alert()
+        t = record.t if record.t is not None else float(alert.cleared_t or alert.raised_t or 0.0)
         changes.append(AlertChange(record.event, alert, t))
     return changes, unreadable
 

@@ -25,7 +25,7 @@ from typing import Any
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 
-from vigil.shell.streams.records import AlertRecord, DeadLetterRecord, ReadingsRecord, ScoreRecord
+from vigil.shell.streams.records import AlertRecord, AlertSnapshot, DeadLetterRecord, ReadingsRecord, ScoreRecord
 from vigil.core.patient import PatientMonitor
 from vigil.core.quality import QualityLimits
 from vigil.shell.pipeline.pipeline import AnnouncedAlert, Message, Pipeline
@@ -229,7 +229,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
                     batch = pipeline.tick(now)
                     if not batch.alerts:
                         return
-                    changed = {row["patient_id"] for row in batch.alerts}
+                    changed = {row.patient_id for row in batch.alerts}
                     decided = await outcome(batch, {p: pipeline.monitors[p] for p in changed}, time.perf_counter(), [])
                 except Exception as exc:
                     failed("silence check", exc, 0, settings.processor_silence_check_s)
@@ -291,7 +291,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
         clock = time.perf_counter
         # Alert records go out first: they are what a clinician waits for.
         alerts = [(event.alert.patient_id.encode(), AlertRecord(
-            event=event.event, alert=event.alert.as_dict(), t=event.t, patient_message=event.patient_message,
+            event=event.event, alert=AlertSnapshot.of(event.alert), t=event.t, patient_message=event.patient_message,
             clinician_summary=event.clinician_summary).model_dump_json().encode()) for event in announced]
         deliveries = [await alerts_topic.send(key=key, value=value) for key, value in alerts]
         t_core = clock()
@@ -309,7 +309,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
                 anomaly=model.anomaly if model else None, risk=model.risk if model else None,
                 model_version=model.model_version if model else None).model_dump_json().encode()))
         for row in batch.dead_letters:
-            others.append((deadletter_topic, (row["device_id"] or "unknown").encode(),
+            others.append((deadletter_topic, (row.device_id or "unknown").encode(),
                            DeadLetterRecord.of_row(row).model_dump_json().encode()))
         # State as of this batch, taken now: the next batch moves these monitors on while this
         # one is stored, and the table must never get ahead of what InfluxDB and PostgreSQL hold.

@@ -77,7 +77,7 @@ class AlertingService:
         self.dispatcher = Dispatcher(self.store, channels, metrics, clock=clock, poll_s=settings.notify_poll_s)
         self.worker = ExplanationWorker(self.explainer, self.store, registry, metrics,
                                         emergency_number=settings.emergency_number, clock=clock, wake=self.dispatcher.wake)
-        self.desk = AlertDesk(registry, self.store, template_texts(self.explainer, settings.emergency_number), metrics,
+        self.desk = AlertDesk(registry, self.store, template_texts(settings.emergency_number), metrics,
                               policy=settings.lifecycle_policy(), ward_webhook=settings.ward_webhook_url, clock=clock,
                               on_raised=self.worker.submit, wake=self.dispatcher.wake)
         self.tasks: list[asyncio.Task[None]] = []

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from vigil.shell.desk.messages import TextSource, lead_alert, render
-from vigil.shell.desk.recipients import recipients_for
-from vigil.shell.stores.desk_store import DeskStore
+from vigil.core.events import Alert
 from vigil.core.incident import DEFAULT_LIFECYCLE, IncidentBook, IncidentEvent, LifecyclePolicy
 from vigil.core.notification import plan_notifications
+from vigil.shell.desk.messages import TextSource, lead_alert, render
+from vigil.shell.desk.recipients import recipients_for
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
+from vigil.shell.stores.desk_store import DeskStore
+from vigil.shell.stores.rows import AuditRow, IncidentAlertRow, IncidentRow, InboxRow, OutboxRow
 from vigil.shell.stores.sql import WriteBatch
 
 log = logging.getLogger("vigil.desk")
@@ -33,13 +34,22 @@ ALERT_EVENTS = ("raised", "severity_changed", "cleared")
 
 @dataclass(frozen=True, slots=True)
 class AlertChange:
+    """One event of an alert, with the alert as it stood then."""
+
     event: str  # raised, severity_changed, cleared
-    alert: Mapping[str, Any]  # Alert.as_dict()
+    alert: Alert  # a copy: the core goes on changing its own (see `of`)
     t: float
+
+    @classmethod
+    def of(cls, event: str, alert: Alert, t: float) -> AlertChange:
+        """The change, with a copy of the core's alert as it stands now."""
+        copied = replace(alert, values=dict(alert.values), contributors=list(alert.contributors),
+                         baselines=dict(alert.baselines), trends=dict(alert.trends))
+        return cls(event, copied, t)
 
     @property
     def key(self) -> tuple[str, str, float]:
-        return (str(self.alert["alert_id"]), self.event, round(float(self.t), 3))
+        return (self.alert.alert_id, self.event, round(float(self.t), 3))
 
 
 class AlertDesk:
@@ -53,7 +63,7 @@ class AlertDesk:
         policy: LifecyclePolicy = DEFAULT_LIFECYCLE,
         ward_webhook: str | None = None,
         clock: Callable[[], float] = time.time,
-        on_raised: Callable[[Mapping[str, Any]], None] | None = None,
+        on_raised: Callable[[Alert], None] | None = None,
         wake: Callable[[], None] | None = None,
     ) -> None:
         self.registry = registry
@@ -63,7 +73,7 @@ class AlertDesk:
         self.ward_webhook = ward_webhook
         self.clock = clock
         self.book = IncidentBook(policy)
-        self.alerts: dict[str, Mapping[str, Any]] = {}  # the latest of each member alert, for reminders
+        self.alerts: dict[str, Alert] = {}  # the latest of each member alert, for reminders
         self.on_raised = on_raised  # e.g. queue the richer explanation, off the critical path
         self.wake = wake  # the dispatcher's doorbell: new outbox rows are durable
 
@@ -75,7 +85,7 @@ class AlertDesk:
         for incident in found:
             self.book.restore(incident)
         member_ids = [alert_id for incident in found for alert_id in incident.members]
-        self.alerts.update(self.store.alert_rows(member_ids))
+        self.alerts.update(self.store.alerts_by_id(member_ids))
         self.metrics.open_incidents.set(len(self.book.incidents))
         return len(found)
 
@@ -92,9 +102,9 @@ class AlertDesk:
                 continue
             seen.add(change.key)
             alert = change.alert
-            alert_id = str(alert["alert_id"])
+            alert_id = alert.alert_id
             self.alerts[alert_id] = alert
-            batch.desk_inbox.append({"alert_id": alert_id, "event": change.event, "t": change.key[2]})
+            batch.desk_inbox.append(InboxRow(alert_id, change.event, change.key[2]))
             if change.event == "raised":
                 caused = self.book.alert_raised(alert, change.t)
                 if caused and self.on_raised is not None:
@@ -107,7 +117,7 @@ class AlertDesk:
                 raise ValueError(f"unknown alert event {change.event!r}")
             for event in caused:
                 if event.alert is not None and event.kind in ("opened", "joined", "worsened", "eased"):
-                    batch.incident_alerts.append({"alert_id": alert_id, "incident_id": event.incident.incident_id})
+                    batch.incident_alerts.append(IncidentAlertRow(alert_id, event.incident.incident_id))
             events.extend(caused)
         self._record(events, batch)
         return events
@@ -145,11 +155,11 @@ class AlertDesk:
             incident = event.incident
             latest[incident.incident_id] = event
             alert = event.alert
-            batch.incident_audit.append({
-                "incident_id": incident.incident_id, "revision": event.revision, "event": event.kind, "t": event.t,
-                "actor": event.actor, "alert_id": None if alert is None else str(alert["alert_id"]),
-                "detail": {**dict(event.detail), "severity": incident.severity, "state": incident.state},
-            })
+            batch.incident_audit.append(AuditRow(
+                incident.incident_id, event.revision, event.kind, event.t, event.actor,
+                None if alert is None else alert.alert_id,
+                {**dict(event.detail), "severity": incident.severity, "state": incident.state},
+            ))
             self.metrics.incident_events.labels(event.kind, incident.severity).inc()
             log.info("incident " + event.kind, extra={"incident_id": incident.incident_id, "patient_id": incident.patient_id,
                                                       "severity": incident.severity, "actor": event.actor,
@@ -158,30 +168,18 @@ class AlertDesk:
             recipients = recipients_for(incident.patient_id, self.registry.profile(incident.patient_id), self.ward_webhook)
             for intent in plan_notifications(event, recipients):
                 subject, body, payload = render(intent, event, explaining, self.texts)
-                batch.outbox.append({
-                    "key": intent.key, "incident_id": intent.incident_id, "patient_id": intent.patient_id,
-                    "event": intent.event, "revision": intent.revision, "recipient_id": intent.recipient_id,
-                    "role": intent.role, "audience": intent.audience, "channel": intent.channel, "address": intent.address,
-                    "language": intent.language, "severity": intent.severity, "critical": intent.critical,
-                    "subject": subject, "body": body, "payload": payload, "text_source": "template",
-                    "status": "pending", "attempts": 0, "deliver_after": intent.deliver_after,
-                    "next_attempt_t": intent.deliver_after, "lease_until": None, "created_t": wall,
-                    "sent_t": None, "provider_id": None, "last_error": None,
-                })
+                batch.outbox.append(OutboxRow(
+                    intent.key, intent.incident_id, intent.patient_id, intent.event, intent.revision,
+                    intent.recipient_id, intent.role, intent.audience, intent.channel, intent.address, intent.language,
+                    intent.severity, intent.critical, subject, body, payload, "template", intent.deliver_after, wall,
+                ))
                 self.metrics.notifications_queued.labels(intent.channel).inc()
         for event in latest.values():
             incident = event.incident
             if incident.state == "resolved":  # out of the book: its alerts are no longer needed here
                 for alert_id in incident.members:
                     self.alerts.pop(alert_id, None)
-            batch.incidents.append({
-                "incident_id": incident.incident_id, "patient_id": incident.patient_id, "category": incident.category,
-                "severity": incident.severity, "state": incident.state, "opened_t": incident.opened_t,
-                "updated_t": incident.updated_t, "revision": incident.revision,
-                "escalation_level": incident.escalation_level, "acknowledged_t": incident.acknowledged_t,
-                "acknowledged_by": incident.acknowledged_by, "resolved_t": incident.resolved_t,
-                "resolved_by": incident.resolved_by, "resolution": incident.resolution, "doc": incident.as_dict(),
-            })
+            batch.incidents.append(IncidentRow.of(incident))
         self.metrics.open_incidents.set(len(self.book.incidents))
 
     def committed(self) -> None:

@@ -16,26 +16,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
-from vigil.shell.stores.desk_store import DeskStore
-from vigil.shell.explain.explainer import Explainer
+from vigil.core.events import Alert
+from vigil.shell.desk.messages import TextSource
+from vigil.shell.explain.explainer import Explainer, Explanation
 from vigil.shell.explain.facts import facts_from_alert
+from vigil.shell.explain.templates import AlertTexts, alert_texts
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
+from vigil.shell.stores.desk_store import DeskStore
+from vigil.shell.stores.rows import ExplanationRow, OutboxRow
 
 log = logging.getLogger("vigil.explaining")
 
 QUEUE_MAX = 1000
 
 
-def template_texts(explainer: Explainer, emergency_number: str) -> Callable[[Mapping[str, Any], str], tuple[str, str]]:
-    """The desk's text source: deterministic template texts, in the recipient's language."""
+def template_texts(emergency_number: str) -> TextSource:
+    """The desk's text source: an alert's template words, in the recipient's language."""
 
-    def texts(alert: Mapping[str, Any], language: str) -> tuple[str, str]:
-        explanation = explainer.template(facts_from_alert(alert, language=language, emergency_number=emergency_number))
-        return explanation.patient_text, explanation.clinician_text
+    def texts(alert: Alert, language: str) -> AlertTexts:
+        return alert_texts(alert, language=language, emergency_number=emergency_number)
 
     return texts
 
@@ -51,18 +53,18 @@ class ExplanationWorker:
         self.emergency_number = emergency_number
         self.clock = clock
         self.wake = wake
-        self.queue: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue(QUEUE_MAX)
+        self.queue: asyncio.Queue[Alert] = asyncio.Queue(QUEUE_MAX)
         self.concurrency = concurrency
         self.dropped = 0
         self.done = 0
 
-    def submit(self, alert: Mapping[str, Any]) -> None:
+    def submit(self, alert: Alert) -> None:
         """Queue one raised alert (called on the event loop, never blocks)."""
         if self.queue.full():
             self.queue.get_nowait()
             self.dropped += 1
             log.warning("explanation queue full: oldest request dropped (its template text already went out)")
-        self.queue.put_nowait(dict(alert))
+        self.queue.put_nowait(alert)  # the desk's copy, which nothing changes
 
     async def run(self) -> None:
         await asyncio.gather(*(self._work() for _ in range(self.concurrency)))
@@ -73,14 +75,14 @@ class ExplanationWorker:
             try:
                 await self.explain(alert)
             except Exception:
-                log.exception("explanation failed", extra={"alert_id": alert.get("alert_id")})
+                log.exception("explanation failed", extra={"alert_id": alert.alert_id})
             finally:
                 self.queue.task_done()
 
-    async def explain(self, alert: Mapping[str, Any]) -> list[dict[str, Any]]:
+    async def explain(self, alert: Alert) -> list[ExplanationRow]:
         """Explain one alert in the patient's language (and English for the team). Returns the
         explanation rows it stored."""
-        patient_id = str(alert["patient_id"])
+        patient_id = alert.patient_id
         profile = self.registry.profile(patient_id)
         patient_language = profile.language if profile else "en"
         languages = list(dict.fromkeys([patient_language, "en"]))
@@ -88,21 +90,19 @@ class ExplanationWorker:
         for language in languages:
             facts = facts_from_alert(alert, language=language, emergency_number=self.emergency_number)
             explanation = await self.explainer.explain(facts)
-            row = {
-                "alert_id": str(alert["alert_id"]), "language": language, "facts_key": explanation.facts_key,
-                "source": explanation.source, "patient_text": explanation.patient_text,
-                "clinician_text": explanation.clinician_text, "fallback_reason": explanation.fallback_reason,
-                "failed_checks": list(explanation.failed_checks), "latency_s": explanation.latency_s,
-                "created_t": self.clock(),
-            }
-            follow_ups: list[dict[str, Any]] = []
+            row = ExplanationRow(
+                alert.alert_id, language, explanation.facts_key, explanation.source, explanation.patient_text,
+                explanation.clinician_text, explanation.fallback_reason, list(explanation.failed_checks),
+                explanation.latency_s, self.clock(),
+            )
+            follow_ups: list[OutboxRow] = []
             if explanation.source == "llm" and not explanation.fallback_reason:  # templates already went out
-                incident_id = await asyncio.to_thread(self.store.incident_id_for_alert, str(alert["alert_id"]))
+                incident_id = await asyncio.to_thread(self.store.incident_id_for_alert, alert.alert_id)
                 follow_ups = self._follow_ups(alert, explanation, language, language == patient_language, incident_id or "")
             await asyncio.to_thread(self.store.save_explanation, row, follow_ups)
             self.metrics.explanations.labels(explanation.source, explanation.fallback_reason or "").inc()
             if explanation.fallback_reason:
-                log.info("explanation fell back to template", extra={"alert_id": row["alert_id"], "language": language,
+                log.info("explanation fell back to template", extra={"alert_id": row.alert_id, "language": language,
                                                                      "reason": explanation.fallback_reason})
             if follow_ups and self.wake is not None:
                 self.wake()
@@ -110,27 +110,25 @@ class ExplanationWorker:
         self.done += 1
         return rows
 
-    def _follow_ups(self, alert: Mapping[str, Any], explanation: Any, language: str, for_patient: bool,
-                    incident_id: str) -> list[dict[str, Any]]:
+    def _follow_ups(self, alert: Alert, explanation: Explanation, language: str, for_patient: bool,
+                    incident_id: str) -> list[OutboxRow]:
         """App messages carrying a model's text that passed every check."""
-        alert_id, patient_id = str(alert["alert_id"]), str(alert["patient_id"])
+        alert_id, patient_id = alert.alert_id, alert.patient_id
         now = self.clock()
         targets = []
         if language == "en":
-            targets.append(("console", "clinician", "console", explanation.clinician_text, f"[Vigil] More detail · {patient_id} · {alert['kind']}"))
+            targets.append(("console", "clinician", "console", explanation.clinician_text, f"[Vigil] More detail · {patient_id} · {alert.kind}"))
         if for_patient:
             inbox = f"patient:{patient_id}"
             targets.append((inbox, "patient", inbox, explanation.patient_text, "Vigil"))
         rows = []
         for recipient_id, audience, address, body, subject in targets:
             key = "nt-" + hashlib.sha1(f"{alert_id}|explanation|{language}|{recipient_id}|app".encode()).hexdigest()[:24]
-            rows.append({
-                "key": key, "incident_id": incident_id, "patient_id": patient_id, "event": "explanation", "revision": 0,
-                "recipient_id": recipient_id, "role": "console" if audience == "clinician" else "patient",
-                "audience": audience, "channel": "app", "address": address, "language": language,
-                "severity": str(alert["severity"]), "critical": False, "subject": subject, "body": body,
-                "payload": {"event": "explanation", "alert_id": alert_id, "incident_id": incident_id, "source": "llm"},
-                "text_source": "llm", "status": "pending", "attempts": 0, "deliver_after": now, "next_attempt_t": now,
-                "lease_until": None, "created_t": now, "sent_t": None, "provider_id": None, "last_error": None,
-            })
+            rows.append(OutboxRow(
+                key, incident_id, patient_id, "explanation", 0, recipient_id,
+                "console" if audience == "clinician" else "patient", audience, "app", address, language,
+                alert.severity, False, subject, body,
+                {"event": "explanation", "alert_id": alert_id, "incident_id": incident_id, "source": "llm"},
+                "llm", now, now,
+            ))
         return rows

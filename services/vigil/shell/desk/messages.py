@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from vigil.core.events import SEVERITY_RANK
+from vigil.core.events import SEVERITY_RANK, Alert
 from vigil.core.incident import Incident, IncidentEvent
 from vigil.core.notification import NotificationIntent
+from vigil.shell.explain.templates import AlertTexts
 
-# (alert, language) -> (patient text, clinician text)
-TextSource = Callable[[Mapping[str, Any], str], tuple[str, str]]
+# (alert, language) -> its words in that language
+TextSource = Callable[[Alert, str], AlertTexts]
+# What a notification's payload tells of the alert behind it.
+PAYLOAD_ALERT_FIELDS = ("alert_id", "kind", "severity", "rule", "values", "news2", "raised_t", "model_version")
 
 HEADLINE_EN = {
     "opened": "New incident", "worsened": "Incident worse", "joined": "Incident update", "eased": "Incident easing",
@@ -32,23 +35,24 @@ HEADLINE_ZH = {
 PATIENT_PREFIX = {"en": "Vigil: ", "zh": "Vigil：", }
 
 
-def lead_alert(incident: Incident, alerts: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def lead_alert(incident: Incident, alerts: Mapping[str, Alert]) -> Alert | None:
     """The alert that best explains the incident now: the most severe active one, else the latest."""
     candidates = [(alert_id, m) for alert_id, m in incident.members.items() if alert_id in alerts]
     if not candidates:
         return None
     active = [c for c in candidates if c[1].active] or candidates
-    alert_id, _ = max(active, key=lambda c: (SEVERITY_RANK.get(c[1].severity, 0), float(alerts[c[0]].get("raised_t") or 0)))
+    alert_id, _ = max(active, key=lambda c: (SEVERITY_RANK.get(c[1].severity, 0), float(alerts[c[0]].raised_t or 0)))
     return alerts[alert_id]
 
 
-def render(intent: NotificationIntent, event: IncidentEvent, alert: Mapping[str, Any] | None,
+def render(intent: NotificationIntent, event: IncidentEvent, alert: Alert | None,
            texts: TextSource) -> tuple[str, str, dict[str, Any]]:
     """Subject, body and payload of one notification."""
     incident = event.incident
     language = intent.language if intent.language in ("en", "zh") else "en"
     headline = (HEADLINE_ZH if language == "zh" else HEADLINE_EN)[event.kind]
-    patient_text, clinician_text = texts(alert, language) if alert is not None else ("", "")
+    words = texts(alert, language) if alert is not None else AlertTexts("", "")
+    patient_text, clinician_text = words.patient, words.clinician
     kinds = sorted({m.kind for m in incident.members.values() if m.active}) or sorted({m.kind for m in incident.members.values()})
     if intent.audience == "patient":
         subject = "Vigil" if language == "en" else "Vigil 健康提醒"
@@ -74,7 +78,6 @@ def render(intent: NotificationIntent, event: IncidentEvent, alert: Mapping[str,
             "opened_t": incident.opened_t, "alerts": {k: {"kind": m.kind, "severity": m.severity, "active": m.active}
                                                       for k, m in incident.members.items()},
         },
-        "alert": None if alert is None else {k: alert.get(k) for k in ("alert_id", "kind", "severity", "rule", "values",
-                                                                        "news2", "raised_t", "model_version")},
+        "alert": None if alert is None else {name: getattr(alert, name) for name in PAYLOAD_ALERT_FIELDS},
     }
     return subject, body, payload

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from vigil.core.events import Alert
+
 Language = Literal["en", "zh"]
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 
@@ -162,8 +164,10 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
-def facts_from_alert(alert: Mapping[str, Any], *, language: str = "en", emergency_number: str = "999") -> AlertFacts:
-    """Facts from `Alert.as_dict()` (optionally with `baselines`, `trends`, `on_oxygen`, `spo2_scale`)."""
+def facts_from_alert(alert: Alert | Mapping[str, Any], *, language: str = "en", emergency_number: str = "999") -> AlertFacts:
+    """Facts from an Alert or `Alert.as_dict()` (optionally with `baselines`, `trends`, `on_oxygen`, `spo2_scale`)."""
+    if isinstance(alert, Alert):
+        alert = alert.as_dict()
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {LANGUAGES}, not {language!r}")
     values: list[Measurement] = []

@@ -14,8 +14,10 @@ both at once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from vigil.core.events import Alert
 from vigil.shell.explain.facts import VALUE_KEYS, VITAL_UNITS, AlertFacts, facts_from_alert
 
 # The opening sentence for each alert kind: what Vigil saw, in everyday words.
@@ -273,20 +275,38 @@ def clinician_text(facts: AlertFacts) -> str:
     return (" " if en else "").join(lines)
 
 
-# -- the pipeline's original entry points, kept with their signatures -------------------------
+# -- an alert's words: the one producer ------------------------------------------------------
 
-def patient_message(alert: dict[str, Any]) -> str:
-    """A calm, plain message for the patient, in English, from `Alert.as_dict()`."""
-    return patient_text(facts_from_alert(alert))
+@dataclass(frozen=True, slots=True)
+class AlertTexts:
+    """An alert's words: the calm message for the patient and the summary for clinicians."""
+
+    patient: str
+    clinician: str
 
 
-def clinician_summary(alert: dict[str, Any], baselines: Mapping[str, float] | None = None) -> str:
-    """A concise summary from `Alert.as_dict()`; `baselines` by vital (hr) or value key (hr_bpm)."""
+def alert_texts(alert: Alert | Mapping[str, Any], *, language: str = "en", emergency_number: str = "999",
+                name_model: bool = False) -> AlertTexts:
+    """The template words of an alert, for every place that shows them: the alert's own record
+    and announcement (English, naming the model that scored it: `name_model`) and each
+    notification (in the recipient's language). Deterministic and fast: safe on the alert's path."""
+    facts = facts_from_alert(alert, language=language, emergency_number=emergency_number)
+    clinician = clinician_text(facts)
+    model_version = alert.model_version if isinstance(alert, Alert) else alert.get("model_version")
+    if name_model and model_version:
+        # Which model scored it matters in the record; it is not a fact the explainer needs.
+        clinician += f" Model {model_version}."
+    return AlertTexts(patient_text(facts), clinician)
+
+
+def patient_message(alert: Mapping[str, Any]) -> str:
+    """The patient's words of an alert (`Alert.as_dict()`), in English."""
+    return alert_texts(alert).patient
+
+
+def clinician_summary(alert: Mapping[str, Any], baselines: Mapping[str, float] | None = None) -> str:
+    """The clinicians' words of an alert, naming its model; `baselines` by vital (hr) or value key (hr_bpm)."""
     if baselines:
         by_vital = {VALUE_KEYS[k][0] if k in VALUE_KEYS and VALUE_KEYS[k][0] else k: v for k, v in baselines.items()}
         alert = {**alert, "baselines": {**by_vital, **dict(alert.get("baselines") or {})}}
-    text = clinician_text(facts_from_alert(alert))
-    if alert.get("model_version"):
-        # Which model scored it matters in the record; it is not a fact the explainer needs.
-        text += f" Model {alert['model_version']}."
-    return text
+    return alert_texts(alert, name_model=True).clinician

@@ -33,9 +33,10 @@ from vigil.core.events import (
 from vigil.core.patient import PatientMonitor
 from vigil.core.quality import DEFAULT_QUALITY, QualityLimits
 from vigil.core.reading import Reading
-from vigil.shell.explain.templates import clinician_summary, patient_message
+from vigil.shell.explain.templates import AlertTexts, alert_texts
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
+from vigil.shell.stores.rows import AlertEventRow, AlertRow, DeadLetterRow, DeviceStatusRow, ReadingRow, ScoreRow
 from vigil.shell.stores.sql import WriteBatch
 
 log = logging.getLogger("vigil.pipeline")
@@ -62,16 +63,6 @@ class PipelineTotals:
     alerts_by_kind: Counter = field(default_factory=Counter)
     alert_latencies_s: list[float] = field(default_factory=list)
     raised: list[Alert] = field(default_factory=list)
-
-
-def alert_row(alert: Alert, texts: tuple[str, str] | None = None) -> dict[str, object]:
-    row = alert.as_dict()
-    row["state"] = "cleared" if alert.cleared_t is not None else "open"
-    if texts is not None:
-        row["patient_message"], row["clinician_summary"] = texts
-    else:
-        row["patient_message"] = row["clinician_summary"] = None
-    return row
 
 
 class AlertSink(Protocol):
@@ -199,8 +190,7 @@ class Pipeline:
             for patient_id, monitor in touched.items():
                 score = latest.get(patient_id)
                 if score is not None and score.t == monitor.last_seen_t:  # scored in this batch
-                    batch.scores.append({"patient_id": patient_id, "t": score.t, "anomaly": score.anomaly,
-                                         "risk": score.risk, "model_version": score.model_version})
+                    batch.scores.append(ScoreRow(patient_id, score.t, score.anomaly, score.risk, score.model_version))
         changes = self._alert_events(events, batch, now)
         self._write(batch, changes)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -235,10 +225,9 @@ class Pipeline:
             self._reject(Rejection(RejectReason.SCHEMA_INVALID, str(exc.errors(include_url=False)[:2])[:300],
                                    message.payload, message.topic, device_id_from_topic(message.topic), message.received_at), batch)
             return
-        batch.device_status.append({
-            "device_id": status.device_id, "state": status.state,
-            "t": status.ts.timestamp() if status.ts else message.received_at, "battery": status.battery_pct,
-        })
+        batch.device_status.append(DeviceStatusRow(
+            status.device_id, status.state, status.ts.timestamp() if status.ts else message.received_at, status.battery_pct,
+        ))
 
     def _reject(self, rejection: Rejection, batch: WriteBatch) -> None:
         reason = str(rejection.reason)
@@ -247,14 +236,13 @@ class Pipeline:
         log.info("payload rejected", extra={"reason": reason, "device_id": rejection.device_id,
                                             "topic": rejection.topic, "sample_index": rejection.sample_index,
                                             "detail": rejection.detail})
-        batch.dead_letters.append({
-            "received_at": rejection.received_at, "topic": rejection.topic, "device_id": rejection.device_id,
-            "patient_id": rejection.patient_id, "reason": reason, "detail": rejection.detail,
-            "sample_index": rejection.sample_index, "raw": rejection.raw,
-        })
+        batch.dead_letters.append(DeadLetterRow(
+            rejection.received_at, rejection.topic, rejection.device_id, rejection.patient_id, reason, rejection.detail,
+            rejection.sample_index, rejection.raw,
+        ))
 
     def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
-        raw = _reading_row(reading, "", None, None)
+        raw = _reading_row(reading, "", None, None)._asdict()  # the dead letter keeps the row as a dict, as before
         self._reject(Rejection(RejectReason(event.reason), event.detail, repr(raw).encode(), message.topic,
                                event.device_id, message.received_at, None, event.patient_id), batch)
 
@@ -269,10 +257,10 @@ class Pipeline:
             if isinstance(event, ReadingRejected):
                 continue
             alert = event.alert
-            texts = None
+            texts: AlertTexts | None = None
             if isinstance(event, AlertRaised):
                 name = "raised"
-                texts = (patient_message(alert.as_dict()), clinician_summary(alert.as_dict()))
+                texts = alert_texts(alert, name_model=True)
                 if alert.alert_id in known:
                     # Already raised before a restart: the same id from the same onset. Never again.
                     continue
@@ -288,11 +276,10 @@ class Pipeline:
             else:  # pragma: no cover - the Event union is closed
                 continue
             self.metrics.alert_events.labels(name).inc()
-            batch.alerts.append(alert_row(alert, texts))
+            batch.alerts.append(AlertRow.of(alert, texts.patient if texts else None, texts.clinician if texts else None))
             event_t = getattr(event, "t", alert.raised_t)
-            changes.append(AlertChange(name, alert.as_dict(), event_t))
-            batch.alert_events.append({"alert_id": alert.alert_id, "event": name, "t": event_t, "actor": "vigil",
-                                       "detail": {"severity": alert.severity}})
+            changes.append(AlertChange.of(name, alert, event_t))
+            batch.alert_events.append(AlertEventRow(alert.alert_id, name, event_t, "vigil", {"severity": alert.severity}))
             if self.quiet:
                 continue
             latency = 0.0 if source is None else max(0.0, wall - source.received_at)
@@ -302,16 +289,15 @@ class Pipeline:
             log.info("alert " + name, extra={"alert_id": alert.alert_id, "patient_id": alert.patient_id,
                                              "kind": alert.kind, "severity": alert.severity})
             if self.announce is not None:
-                texts = texts or (patient_message(alert.as_dict()), clinician_summary(alert.as_dict()))
-                self.announce(AnnouncedAlert(name, alert, texts[0], texts[1], latency, source, event_t))
+                texts = texts or alert_texts(alert, name_model=True)
+                self.announce(AnnouncedAlert(name, alert, texts.patient, texts.clinician, latency, source, event_t))
         return changes
 
 
-def _reading_row(reading: Reading, flags: str, news2: int | None, partial: bool | None) -> dict[str, object]:
-    return {
-        "patient_id": reading.patient_id, "device_id": reading.device_id, "t": reading.t, "seq": reading.seq,
-        "hr": reading.hr, "spo2": reading.spo2, "rr": reading.rr, "temp": reading.temp,
-        "sbp": reading.sbp, "dbp": reading.dbp, "steps": reading.steps, "accel": reading.accel,
-        "battery": reading.battery, "on_oxygen": reading.on_oxygen, "acvpu": reading.acvpu,
-        "flags": flags, "news2": news2, "news2_partial": partial,
-    }
+def _reading_row(reading: Reading, flags: str, news2: int | None, partial: bool | None) -> ReadingRow:
+    # `_make` skips the NamedTuple's Python-level __new__: this runs once per sample.
+    return ReadingRow._make((
+        reading.patient_id, reading.device_id, reading.t, reading.seq, reading.hr, reading.spo2, reading.rr,
+        reading.temp, reading.sbp, reading.dbp, reading.steps, reading.accel, reading.battery, reading.on_oxygen,
+        reading.acvpu, flags, news2, partial,
+    ))

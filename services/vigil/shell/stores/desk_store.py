@@ -14,9 +14,14 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 
+from vigil.core.events import Alert
 from vigil.core.incident import Incident
+from vigil.shell.stores.rows import ExplanationRow, OutboxRow
 from vigil.shell.stores.tables import alerts, desk_inbox, explanations, incident_alerts, incident_audit, incidents, outbox
-from vigil.shell.stores.sql import _insert
+from vigil.shell.stores.sql import _insert, outbox_columns
+
+# The alerts columns that are the core's Alert (the rest, state and texts, are the store's).
+_ALERT_FIELDS = tuple(name for name in Alert.__dataclass_fields__ if name in alerts.c)
 
 
 class DeskStore:
@@ -59,12 +64,14 @@ class DeskStore:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
-    def alert_rows(self, alert_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def alerts_by_id(self, alert_ids: Iterable[str]) -> dict[str, Alert]:
+        """The stored alerts with these ids, as the core's alerts (to restore the desk)."""
         ids = list(alert_ids)
         if not ids:
             return {}
+        query = select(*(alerts.c[name] for name in _ALERT_FIELDS)).where(alerts.c.alert_id.in_(ids))
         with self.engine.connect() as conn:
-            return {row.alert_id: dict(row._mapping) for row in conn.execute(select(alerts).where(alerts.c.alert_id.in_(ids)))}
+            return {row.alert_id: _alert(row._mapping) for row in conn.execute(query)}
 
     def seen_changes(self, keys: list[tuple[str, str, float]]) -> set[tuple[str, str, float]]:
         """Which (alert_id, event, t) the desk has already taken in."""
@@ -123,13 +130,22 @@ class DeskStore:
 
     # -- explanations -------------------------------------------------------------------------
 
-    def save_explanation(self, row: dict[str, Any], outbox_rows: list[dict[str, Any]] | None = None) -> None:
+    def save_explanation(self, row: ExplanationRow, outbox_rows: list[OutboxRow] | None = None) -> None:
         """The explanation and the follow-up messages that carry it, in one transaction."""
         with self.engine.begin() as conn:
-            conn.execute(self._explanation, row)
+            conn.execute(self._explanation, row._asdict())
             if outbox_rows:
-                conn.execute(_insert(self.engine, outbox).on_conflict_do_nothing(), outbox_rows)
+                conn.execute(_insert(self.engine, outbox).on_conflict_do_nothing(), outbox_columns(outbox_rows))
 
     def explanations_for(self, alert_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(select(explanations).where(explanations.c.alert_id == alert_id))]
+
+
+def _alert(row: Any) -> Alert:
+    """An alerts row as the core's Alert (a row from an older version may lack its context)."""
+    alert = Alert(**row)
+    alert.contributors = alert.contributors or []
+    alert.baselines = alert.baselines or {}
+    alert.trends = alert.trends or {}
+    return alert

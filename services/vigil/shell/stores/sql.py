@@ -7,16 +7,28 @@ transaction: a batch of readings, the alerts it caused and its dead letters land
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from vigil.shell.stores.migrate import upgrade
+from vigil.shell.stores.rows import (
+    AlertEventRow,
+    AlertRow,
+    AuditRow,
+    DeadLetterRow,
+    DeviceStatusRow,
+    IncidentAlertRow,
+    IncidentRow,
+    InboxRow,
+    OutboxRow,
+    ReadingRow,
+    ScoreRow,
+)
 from vigil.shell.stores.tables import (
     alert_events,
     alerts,
@@ -41,20 +53,44 @@ def _insert(engine: Engine, table: Any) -> Any:
     return insert(table)
 
 
+# A new outbox row's delivery has not started: pending, no attempt, due when it may be sent.
+_OUTBOX_START: dict[str, Any] = {
+    "status": "pending", "attempts": 0, "lease_until": None, "sent_t": None, "provider_id": None, "last_error": None,
+}
+
+
+class Row(Protocol):
+    """Any row of rows.py (a NamedTuple)."""
+
+    def _asdict(self) -> dict[str, Any]: ...
+
+
+def columns(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Rows as SQLAlchemy parameters: a row's fields are named as its table's columns (rows.py)."""
+    return [row._asdict() for row in rows]
+
+
+def outbox_columns(rows: Sequence[OutboxRow]) -> list[dict[str, Any]]:
+    """New outbox rows as parameters: their fields, and the start of their delivery."""
+    return [{**row._asdict(), "next_attempt_t": row.deliver_after, **_OUTBOX_START} for row in rows]
+
+
 @dataclass(slots=True)
 class WriteBatch:
-    readings: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    alert_events: list[dict[str, Any]] = field(default_factory=list)
-    dead_letters: list[dict[str, Any]] = field(default_factory=list)
-    device_status: list[dict[str, Any]] = field(default_factory=list)
-    scores: list[dict[str, Any]] = field(default_factory=list)  # model scores, with their model version
+    """What one processing batch (or one clinician action) stores, in one transaction."""
+
+    readings: list[ReadingRow] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+    alert_events: list[AlertEventRow] = field(default_factory=list)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    device_status: list[DeviceStatusRow] = field(default_factory=list)
+    scores: list[ScoreRow] = field(default_factory=list)  # model scores, with their model version
     # The alert desk's share of the same transaction (vigil.shell.desk): the transactional outbox.
-    incidents: list[dict[str, Any]] = field(default_factory=list)
-    incident_alerts: list[dict[str, Any]] = field(default_factory=list)
-    incident_audit: list[dict[str, Any]] = field(default_factory=list)
-    desk_inbox: list[dict[str, Any]] = field(default_factory=list)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[IncidentRow] = field(default_factory=list)
+    incident_alerts: list[IncidentAlertRow] = field(default_factory=list)
+    incident_audit: list[AuditRow] = field(default_factory=list)
+    desk_inbox: list[InboxRow] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.readings or self.alerts or self.alert_events or self.dead_letters or self.device_status
@@ -74,13 +110,11 @@ class SqlStore:
             metadata.create_all(self.engine)
         upgrade(self.engine, metadata)  # a store made by an earlier version gains what it lacks
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
-        self._reading_columns = [c.name for c in readings.columns]
-        self._reading_values = operator.itemgetter(*self._reading_columns)
         # SQLite: the hot insert goes straight to the driver's executemany (SQLAlchemy's per-row
         # parameter processing was a third of the embedded pipeline's time). Same semantics.
         self._sqlite_readings_sql = (
-            f"INSERT OR IGNORE INTO readings ({', '.join(self._reading_columns)}) "
-            f"VALUES ({', '.join('?' for _ in self._reading_columns)})"
+            f"INSERT OR IGNORE INTO readings ({', '.join(ReadingRow._fields)}) "
+            f"VALUES ({', '.join('?' for _ in ReadingRow._fields)})"
             if self.engine.dialect.name == "sqlite" else None
         )
         self._events = _insert(self.engine, alert_events).on_conflict_do_nothing()
@@ -116,38 +150,34 @@ class SqlStore:
         with self.engine.begin() as conn:
             if batch.readings:
                 if self._sqlite_readings_sql is not None:
-                    try:
-                        rows = list(map(self._reading_values, batch.readings))
-                    except KeyError:  # a row without some column: None for it, as before
-                        columns = self._reading_columns
-                        rows = [tuple(row.get(c) for c in columns) for row in batch.readings]
-                    conn.exec_driver_sql(self._sqlite_readings_sql, rows)
+                    # As plain tuples: sqlite3 binds a tuple subclass ~2 µs a row more slowly
+                    # than a tuple (measured), and the copy costs a tenth of that.
+                    conn.exec_driver_sql(self._sqlite_readings_sql, list(map(tuple, batch.readings)))
                 else:
-                    conn.execute(self._readings, batch.readings)
-            if batch.alerts:
-                for row in batch.alerts:  # upserts one by one: a batch may touch an alert twice
-                    conn.execute(self._alerts, row)
+                    conn.execute(self._readings, columns(batch.readings))
+            for row in columns(batch.alerts):  # upserts one by one: a batch may touch an alert twice
+                conn.execute(self._alerts, row)
             if batch.alert_events:
-                conn.execute(self._events, batch.alert_events)
+                conn.execute(self._events, columns(batch.alert_events))
             if batch.dead_letters:
-                conn.execute(self._dead, batch.dead_letters)
+                conn.execute(self._dead, columns(batch.dead_letters))
             if batch.device_status:
-                conn.execute(self._status, batch.device_status)
+                conn.execute(self._status, columns(batch.device_status))
             if batch.scores:
-                conn.execute(self._scores, batch.scores)
+                conn.execute(self._scores, columns(batch.scores))
             self._write_desk(conn, batch)
 
     def _write_desk(self, conn: Any, batch: WriteBatch) -> None:
-        for row in batch.incidents:  # one by one: a batch may change an incident twice
+        for row in columns(batch.incidents):  # one by one: a batch may change an incident twice
             conn.execute(self._incidents, row)
         if batch.incident_alerts:
-            conn.execute(self._incident_alerts, batch.incident_alerts)
+            conn.execute(self._incident_alerts, columns(batch.incident_alerts))
         if batch.incident_audit:
-            conn.execute(self._audit, batch.incident_audit)
+            conn.execute(self._audit, columns(batch.incident_audit))
         if batch.desk_inbox:
-            conn.execute(self._inbox, batch.desk_inbox)
+            conn.execute(self._inbox, columns(batch.desk_inbox))
         if batch.outbox:
-            conn.execute(self._outbox, batch.outbox)
+            conn.execute(self._outbox, outbox_columns(batch.outbox))
 
     def known_alerts(self, alert_ids: list[str]) -> set[str]:
         """Which of these alert ids are already stored (raised before, perhaps before a restart)."""

@@ -14,10 +14,12 @@ import json
 from dataclasses import fields
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from vigil.shell.contract.validation import Rejection
+from vigil.core.events import Alert, Category, Severity
 from vigil.core.reading import Reading
+from vigil.shell.contract.validation import Rejection
+from vigil.shell.stores.rows import DeadLetterRow
 
 _READING_FIELDS = [f.name for f in fields(Reading) if f.name not in ("patient_id", "device_id")]
 
@@ -80,16 +82,58 @@ class DeadLetterRecord(BaseModel):
         )
 
     @staticmethod
-    def of_row(row: dict[str, Any]) -> "DeadLetterRecord":
+    def of_row(row: DeadLetterRow) -> "DeadLetterRecord":
         return DeadLetterRecord(
-            reason=row["reason"], detail=row["detail"], topic=row["topic"], device_id=row["device_id"],
-            patient_id=row["patient_id"], received_at=row["received_at"], sample_index=row["sample_index"],
-            raw_b64=base64.b64encode(row["raw"]).decode(),
+            reason=row.reason, detail=row.detail, topic=row.topic, device_id=row.device_id,
+            patient_id=row.patient_id, received_at=row.received_at, sample_index=row.sample_index,
+            raw_b64=base64.b64encode(row.raw).decode(),
         )
 
     @property
     def raw(self) -> bytes:
         return base64.b64decode(self.raw_b64)
+
+
+# A JSON number kept as it came (PEP 484's float, which takes an int too): the dict this model
+# replaced wrote 74 as 74, where pydantic's float would write 74.0. JSON writes NaN as null, and
+# a record that says null must still be read: an alert is never dropped for one odd number.
+Number = int | float
+Measured = int | float | None
+
+
+class AlertSnapshot(BaseModel):
+    """The core's Alert as it stood at the event: its fields, in `Alert.as_dict()`'s order and
+    types, so the JSON is what the record carried when this was a plain dict. Unknown keys are
+    ignored, as a dict's consumers ignored them; a missing category is clinical, as it was."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    alert_id: str
+    patient_id: str
+    kind: str
+    category: Category = "clinical"
+    severity: Severity
+    rule: str
+    values: dict[str, float | int | str | bool | None]
+    onset_t: Number
+    raised_t: Number
+    news2: dict[str, Any] | None = None
+    contributors: list[dict[str, Any]] = Field(default_factory=list)
+    model_version: str | None = None
+    cleared_t: Number | None = None
+    baselines: dict[str, Measured] = Field(default_factory=dict)
+    trends: dict[str, Measured] = Field(default_factory=dict)
+
+    @staticmethod
+    def of(alert: Alert) -> "AlertSnapshot":
+        """Copied now: the core goes on changing its alert after the event."""
+        return AlertSnapshot.model_construct(**alert.as_dict())  # the core's own alert: no second validation
+
+    def to_alert(self) -> Alert:
+        return Alert(**{name: getattr(self, name) for name in _ALERT_FIELDS})
+
+
+_ALERT_FIELDS = tuple(AlertSnapshot.model_fields)
 
 
 class AlertRecord(BaseModel):
@@ -98,7 +142,7 @@ class AlertRecord(BaseModel):
     v: Literal[1] = 1
     type: Literal["alert"] = "alert"
     event: Literal["raised", "severity_changed", "cleared"]
-    alert: dict[str, Any]
+    alert: AlertSnapshot
     t: float | None = None  # when the event happened (None from writers before issue 5: use raised_t)
     patient_message: str | None = None
     clinician_summary: str | None = None

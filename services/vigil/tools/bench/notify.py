@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from vigil.core.events import Alert
 from vigil.shell.desk.desk import AlertChange
 from vigil.runtimes.shared.alerting import AlertingService
 from vigil.shell.explain.llm import LlmConfig
@@ -42,12 +43,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _alert(i: int, t: float) -> dict[str, Any]:
-    return {"alert_id": f"al-bench-{i:06d}", "patient_id": f"bench-{i:05d}", "kind": "hypoxaemia", "category": "clinical",
-            "severity": "critical" if i % 3 == 0 else "high", "rule": "SpO2 <= 91 %", "values": {"spo2_pct": 88},
-            "onset_t": t - 300, "raised_t": t, "news2": {"score": 6, "band": "medium", "parameters": {"spo2": 3},
-                                                          "missing": []},
-            "contributors": [], "model_version": None, "cleared_t": None, "baselines": {"spo2": 96.0}, "trends": {}}
+def _alert(i: int, t: float) -> Alert:
+    return Alert(alert_id=f"al-bench-{i:06d}", patient_id=f"bench-{i:05d}", kind="hypoxaemia", category="clinical",
+                 severity="critical" if i % 3 == 0 else "high", rule="SpO2 <= 91 %", values={"spo2_pct": 88},
+                 onset_t=t - 300, raised_t=t, news2={"score": 6, "band": "medium", "parameters": {"spo2": 3}, "missing": []},
+                 contributors=[], model_version=None, cleared_t=None, baselines={"spo2": 96.0}, trends={})
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -112,7 +112,7 @@ async def _run_mode(mode: str, alerts: int, rate_hz: float, workdir: Path) -> di
             service.desk.take([AlertChange("raised", alert, now)], batch)
             store.write(batch)
             service.desk.committed()
-            raised[alert["alert_id"]] = now
+            raised[alert.alert_id] = now
         deadline = time.time() + 30
         while time.time() < deadline:
             rows = service.store.outbox_rows(status="sent", limit=100_000)
