@@ -104,7 +104,7 @@ def parts(log: list, *, alerts_acked: bool = True, series_failures: int = 0):
     decider = BatchDecider(pipeline, patients, silence, alerts, deadletters, timings)
     failures = Failures()
     storer = DecidedStore(alerts, FakeSeries(log, series_failures), lambda rows: log.append(("alert rows", len(rows.alerts))),
-                          patients, timings, failures.stored)
+                          patients, timings, failures)
     return table, patients, pipeline, silence, timings, alerts, decider, storer, failures
 
 
@@ -180,10 +180,8 @@ def test_a_failed_store_is_retried_in_place_and_reported_until_stored():
         async def sleep(seconds: float) -> None:
             while_waiting.append((seconds, failures.last_error))
 
-        stores: InOrderStore[Decided] = InOrderStore(
-            storer.store, storer.acknowledge,
-            lambda decided, exc, delay: failures.failed("batch storing", exc, len(decided.events), delay),
-            max_in_flight=4, retry=Backoff(), sleep=sleep)
+        stores: InOrderStore[Decided] = InOrderStore(storer.store, storer.acknowledge, storer.failed,
+                                                     max_in_flight=4, retry=Backoff(), sleep=sleep)
         decided = await decider.decide([FakeEvent(sick("pt-1"), log)])
         sent = len(decided.alerts)
         await stores.submit(decided)

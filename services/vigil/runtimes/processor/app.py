@@ -15,7 +15,6 @@ changes nothing. worker.Worker holds the agent's and the silence timer's work.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from typing import Any
@@ -80,6 +79,11 @@ def new_app(settings: VigilSettings, web_port: int | None) -> ProcessorApp:
     )
 
 
+def assigned_partitions(app: faust.App, topic: str) -> set[int]:
+    """The partitions of `topic` this worker holds (as active) right now."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+
 def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.App:
     """Wire Faust's topics, table, agents, timers and pages to the worker's classes."""
     app = new_app(settings, web_port)
@@ -106,13 +110,9 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     lag = LagSensor(settings.readings_topic)
     app.sensors.add(lag)
     decider = BatchDecider(pipeline, patients, silence, alerts_topic, deadletter_topic, timings)
-    storer = DecidedStore(alerts_topic, influx, alert_store.write, patients, timings, failures.stored)
-
-    def store_failed(decided: Decided, exc: Exception, retry_in_s: float | None) -> None:
-        failures.failed("batch storing", exc, len(decided.events), retry_in_s)
-
-    stores = InOrderStore(storer.store, storer.acknowledge, store_failed, max_in_flight=STORES_IN_FLIGHT,
-                          retry=Backoff())
+    storer = DecidedStore(alerts_topic, influx, alert_store.write, patients, timings, failures)
+    stores: InOrderStore[Decided] = InOrderStore(storer.store, storer.acknowledge, storer.failed,
+                                                 max_in_flight=STORES_IN_FLIGHT, retry=Backoff())
     worker = Worker(decider, stores, patients, silence, failures, timings)
 
     @app.on_partitions_revoked.connect
@@ -137,9 +137,6 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
             await worker.take(events)
 
     if settings.processor_silence_check_s > 0:
-        def mine() -> set[int]:
-            return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == readings_topic.get_topic_name()}
-
         @app.timer(interval=settings.processor_silence_check_s)
         async def check_silent_devices() -> None:
             """Raise `device_offline` for this worker's patients whose wearable has gone quiet.
@@ -148,15 +145,12 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
             `processor_silence_check_s` the core's timers run for the patients on this worker's
             partitions. Its alerts take the same path as a batch's (sent, then stored in order);
             their ids come from the last reading's time, so a repeat after a crash is skipped."""
-            await worker.check_silence(mine, settings.processor_silence_check_s)
+            await worker.check_silence(lambda: assigned_partitions(app, readings_topic.get_topic_name()),
+                                       settings.processor_silence_check_s)
 
     @app.task
     async def watch_loop_lag() -> None:
-        """How late the event loop wakes: anything blocking it delays every batch."""
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(0.05)
-            timings.loop_lag.append(time.perf_counter() - before - 0.05)
+        await timings.watch_loop_lag()
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from vigil.runtimes.processor.deciding import Decided, Sender
+from vigil.runtimes.processor.health import Failures
 from vigil.runtimes.processor.patient_cache import TablePatientStates
 from vigil.runtimes.processor.timings import BatchTimings
 from vigil.shell.stores.sql import WriteBatch
@@ -31,16 +32,17 @@ class SeriesWriter(Protocol):
 
 
 class DecidedStore:
-    """Stores decided batches (the InOrderStore's `store`) and acknowledges them (`acknowledge`)."""
+    """Stores decided batches (the InOrderStore's `store`), acknowledges them (`acknowledge`), and
+    reports failed attempts (`failed`), which the InOrderStore retries in place."""
 
     def __init__(self, alerts: Sender, series: SeriesWriter, write_alert_rows: Callable[[WriteBatch], None],
-                 patients: TablePatientStates, timings: BatchTimings, stored: Callable[[], None]) -> None:
+                 patients: TablePatientStates, timings: BatchTimings, failures: Failures) -> None:
         self.alerts = alerts
         self.series = series
         self.write_alert_rows = write_alert_rows  # blocking (SQL): run on the default executor
         self.patients = patients
         self.timings = timings
-        self.stored = stored  # told after each batch stored and acknowledged (clears the last error)
+        self.failures = failures
         self._t_stored = 0.0
 
     async def store(self, decided: Decided) -> None:
@@ -73,4 +75,7 @@ class DecidedStore:
         t_end = time.perf_counter()
         self.timings.batch(len(decided.events), {**decided.stages, "state": t_end - self._t_stored,
                                                  "total": t_end - decided.started})
-        self.stored()
+        self.failures.stored()
+
+    def failed(self, decided: Decided, exc: Exception, retry_in_s: float | None) -> None:
+        self.failures.failed("batch storing", exc, len(decided.events), retry_in_s)
