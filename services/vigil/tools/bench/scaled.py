@@ -36,7 +36,7 @@ from vigil_simulators.cohort import plan_cohort
 from vigil_simulators.fleet import Fleet
 
 RATE = 1 / 15
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]  # services/vigil/tools/bench/ -> the repository
 
 
 def _port() -> int:
