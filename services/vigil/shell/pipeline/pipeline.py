@@ -93,6 +93,11 @@ class ModelStage(Protocol):
 
 
 class Pipeline:
+    """Contract checks, the clinical core and the model stage over a batch: one Decision back.
+
+    Everything it needs comes to the constructor: where patients' monitors live, which alert
+    ids are already stored, the model stage, the contract and quality limits."""
+
     def __init__(
         self,
         registry: Registry,
