@@ -13,8 +13,8 @@ import gc
 import math
 import time
 
-from vigil.shell.pipeline.pipeline import Message, Pipeline
-from vigil_models.replay import BATCH_SAMPLES, RATE_HZ, START_T, WINDOW_S, _NullSink
+from vigil.shell.pipeline.pipeline import NOTHING_STORED, Message, Pipeline
+from vigil_models.replay import BATCH_SAMPLES, RATE_HZ, START_T, WINDOW_S
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry, Roster
 from vigil.shell.scoring import OnnxScoringStage, load_model_set
@@ -73,8 +73,7 @@ def _batches(patients: int, hours: float, seed: int, samples_per_message: int) -
 
 
 def _run(batches: list[list[Message]], roster: dict, stage) -> tuple[float, int]:  # noqa: ANN001
-    pipeline = Pipeline(Registry(Roster.model_validate(roster)), _NullSink(), Metrics())
-    pipeline.model_stage = stage
+    pipeline = Pipeline(Registry(Roster.model_validate(roster)), Metrics(), NOTHING_STORED, model_stage=stage)
     gc.collect()
     gc.disable()
     started = time.perf_counter()

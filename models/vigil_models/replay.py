@@ -16,7 +16,7 @@ from vigil.core.events import Event
 from vigil.core.features import patient_features
 from vigil.core.patient import PatientMonitor
 from vigil.core.quality import UNTRUSTED_OPTICAL
-from vigil.shell.pipeline.pipeline import Message, ModelStage, Pipeline
+from vigil.shell.pipeline.pipeline import NOTHING_STORED, Message, ModelStage, Pipeline
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry, Roster
 from vigil_simulators.cohort import CohortPlan, plan_cohort
@@ -68,7 +68,7 @@ class FeatureRecorder:
 
 
 class RecordingSink:
-    """An AlertSink that keeps a light copy of each reading row and nothing else."""
+    """Keeps a light copy of each reading row of a decided batch, and nothing else."""
 
     def __init__(self, series: dict[str, PatientSeries]) -> None:
         self.series = series
@@ -82,9 +82,6 @@ class RecordingSink:
             flags = row.flags
             trusted = not (flags and UNTRUSTED_OPTICAL.intersection(flags.split(",")))
             s.readings.append((row.t, row.hr, row.spo2, row.rr, row.temp, row.sbp, row.dbp, row.news2, trusted))
-
-    def known_alerts(self, alert_ids: list[str]) -> set[str]:
-        return set()
 
 
 @dataclass(slots=True)
@@ -104,9 +101,9 @@ def replay(plan: CohortPlan, stage: ModelStage | None = None, *, keep_readings: 
     series: dict[str, PatientSeries] = {}
     for p in plan.patients:
         series[p.patient_id] = PatientSeries(p.patient_id, p.traits.spo2_scale)
-    sink = RecordingSink(series) if keep_readings else _NullSink()
-    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), sink, Metrics())
-    pipeline.model_stage = FeatureRecorder(series, stage)
+    recorder = RecordingSink(series) if keep_readings else None
+    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), Metrics(), NOTHING_STORED,
+                        model_stage=FeatureRecorder(series, stage))
     end_t = plan.start_t + plan.duration_s
     fleet = Fleet(plan, RATE_HZ, BATCH_SAMPLES)
     window: list[Message] = []
@@ -116,21 +113,17 @@ def replay(plan: CohortPlan, stage: ModelStage | None = None, *, keep_readings: 
             continue
         slot = math.floor((out.sim_t - plan.start_t) / WINDOW_S)
         if current is not None and slot != current and window:
-            pipeline.process(window, now=plan.start_t + (current + 1) * WINDOW_S)
+            decision = pipeline.process(window, now=plan.start_t + (current + 1) * WINDOW_S)
+            if recorder is not None:
+                recorder.write(decision.batch)
             window = []
         current = slot
         window.append(Message(out.topic, out.payload, out.sim_t))
     if window:
-        pipeline.process(window, now=end_t)
+        decision = pipeline.process(window, now=end_t)
+        if recorder is not None:
+            recorder.write(decision.batch)
     return ReplayResult(plan, pipeline, series, end_t)
-
-
-class _NullSink:
-    def write(self, batch) -> None:  # noqa: ANN001
-        return None
-
-    def known_alerts(self, alert_ids: list[str]) -> set[str]:
-        return set()
 
 
 def risk_labels(s: PatientSeries, events: Sequence, horizon_s: float = 3600.0, news2_high: int = 5,

@@ -43,10 +43,11 @@ def cohort(run_id: str, patients: int = 16, seed: int = 5):
 def reference_alert_ids(plan, tmp_path: Path) -> set[str]:
     """What the embedded pipeline raises on exactly the same messages."""
     store = SqlStore(f"sqlite:///{tmp_path / 'reference.sqlite'}")
-    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), store, Metrics())
+    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), Metrics(), store)
     fleet = Fleet(plan, RATE, 4, 0.0)
     now = time.time()
-    pipeline.process([Message(m.topic, m.payload, now) for m in fleet.batches_until(plan.start_t + plan.duration_s)])
+    store.write(pipeline.process([Message(m.topic, m.payload, now)
+                                  for m in fleet.batches_until(plan.start_t + plan.duration_s)]).batch)
     return {a.alert_id for a in pipeline.totals.raised}
 
 

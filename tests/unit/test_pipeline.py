@@ -20,15 +20,23 @@ def build(tmp_path, bad=0.05, scenarios="clinical"):
     store = SqlStore(f"sqlite:///{tmp_path / 'vigil.sqlite'}")
     metrics = Metrics()
     announced = []
-    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), store, metrics, announce=announced.append)
+    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), metrics, store)
     return plan, fleet, msgs, store, metrics, pipeline, announced
+
+
+def process_and_store(pipeline, store, msgs, announced=None):
+    """What a runtime does with a batch: decide, store the decision's rows, announce."""
+    decision = pipeline.process(msgs)
+    store.write(decision.batch)
+    if announced is not None:
+        announced.extend(decision.announced)
 
 
 def test_rejections_are_counted_logged_and_kept_with_raw_bytes(tmp_path, caplog):
     caplog.set_level("INFO", logger="vigil.pipeline")
     _, fleet, msgs, store, metrics, pipeline, _ = build(tmp_path)
     for start in range(0, len(msgs), 200):
-        pipeline.process(msgs[start:start + 200])
+        process_and_store(pipeline, store, msgs[start:start + 200])
     assert sum(fleet.counts.faults.values()) > 5
     kept = store.dead_letter_reasons()
     assert kept == dict(pipeline.totals.rejected)
@@ -49,7 +57,7 @@ def test_rejections_are_counted_logged_and_kept_with_raw_bytes(tmp_path, caplog)
 
 def test_replaying_the_same_messages_duplicates_nothing(tmp_path):
     _, _, msgs, store, _, pipeline, announced = build(tmp_path, bad=0.0)
-    pipeline.process(msgs)
+    process_and_store(pipeline, store, msgs, announced)
     n_readings, n_alerts = store.count(readings), store.count(alerts)
     raised = [a for a in announced if a.event == "raised"]
     assert n_alerts >= 3 and len(raised) == n_alerts
@@ -57,8 +65,8 @@ def test_replaying_the_same_messages_duplicates_nothing(tmp_path):
     # A restart: a fresh pipeline (empty state) receives the same messages again.
     metrics = Metrics()
     again = []
-    fresh = Pipeline(pipeline.registry, store, metrics, announce=again.append)
-    fresh.process(msgs)
+    fresh = Pipeline(pipeline.registry, metrics, store)
+    process_and_store(fresh, store, msgs, again)
     assert store.count(readings) == n_readings
     assert store.count(alerts) == n_alerts
     assert [a for a in again if a.event == "raised"] == [], "no alert is announced twice"
@@ -66,7 +74,7 @@ def test_replaying_the_same_messages_duplicates_nothing(tmp_path):
 
 def test_alert_rows_carry_values_rule_and_texts(tmp_path):
     _, _, msgs, store, _, pipeline, _ = build(tmp_path, bad=0.0)
-    pipeline.process(msgs)
+    process_and_store(pipeline, store, msgs)
     row = store.alerts(limit=1)[0]
     assert row["values"] and row["rule"] and row["patient_message"] and row["clinician_summary"]
     assert row["state"] in ("open", "cleared")
@@ -81,12 +89,12 @@ def test_model_scores_are_stored_with_their_model_version(tmp_path):
     from vigil.shell.scoring.loading import model_stage_for
     from vigil.shell.stores.tables import scores
 
-    _, _, msgs, store, _, pipeline, _ = build(tmp_path, bad=0.0)
+    _, _, msgs, store, metrics, pipeline, _ = build(tmp_path, bad=0.0)
     stage, status = model_stage_for(True, None)
     assert stage is not None and status["loaded"]
-    pipeline.model_stage = stage
+    pipeline = Pipeline(pipeline.registry, metrics, store, model_stage=stage)
     for start in range(0, len(msgs), 100):
-        pipeline.process(msgs[start:start + 100])
+        process_and_store(pipeline, store, msgs[start:start + 100])
     with store.engine.connect() as conn:
         rows = conn.execute(select(scores)).all()
     assert len(rows) >= 6

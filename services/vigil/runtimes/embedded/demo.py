@@ -119,12 +119,11 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
             if time.time() >= next_progress:
                 next_progress += 10
                 totals = runtime.pipeline.totals
-                open_now = sum(len(m.open_alerts()) for m in runtime.pipeline.monitors.values())
+                open_now = sum(len(m.open_alerts()) for m in runtime.patients.in_memory())
                 console.say(f"[{time.time() - started:6.1f}s] progress: readings {totals.readings}, rejected "
                             f"{sum(totals.rejected.values())}, alerts {sum(totals.alerts_by_kind.values())}, open {open_now}")
         await runtime.drain()
-        runtime.pipeline.tick(plan.start_t + sim_duration)
-        await runtime.writer.barrier()  # the final tick's rows are durable before the last delivery pass
+        await runtime.tick(plan.start_t + sim_duration)  # its rows are durable before the last delivery pass
         await asyncio.sleep(0.5)  # the final tick's events are due on the simulated clock, a moment on
         await runtime.alerting.dispatcher.deliver_due()  # what the last batch queued goes out too
         incidents = runtime.alerting.store.incidents(limit=100_000)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 from vigil.runtimes.shared.alerting import AlertingService, cancel_tasks
@@ -17,7 +18,9 @@ from vigil.core.reading import Reading
 from vigil.runtimes.embedded.broker import BrokerTap, start_broker
 from vigil.web.operator_api import add_operator_routes
 from vigil.shell.mqtt.source import MqttSource
-from vigil.shell.pipeline.pipeline import AnnouncedAlert, Message, Pipeline
+from vigil.shell.pipeline.in_order import InOrderStore
+from vigil.shell.pipeline.patients import PatientBook, monitor_factory
+from vigil.shell.pipeline.pipeline import AnnouncedAlert, Decision, Message, Pipeline
 from vigil.shell.notify.channels.base import Channel
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
@@ -29,12 +32,25 @@ from vigil.shell.stores.writer import BackgroundWriter
 log = logging.getLogger("vigil.runtime")
 REBUILD_WINDOW_S = 12 * 3600.0
 BATCH_YIELD_MAX_S = 0.1
-MAX_UNSTORED_BATCHES = 4  # processed but not yet durable: bounded, so memory is too
+MAX_UNSTORED_BATCHES = 4  # processed and waiting to become durable: bounded, so memory is too
 
 
 def notifies(batch: WriteBatch) -> bool:
     """Whether a stored batch gives the outbox dispatcher something new to look at."""
     return bool(batch.outbox or batch.incidents)
+
+
+@dataclass(slots=True)
+class Unstored:
+    """A processed batch on its way to the writer thread: its messages wait for it to be durable."""
+
+    durable: asyncio.Future[None]
+    messages: list[Message]
+    ring: bool  # it queued notifications: ring the dispatcher once it is stored
+
+
+async def _durable(unstored: Unstored) -> None:
+    await unstored.durable
 
 
 class EmbeddedRuntime:
@@ -56,6 +72,7 @@ class EmbeddedRuntime:
         self.registry = registry
         self.clock = clock
         self.metrics = Metrics()
+        self.announce = announce
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = SqlStore(settings.sqlite_url())
         # Batches are stored on one writer thread, in order, while the loop scores the next one.
@@ -64,14 +81,19 @@ class EmbeddedRuntime:
         self.alerting = AlertingService(settings, registry, self.store.engine, self.writer.write_and_wait, self.metrics,
                                         clock=clock, channels=channels)
         # Rules alone, with the reason on /healthz, when the models are off or do not load.
-        model_stage, self.models_status = model_stage_for(settings.models_enabled, settings.model_dir)
+        stage, self.models_status = model_stage_for(settings.models_enabled, settings.model_dir)
         limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
-        self.pipeline = Pipeline(registry, self.writer, self.metrics, limits=limits, announce=announce,
-                                 quality=QualityLimits(stale_after_s=settings.device_silent_after_s))
-        self.pipeline.desk = self.alerting.desk
-        self.pipeline.model_stage = model_stage
-        # Processed batches waiting to become durable before their messages are acknowledged.
-        self.unstored: asyncio.Queue[tuple[asyncio.Future[None], list[Message], bool]] = asyncio.Queue(MAX_UNSTORED_BATCHES)
+        quality = QualityLimits(stale_after_s=settings.device_silent_after_s)
+        self.patients = PatientBook(monitor_factory(registry, quality), self.metrics.patients.set)
+        # Known alert ids come from the store itself: an alert raised in a batch still queued on the
+        # writer thread is open in the core's memory, so the core cannot raise it again.
+        self.pipeline = Pipeline(registry, self.metrics, self.store, patients=self.patients, model_stage=stage,
+                                 limits=limits, quality=quality)
+        # Processed batches waiting to become durable before their messages are acknowledged
+        # (a failed write is not retried: the desk is restored and the broker redelivers).
+        # One more than MAX_UNSTORED_BATCHES: that many wait while one is being stored.
+        self.unstored: InOrderStore[Unstored] = InOrderStore(
+            _durable, self._stored, self._store_failed, max_in_flight=MAX_UNSTORED_BATCHES + 1)
         self.batch_max = batch_max
         self.broker = None
         self.source: MqttSource | BrokerTap | None = None
@@ -96,7 +118,7 @@ class EmbeddedRuntime:
             self.source = tap
         rebuilt = self.rebuild_state()
         if rebuilt:
-            log.info("state rebuilt from store", extra={"readings": rebuilt, "patients": len(self.pipeline.monitors)})
+            log.info("state rebuilt from store", extra={"readings": rebuilt, "patients": len(self.patients)})
         self.alerting.start()
         if self.source is None:
             self.source = MqttSource(
@@ -107,8 +129,7 @@ class EmbeddedRuntime:
             )
             await loop.run_in_executor(None, self.source.start)
         await self.skeleton.start_http()
-        self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._acknowledge_forever()),
-                      asyncio.create_task(self._tick_forever())]
+        self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever())]
 
     def rebuild_state(self) -> int:
         """Replay recent stored readings through the core, quietly, so that timers and open
@@ -116,30 +137,22 @@ class EmbeddedRuntime:
         since = self.clock() - REBUILD_WINDOW_S
         columns = [c.name for c in readings.columns if c.name not in ("flags", "news2", "news2_partial")]
         query = readings.select().where(readings.c.t >= since).order_by(readings.c.t)
-        count = 0
-        self.pipeline.quiet = True
-        stage = self.pipeline.model_stage
-        touched: dict[str, object] = {}
-        minute = None
-        try:
-            with self.store.engine.connect() as conn:
-                for row in conn.execute(query):
-                    m = row._mapping
-                    reading = Reading(**{name: m[name] for name in columns})
-                    if stage is not None and minute is not None and reading.t // 60 != minute and touched:
-                        stage.run(list(touched.values()))  # model alerts rebuilt too (events dropped)
-                        touched.clear()
-                    minute = reading.t // 60
-                    monitor = self.pipeline.monitor(reading.patient_id)
-                    monitor.observe(reading)
-                    touched[reading.patient_id] = monitor
-                    count += 1
-                if stage is not None and touched:
-                    stage.run(list(touched.values()))
-        finally:
-            self.pipeline.quiet = False
-        self.pipeline.metrics.open_alerts.set(sum(len(m.open_alerts()) for m in self.pipeline.monitors.values()))
-        return count
+        with self.store.engine.connect() as conn:
+            return self.pipeline.rebuild(Reading(**{name: m[name] for name in columns})
+                                         for m in (row._mapping for row in conn.execute(query)))
+
+    def decide(self, messages: list[Message]) -> Decision:
+        """Score a batch, announce its alerts, hand their changes to the desk (its rows join the
+        batch: one transaction) and queue the batch on the writer thread."""
+        decision = self.pipeline.process(messages)
+        if self.announce is not None:
+            for announced in decision.announced:
+                self.announce(announced)
+        if decision.alert_changes:
+            self.alerting.desk.take(decision.alert_changes, decision.batch)
+        if decision.batch:
+            self.writer.write(decision.batch)
+        return decision
 
     async def _process_forever(self) -> None:
         assert self.source is not None
@@ -150,13 +163,13 @@ class EmbeddedRuntime:
                 continue
             started = time.perf_counter()
             try:
-                batch = self.pipeline.process(messages)
+                decision = self.decide(messages)
             except Exception as exc:  # keep serving; the broker will redeliver what was not acked
                 self._failed(exc, messages)
                 await asyncio.sleep(0.5)
                 continue
             # Waits when too many batches are unstored.
-            await self.unstored.put((self.writer.barrier(), messages, notifies(batch)))
+            await self.unstored.submit(Unstored(self.writer.barrier(), messages, notifies(decision.batch)))
             # A batch blocks this event loop, and with it the embedded broker that feeds us. Unless
             # a full batch is already waiting, yield for as long as the batch took (at most
             # BATCH_YIELD_MAX_S): the broker catches up and the next batch is larger, so per-batch
@@ -166,20 +179,18 @@ class EmbeddedRuntime:
             if source.depth < self.batch_max:
                 await asyncio.sleep(min(BATCH_YIELD_MAX_S, time.perf_counter() - started))
 
-    async def _stored(self, write: asyncio.Future[None], messages: list[Message], ring: bool) -> None:
+    def _stored(self, unstored: Unstored) -> None:
         """Once a batch is durable: acknowledge its messages (PUBACK), and ring the dispatcher if
         the batch queued notifications."""
-        try:
-            await write
-        except Exception as exc:
-            self._failed(exc, messages)
-            return
         assert self.source is not None
-        self.source.acknowledge(messages)
+        self.source.acknowledge(unstored.messages)
         self.processed_batches += 1
-        self.processed_messages += len(messages)
-        if ring:
+        self.processed_messages += len(unstored.messages)
+        if unstored.ring:
             self.alerting.desk.committed()
+
+    def _store_failed(self, unstored: Unstored, exc: Exception, retry_in_s: float | None) -> None:
+        self._failed(exc, unstored.messages)
 
     def _failed(self, exc: Exception, messages: list[Message]) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"
@@ -187,23 +198,28 @@ class EmbeddedRuntime:
                   extra={"messages": len(messages)})
         self.alerting.desk.restore()  # the desk ran ahead of the failed transaction
 
-    async def _acknowledge_forever(self) -> None:
-        """Batches become durable in the order they were processed; acknowledge them so."""
-        while True:
-            write, messages, ring = await self.unstored.get()
-            try:
-                await self._stored(write, messages, ring)
-            finally:
-                self.unstored.task_done()
+    async def tick(self, now: float) -> None:
+        """Run the timers: patients' (silent devices), then the desk's (escalations, reminders),
+        in one transaction with the desk's share of the alert changes; wait until it is durable."""
+        decision = self.pipeline.tick(now)
+        if self.announce is not None:
+            for announced in decision.announced:
+                self.announce(announced)
+        desk = self.alerting.desk
+        desk.tick(now, decision.batch)
+        if decision.alert_changes:
+            desk.take(decision.alert_changes, decision.batch)
+        if decision.batch:
+            self.writer.write(decision.batch)
+        await self.writer.barrier()
+        if notifies(decision.batch):
+            desk.committed()
 
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
             try:
-                batch = self.pipeline.tick(self.clock())
-                await self.writer.barrier()
-                if notifies(batch):
-                    self.alerting.desk.committed()
+                await self.tick(self.clock())
             except Exception:
                 log.exception("tick failed")
                 self.alerting.desk.restore()
@@ -225,7 +241,7 @@ class EmbeddedRuntime:
             "mqtt": {"url": self.mqtt_url, "connected": connected, "embedded_broker": self.broker is not None},
             "store": {"url": self.store.url.split("///")[0] + "///…"},
             "queue_depth": self.queue_depth(),
-            "patients": len(self.pipeline.monitors),
+            "patients": len(self.patients),
             "readings": self.pipeline.totals.readings,
             "rejected": sum(self.pipeline.totals.rejected.values()),
             "scoring": "rules+models" if self.pipeline.model_stage is not None else "rules",
@@ -247,12 +263,9 @@ class EmbeddedRuntime:
     async def drain_in_flight(self) -> None:
         """Let the processed batches become durable and acknowledged (at most 10 s), then stop
         acknowledging and ticking."""
-        if self.tasks:
-            try:
-                async with asyncio.timeout(10):
-                    await self.unstored.join()
-            except TimeoutError:
-                log.error("stopping with batches not yet stored; the broker will redeliver them")
+        if self.tasks and not await self.unstored.drain(10):
+            log.error("stopping with batches not yet stored; the broker will redeliver them")
+        self.unstored.cancel()
         await cancel_tasks(self.tasks[1:])
 
     async def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter, deque
 from typing import Any
 
@@ -34,6 +36,13 @@ class BatchTimings:
         if len(self.slowest) > 20:
             self.slowest.sort(key=lambda item: item[0], reverse=True)
             del self.slowest[10:]
+
+    async def watch_loop_lag(self, every_s: float = 0.05) -> None:
+        """How late the event loop wakes (forever): anything blocking it delays every batch."""
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(every_s)
+            self.loop_lag.append(time.perf_counter() - before - every_s)
 
     def alert_sent(self, seconds: float) -> None:
         self.received_to_alert_sent.append(seconds)

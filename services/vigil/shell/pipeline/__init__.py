@@ -1,2 +1,4 @@
-"""The processing shell: raw messages or checked readings in, the core's verdicts out as rows
-to store and alerts to announce. Used by the embedded runtime, the Faust processor and replay."""
+"""The processing shell: raw messages or checked readings in, one typed Decision out (rows to
+store, alert changes for the desk, announcements). Patients are read through PatientStates; the
+runtimes store decisions and acknowledge their sources through the shared InOrderStore. Used by
+the embedded runtime, the Faust processor and replay."""

@@ -1,9 +1,10 @@
-"""The processing shell: raw MQTT messages in; the core's verdicts stored and announced.
+"""The processing shell: raw MQTT messages (or checked readings) in; one Decision out.
 
 It checks each payload against the contract, feeds accepted readings to each patient's
-PatientMonitor, and turns what the core decided into rows for the store (readings, alerts,
-audit trail, dead letters) and calls to `announce` for alerts. One `process` call is one store
-transaction, so a batch is kept whole or not at all. Nothing here is clinical logic.
+PatientMonitor, and turns what the core decided into a Decision: rows for the store (readings,
+alerts, audit trail, dead letters, scores), alert changes for the desk, and the announcements.
+It stores nothing and calls no one: the runtime hands the changes to the desk and stores the
+batch in one transaction, so a batch is kept whole or not at all. Nothing here is clinical logic.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import ValidationError
 
-from vigil.shell.desk.desk import AlertChange, AlertDesk
+from vigil.shell.desk.desk import AlertChange
 from vigil.shell.contract.device import DeviceStatus
 from vigil.shell.mqtt.message import Message
 from vigil.shell.contract.topics import device_id_from_topic
@@ -35,24 +36,15 @@ from vigil.core.quality import DEFAULT_QUALITY, QualityLimits
 from vigil.core.reading import Reading
 from vigil.shell.explain.templates import AlertTexts, alert_texts
 from vigil.shell.observability.metrics import Metrics
+from vigil.shell.pipeline.decision import AnnouncedAlert, Decision, ModelScore
+from vigil.shell.pipeline.patients import PatientBook, PatientStates, monitor_factory
 from vigil.shell.registry import Registry
 from vigil.shell.stores.rows import AlertEventRow, AlertRow, DeadLetterRow, DeviceStatusRow, ReadingRow, ScoreRow
 from vigil.shell.stores.sql import WriteBatch
 
+__all__ = ["AnnouncedAlert", "Decision", "KnownAlerts", "Message", "ModelStage", "NOTHING_STORED", "Pipeline"]
+
 log = logging.getLogger("vigil.pipeline")
-
-
-@dataclass(slots=True)
-class AnnouncedAlert:
-    """An alert event as the outside world sees it: the alert, its words, and how fast it came."""
-
-    event: str  # raised, severity_changed, cleared
-    alert: Alert
-    patient_message: str
-    clinician_summary: str
-    latency_s: float
-    source: Message | None = None  # the message whose reading raised it (None for timers)
-    t: float = 0.0  # when it happened, on the readings' clock
 
 
 @dataclass(slots=True)
@@ -65,12 +57,21 @@ class PipelineTotals:
     raised: list[Alert] = field(default_factory=list)
 
 
-class AlertSink(Protocol):
-    """Where a processed batch goes: the SQL store here; InfluxDB and Kafka in the scaled mode."""
-
-    def write(self, batch: WriteBatch) -> None: ...
+class KnownAlerts(Protocol):
+    """Which alert ids were already stored: a raised alert with a stored id (a restart, a replayed
+    batch) is never raised again. The SQL store answers it."""
 
     def known_alerts(self, alert_ids: list[str]) -> set[str]: ...
+
+
+class _NothingStored:
+    """For runs with no store behind them (replay, benches): no alert was raised before."""
+
+    def known_alerts(self, alert_ids: list[str]) -> set[str]:
+        return set()
+
+
+NOTHING_STORED: KnownAlerts = _NothingStored()
 
 
 class ModelStage(Protocol):
@@ -83,46 +84,43 @@ class ModelStage(Protocol):
 
 
 class Pipeline:
+    """Contract checks, the clinical core and the model stage over a batch: one Decision back.
+
+    Everything it needs comes to the constructor: where patients' monitors live, which alert
+    ids are already stored, the model stage, the contract and quality limits."""
+
     def __init__(
         self,
         registry: Registry,
-        store: AlertSink,
         metrics: Metrics,
+        known_alerts: KnownAlerts,
         *,
+        patients: PatientStates | None = None,
+        model_stage: ModelStage | None = None,
         limits: ContractLimits = ContractLimits(),
-        announce: Callable[[AnnouncedAlert], None] | None = None,
         quality: QualityLimits = DEFAULT_QUALITY,
     ) -> None:
+        """`patients` defaults to a PatientBook (every monitor in a dict, counted on the
+        patients gauge); the scaled runtime passes its table-backed cache instead."""
         self.registry = registry
         self.quality = quality
-        self.store = store
         self.metrics = metrics
+        self.known_alerts = known_alerts
         self.limits = limits
-        self.announce = announce
-        self.monitors: dict[str, PatientMonitor] = {}
+        self.patients: PatientStates = patients if patients is not None else PatientBook(
+            monitor_factory(registry, quality), metrics.patients.set)
+        self.model_stage = model_stage
         self.totals = PipelineTotals()
-        self.quiet = False  # True while rebuilding state: decide, but announce nothing
-        self.model_stage: ModelStage | None = None
-        self.desk: AlertDesk | None = None  # incidents and notifications (vigil.shell.desk), when wired
-
-    def monitor(self, patient_id: str) -> PatientMonitor:
-        monitor = self.monitors.get(patient_id)
-        if monitor is None:
-            monitor = self.monitors[patient_id] = self.new_monitor(patient_id)
-            self.metrics.patients.set(len(self.monitors))
-        return monitor
-
-    def new_monitor(self, patient_id: str) -> PatientMonitor:
-        return PatientMonitor(patient_id, self.registry.context_for(patient_id), quality=self.quality)
 
     # -- the hot path -------------------------------------------------------------------------
 
-    def process(self, messages: list[Message], now: float | None = None) -> WriteBatch:
-        """Check raw MQTT messages, score them, and store the outcome; return what was written."""
+    def process(self, messages: list[Message], now: float | None = None) -> Decision:
+        """Check raw MQTT messages and score them; return what to store, tell and announce."""
         started = time.perf_counter()
-        batch = WriteBatch()
+        decision = Decision()
+        batch = decision.batch
         events: list[tuple[Event, Message | None]] = []
-        touched: dict[str, PatientMonitor] = {}
+        touched = decision.patients
         patient_for_device = self.registry.patient_for_device
         vitals = 0
         for message in messages:
@@ -140,26 +138,27 @@ class Pipeline:
                 self._observe(checked.readings, message, batch, events, touched)
         self.totals.payloads += vitals
         self.metrics.payloads.inc(vitals)
-        return self._finish(batch, events, touched, now, started)
+        return self._finish(decision, events, now, started)
 
-    def process_readings(self, groups: list[tuple[list[Reading], Message]], now: float | None = None) -> WriteBatch:
+    def process_readings(self, groups: list[tuple[list[Reading], Message]], now: float | None = None) -> Decision:
         """Score readings that a gateway already checked against the contract (the Kafka path)."""
         started = time.perf_counter()
-        batch = WriteBatch()
+        decision = Decision()
+        batch = decision.batch
         events: list[tuple[Event, Message | None]] = []
-        touched: dict[str, PatientMonitor] = {}
+        touched = decision.patients
         for readings, source in groups:
             if readings:
                 self._observe(readings, source, batch, events, touched)
         self.totals.payloads += len(groups)
         self.metrics.payloads.inc(len(groups))
-        return self._finish(batch, events, touched, now, started)
+        return self._finish(decision, events, now, started)
 
     def _observe(self, readings: list[Reading], message: Message, batch: WriteBatch,
                  events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor]) -> None:
         """One patient's readings from one message through the core."""
         metrics = self.metrics
-        monitor = self.monitor(readings[0].patient_id)
+        monitor = self.patients.get(readings[0].patient_id)
         touched[monitor.patient_id] = monitor
         accepted = 0
         for reading in readings:
@@ -181,42 +180,66 @@ class Pipeline:
         self.totals.readings += accepted
         metrics.readings.inc(accepted)
 
-    def _finish(self, batch: WriteBatch, events: list[tuple[Event, Message | None]],
-                touched: dict[str, PatientMonitor], now: float | None, started: float) -> WriteBatch:
+    def _finish(self, decision: Decision, events: list[tuple[Event, Message | None]],
+                now: float | None, started: float) -> Decision:
+        touched = decision.patients
         if self.model_stage is not None and touched:
             # One batched inference for every patient this batch touched.
             events.extend((event, None) for event in self.model_stage.run(list(touched.values())))
             latest = getattr(self.model_stage, "latest", None) or {}  # a stage may keep no scores (training)
+            scores: dict[str, ModelScore] = decision.model_scores
             for patient_id, monitor in touched.items():
                 score = latest.get(patient_id)
-                if score is not None and score.t == monitor.last_seen_t:  # scored in this batch
-                    batch.scores.append(ScoreRow(patient_id, score.t, score.anomaly, score.risk, score.model_version))
-        changes = self._alert_events(events, batch, now)
-        self._write(batch, changes)
+                if score is None:
+                    continue
+                scores[patient_id] = score
+                if score.t == monitor.last_seen_t:  # scored in this batch
+                    decision.batch.scores.append(ScoreRow(patient_id, score.t, score.anomaly, score.risk,
+                                                          score.model_version))
+        self._alert_events(events, decision, now)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        return batch
+        return decision
 
-    def tick(self, now: float) -> WriteBatch:
-        """Advance every patient's timers (silent devices) and the desk's (escalations, reminders)."""
-        batch = WriteBatch()
-        events: list[tuple[Event, Message | None]] = [(event, None) for monitor in self.monitors.values() for event in monitor.tick(now)]
-        changes = self._alert_events(events, batch, now) if events else []
-        if self.desk is not None and not self.quiet:
-            self.desk.tick(now, batch)
-        self._write(batch, changes)
-        return batch
+    def tick(self, now: float, patient_ids: Iterable[str] | None = None) -> Decision:
+        """Advance patients' timers (silent devices): every monitor in memory, or the ones named.
+        The desk's own timers (escalations, reminders) are the runtime's to run."""
+        decision = Decision()
+        if patient_ids is None:
+            monitors = list(self.patients.in_memory())
+        else:
+            monitors = [self.patients.get(patient_id) for patient_id in patient_ids]
+        events: list[tuple[Event, Message | None]] = [(event, None) for monitor in monitors for event in monitor.tick(now)]
+        if events:
+            changed: set[str] = set()
+            self._alert_events(events, decision, now, changed)
+            decision.patients.update((monitor.patient_id, monitor) for monitor in monitors
+                                     if monitor.patient_id in changed)
+        return decision
 
-    def _write(self, batch: WriteBatch, changes: list[AlertChange]) -> None:
-        """One transaction: the batch, and the incidents and outbox rows its alert changes cause.
-        Whoever knows when the write is durable wakes the dispatcher (`notifies`)."""
-        desk = self.desk
-        if desk is not None and changes and not self.quiet:
-            desk.take(changes, batch)
-        if not batch:
-            return
-        self.store.write(batch)
+    def rebuild(self, readings: Iterable[Reading]) -> int:
+        """Replay stored readings (oldest first) through the core, quietly, so that timers and open
+        alerts are exactly as before a restart: decided, but nothing stored, told or announced
+        (alert ids are stable, so nothing repeats later). Model alerts are rebuilt too, one model
+        run per minute of readings. Returns the number of readings replayed."""
+        stage = self.model_stage
+        touched: dict[str, PatientMonitor] = {}
+        minute = None
+        count = 0
+        for reading in readings:
+            if stage is not None and minute is not None and reading.t // 60 != minute and touched:
+                stage.run(list(touched.values()))  # their events are dropped: quiet
+                touched.clear()
+            minute = reading.t // 60
+            monitor = self.patients.get(reading.patient_id)
+            monitor.observe(reading)
+            touched[reading.patient_id] = monitor
+            count += 1
+        if stage is not None and touched:
+            stage.run(list(touched.values()))
+        self.metrics.open_alerts.set(sum(len(m.open_alerts()) for m in self.patients.in_memory()))
+        return count
 
-    # -- pieces -------------------------------------------------------------------------------
+# -- pieces -------------------------------------------------------------------------------
 
     def _status(self, message: Message, batch: WriteBatch) -> None:
         try:
@@ -246,13 +269,18 @@ class Pipeline:
         self._reject(Rejection(RejectReason(event.reason), event.detail, repr(raw).encode(), message.topic,
                                event.device_id, message.received_at, None, event.patient_id), batch)
 
-    def _alert_events(self, events: list[tuple[Event, Message | None]], batch: WriteBatch, now: float | None) -> list[AlertChange]:
-        changes: list[AlertChange] = []
+    def _alert_events(self, events: list[tuple[Event, Message | None]], decision: Decision, now: float | None,
+                      changed: set[str] | None = None) -> None:
+        """The core's alert events into the decision: rows, desk changes and announcements.
+        `changed` collects the patients whose alerts changed (a tick's)."""
         if not events:
-            return changes
+            return
+        batch = decision.batch
+        changes = decision.alert_changes
+        announced = decision.announced
         wall = time.time()
         raised_ids = [e.alert.alert_id for e, _ in events if isinstance(e, AlertRaised)]
-        known = self.store.known_alerts(raised_ids) if raised_ids else set()
+        known = self.known_alerts.known_alerts(raised_ids) if raised_ids else set()
         for event, source in events:
             if isinstance(event, ReadingRejected):
                 continue
@@ -280,18 +308,16 @@ class Pipeline:
             event_t = getattr(event, "t", alert.raised_t)
             changes.append(AlertChange.of(name, alert, event_t))
             batch.alert_events.append(AlertEventRow(alert.alert_id, name, event_t, "vigil", {"severity": alert.severity}))
-            if self.quiet:
-                continue
+            if changed is not None:
+                changed.add(alert.patient_id)
             latency = 0.0 if source is None else max(0.0, wall - source.received_at)
             if name == "raised" and source is not None:
                 self.totals.alert_latencies_s.append(latency)
                 self.metrics.latency.observe(latency)
             log.info("alert " + name, extra={"alert_id": alert.alert_id, "patient_id": alert.patient_id,
                                              "kind": alert.kind, "severity": alert.severity})
-            if self.announce is not None:
-                texts = texts or alert_texts(alert, name_model=True)
-                self.announce(AnnouncedAlert(name, alert, texts.patient, texts.clinician, latency, source, event_t))
-        return changes
+            texts = texts or alert_texts(alert, name_model=True)
+            announced.append(AnnouncedAlert(name, alert, texts.patient, texts.clinician, latency, source, event_t))
 
 
 def _reading_row(reading: Reading, flags: str, news2: int | None, partial: bool | None) -> ReadingRow:

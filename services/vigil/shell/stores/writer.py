@@ -6,7 +6,8 @@ thread lets that part run on the second core while the loop scores the next batc
 
 Order and guarantees are unchanged: batches are written one at a time in the order they were
 processed (one thread, a FIFO), each in its own transaction, and the runtime acknowledges a
-batch's MQTT messages (and rings the dispatcher) only once `barrier()` says that batch is durable.
+batch's MQTT messages (and rings the dispatcher) only once `barrier()` says that batch is durable
+(vigil.shell.pipeline.in_order waits for the barriers in order).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from vigil.shell.stores.sql import SqlStore, WriteBatch
 
 
 class BackgroundWriter:
-    """An AlertSink that queues writes on one thread; reads go straight to the store."""
+    """Queues writes on one thread, in order; `barrier()` says when they are durable."""
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
@@ -32,11 +33,6 @@ class BackgroundWriter:
         """Write after everything queued, and block until it is durable (a clinician's action)."""
         self._last = self._pool.submit(self.store.write, batch)
         self._last.result()
-
-    def known_alerts(self, alert_ids: list[str]) -> set[str]:
-        # An alert raised in a batch still queued here is open in the core's memory, so the core
-        # cannot raise it again; the store answers for everything from before a restart.
-        return self.store.known_alerts(alert_ids)
 
     def barrier(self) -> asyncio.Future[None]:
         """Resolves when everything written so far is durable (or fails with the write's error)."""

@@ -147,6 +147,32 @@ def _bare_subscriber(port: int, payloads: list[tuple[str, bytes]]) -> float:
     return expected / (last[0] - started)
 
 
+class _TimedRuntime(EmbeddedRuntime):
+    """The embedded runtime, timed: the time spent deciding batches (the pipeline's own cost,
+    with the desk's share and the hand-off to the writer thread, as run here), and the moment
+    the last of `expected` messages is durable (stored on the writer thread, then acknowledged),
+    not when it was scored: the pipeline's job ends with the readings on disk."""
+
+    def __init__(self, expected: int, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+        self.busy_s = 0.0
+        self.done = asyncio.Event()
+        self.finished_at = 0.0
+
+    def decide(self, messages):  # noqa: ANN001, ANN201
+        entered = time.perf_counter()
+        decision = super().decide(messages)
+        self.busy_s += time.perf_counter() - entered
+        return decision
+
+    def _stored(self, unstored) -> None:  # noqa: ANN001
+        super()._stored(unstored)
+        if self.processed_messages >= self.expected and not self.done.is_set():
+            self.finished_at = time.time()
+            self.done.set()
+
+
 async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None, data_dir: Path):
     # Publish times only for the paced latency phase: at full rate the publisher does exactly
     # what it does for the bare subscriber.
@@ -166,42 +192,19 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
     # on the wall clock every device would look hours silent, and most alerts would be
     # device_offline raised and cleared over and over.
     data_t = _data_times(payloads)
-    runtime: EmbeddedRuntime | None = None
+    runtime: _TimedRuntime | None = None
 
     def replay_clock() -> float:
         done = runtime.pipeline.totals.payloads if runtime is not None else 0
         return data_t[min(len(data_t) - 1, max(0, done - 1))]
 
-    runtime = EmbeddedRuntime(settings, Registry(roster), announce=announce, clock=replay_clock)
     expected = len(payloads)
-    totals = runtime.pipeline.totals
     # The end of the run is stamped when the batch holding the last message is processed, as
     # the bare subscriber stamps its last message, instead of polling for it on the event loop
     # that the broker and the pipeline share (a 5 ms poll cost that loop ~200 wake-ups a second).
-    done = asyncio.Event()
-    finished_at = [0.0]
-    process = runtime.pipeline.process
-
-    busy = [0.0]  # time inside Pipeline.process: the pipeline's own cost, as run here
-
-    def process_and_time(messages, now=None):
-        entered = time.perf_counter()
-        batch = process(messages, now)
-        busy[0] += time.perf_counter() - entered
-        return batch
-
-    # Stamped when the last batch is durable (stored on the writer thread, then acknowledged),
-    # not when it was scored: the pipeline's job ends with the readings on disk.
-    stored = runtime._stored
-
-    async def stored_and_stamp(*args):
-        await stored(*args)
-        if runtime.processed_messages >= expected and not done.is_set():
-            finished_at[0] = time.time()
-            done.set()
-
-    runtime.pipeline.process = process_and_time
-    runtime._stored = stored_and_stamp
+    runtime = _TimedRuntime(expected, settings, Registry(roster), announce=announce, clock=replay_clock)
+    totals = runtime.pipeline.totals
+    done = runtime.done
     await runtime.start()
     try:
         loop = asyncio.get_running_loop()
@@ -209,7 +212,7 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
         waiting = asyncio.ensure_future(done.wait())
         await asyncio.wait({publishing, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
-        finished = finished_at[0] if done.is_set() else time.time()
+        finished = runtime.finished_at if done.is_set() else time.time()
         publisher.consumed.set()
         started = await publishing  # raises if the run did not complete
         if totals.payloads < expected:
@@ -220,7 +223,7 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
     return {"msgs_per_s": expected / wall, "readings_per_s": totals.readings / wall,
             "readings": totals.readings, "alerts": len(totals.raised), "alerts_by_kind": dict(totals.alerts_by_kind),
             "latencies": latencies,
-            "batches": runtime.processed_batches, "process_s": busy[0]}
+            "batches": runtime.processed_batches, "process_s": runtime.busy_s}
 
 
 def _pct(values: list[float], q: float) -> float | None:

@@ -36,7 +36,7 @@ from vigil_simulators.cohort import plan_cohort
 from vigil_simulators.fleet import Fleet
 
 RATE = 1 / 15
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[4]  # services/vigil/tools/bench/ -> the repository
 
 
 def _port() -> int:
@@ -182,14 +182,12 @@ async def _plain_pipeline_consumer(settings: VigilSettings, topic: str, roster: 
 
     from vigil.shell.pipeline.pipeline import Message, Pipeline
     from vigil.shell.observability.metrics import Metrics
-    from vigil.runtimes.processor.app import CollectingSink
     from vigil.shell.stores.influx import InfluxSeriesWriter
     from vigil.shell.registry import Registry, Roster
     from vigil.shell.stores.sql import SqlStore
 
     store = SqlStore(settings.database_url or settings.sqlite_url())
-    sink = CollectingSink(store)
-    pipeline = Pipeline(Registry(Roster.model_validate(roster)), sink, Metrics())
+    pipeline = Pipeline(Registry(Roster.model_validate(roster)), Metrics(), store)
     influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
                                 group_id=f"plain-pipeline-{uuid.uuid4().hex[:6]}", enable_auto_commit=False)
@@ -202,8 +200,9 @@ async def _plain_pipeline_consumer(settings: VigilSettings, topic: str, roster: 
             if not records:
                 continue
             started = started or time.perf_counter()
-            pipeline.process_readings([(r.to_readings(), Message(r.topic, b"", r.received_at)) for r in records])
-            await influx.write(sink.pending.readings)
+            decision = pipeline.process_readings([(r.to_readings(), Message(r.topic, b"", r.received_at))
+                                                  for r in records])
+            await influx.write(decision.batch.readings)
             await consumer.commit()
         return total_readings / (time.perf_counter() - (started or time.perf_counter()))
     finally:
