@@ -1,13 +1,8 @@
 import os
-import socket
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from vigil.tools.ports import free_port as _free_port
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 import pytest
+
+from vigil.tools.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -26,19 +27,13 @@ patients:
 """
 
 
-def port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(url: str):
     return json.loads(urllib.request.urlopen(url, timeout=2).read())
 
 
 def test_run_with_roster_accepts_enrolled_and_dead_letters_strangers(tmp_path):
     (tmp_path / "roster.yaml").write_text(ROSTER)
-    mqtt_port, http_port = port(), port()
+    mqtt_port, http_port = free_port(), free_port()
     env = dict(os.environ, VIGIL_MQTT_PORT=str(mqtt_port), VIGIL_HTTP_PORT=str(http_port),
                VIGIL_DATA_DIR=str(tmp_path / "data"), VIGIL_ROSTER=str(tmp_path / "roster.yaml"))
     proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "run"], env=env, stderr=subprocess.PIPE, text=True)

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from stack import Services
+from vigil.tools.stack import ServiceStack, run_topics
+
 
 @pytest.fixture(scope="session")
 def servers() -> dict[str, str]:
@@ -36,17 +37,15 @@ def influx_bucket(servers, run_id):
 @pytest.fixture
 def services(servers, run_id, influx_bucket, tmp_path):
     env = dict(os.environ)
+    env.update(run_topics(run_id))
     env.update({
-        "VIGIL_READINGS_TOPIC": f"vigil.readings.{run_id}",
-        "VIGIL_ALERTS_TOPIC": f"vigil.alerts.{run_id}",
-        "VIGIL_DEADLETTER_TOPIC": f"vigil.deadletter.{run_id}",
         "VIGIL_INFLUX_BUCKET": influx_bucket,
         "VIGIL_MQTT_SHARED_GROUP": f"ingest-{run_id}",
         "VIGIL_PROCESSOR_APP_ID": f"vigil-processor-{run_id}",
         "VIGIL_LOG_LEVEL": "INFO",
     })
-    running = Services(env, tmp_path)
+    running = ServiceStack(env, tmp_path, stop_grace_s=20)
     yield running
-    running.stop_all()
+    running.stop()
 
 

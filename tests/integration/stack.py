@@ -1,23 +1,17 @@
-"""Helpers for the tests against the real servers that deploy/local starts (tests/run.sh does)."""
+"""Helpers for the tests against the real servers that deploy/local starts (tests/run.sh does).
+
+The services themselves run through vigil.tools.stack.ServiceStack (the `services` fixture),
+the same class the scaled bench uses."""
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def influx_count(servers: dict[str, str], bucket: str) -> int:
@@ -44,45 +38,6 @@ def enrol_devices(devices: list[str], password_for) -> None:
     lines = "".join(f"{d} {password_for(d)}\n" for d in devices)
     subprocess.run([str(REPO / "deploy/local/mqtt-device"), "add-many"], input=lines, text=True, check=True,
                    capture_output=True)
-
-
-class Services:
-    """Vigil processes started as an operator would: `vigil ingest`, `vigil processor worker`."""
-
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env, self.workdir = env, workdir
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.gateways: set[str] = set()
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        if args[0] == "ingest" and "--id" in args:
-            self.gateways.add(args[args.index("--id") + 1])
-        log = open(self.workdir / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", *args], env=self.env, stdout=log, stderr=log,
-                                cwd=self.workdir)
-        self.procs[name] = proc
-        return proc
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs.pop(name)
-        proc.send_signal(sig)
-        proc.wait(30)
-
-    def log(self, name: str) -> str:
-        return (self.workdir / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            proc = self.procs.pop(name)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for gateway_id in self.gateways:
-            # A test's gateway never comes back: drop its session, or the broker queues for it.
-            subprocess.run([sys.executable, "-m", "vigil.cli", "ingest", "--id", gateway_id, "--retire"], env=self.env,
-                           cwd=self.workdir, check=True, capture_output=True, timeout=60)
 
 
 def write_roster(path: Path, roster: dict) -> Path:

@@ -14,9 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from standins.twilio_api import TwilioStandIn
-from stack import free_port, wait_for, write_roster
+from stack import wait_for, write_roster
 
 from vigil.shell.streams.records import AlertRecord
+from vigil.tools.ports import free_port
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore:.*(BasicAuth|'auth' parameter) is deprecated:DeprecationWarning")]

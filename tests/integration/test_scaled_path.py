@@ -23,8 +23,9 @@ from vigil_simulators.fleet import Fleet
 from vigil_simulators.per_device import publish_fleet_per_device
 from vigil.shell.stores.tables import alert_events, alerts
 from vigil.shell.stores.sql import SqlStore
+from vigil.tools.ports import free_port
 
-from stack import enrol_devices, explain_missing_readings, free_port, influx_count, topic_records, wait_for, write_roster
+from stack import enrol_devices, explain_missing_readings, influx_count, topic_records, wait_for, write_roster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RATE = 1 / 15
@@ -125,23 +126,14 @@ def start_stack(services, run_id, plan, tmp_path, workers=("w1", "w2")):
     roster = write_roster(tmp_path / "roster.yaml", plan.roster())
     enrol_devices([p.device_id for p in plan.patients], password_for)
     services.env["VIGIL_ROSTER"] = str(roster)
-    gateway_port = free_port()
-    services.start("gateway", "ingest", "--id", f"gw-{run_id}", "--http-port", str(gateway_port))
-    wait_for(lambda: _ok(gateway_port, "/healthz"), 60, "the gateway to subscribe")
+    gateway_port = services.start_ready("gateway", "ingest", "--id", f"gw-{run_id}", timeout=60, statuses=("ok",))
     ports = {}
     for name in workers:
         ports[name] = free_port()
-        services.start(name, "processor", "worker", "--web-port", str(ports[name]), "--data-dir", str(tmp_path / name))
+        services.start(name, "processor", "worker", port=ports[name])  # its state in tmp_path/<name>
     for name in workers:
-        wait_for(lambda name=name: _ok(ports[name], "/healthz"), 90, f"processor {name} to start")
+        services.wait_healthy(name, 90, statuses=("ok",))
     return gateway_port, ports
-
-
-def _ok(port: int, path: str) -> bool:
-    try:
-        return http_json(port, path).get("status") == "ok"
-    except (OSError, ValueError):
-        return False
 
 
 def test_every_published_reading_lands_in_influx_and_alerts_match_the_core(services, servers, run_id, influx_bucket, tmp_path):
@@ -169,7 +161,7 @@ def test_killing_a_worker_mid_stream_loses_nothing_and_duplicates_no_alert(servi
     time.sleep(10)
     services.kill("w1")  # SIGKILL: no clean shutdown, no final commit
     time.sleep(3)
-    services.start("w1", "processor", "worker", "--web-port", str(ports["w1"]), "--data-dir", str(tmp_path / "w1"))
+    services.start("w1", "processor", "worker", port=ports["w1"])
     publisher.join(120)
     stats = result["stats"]
     try:
@@ -340,9 +332,7 @@ def test_the_gateway_and_wearables_speak_tls_to_the_broker(services, servers, ru
     services.env["VIGIL_ROSTER"] = str(roster)
     device = plan.patients[0].device_id
     enrol_devices([device], password_for)
-    gateway_port = free_port()
-    services.start("gateway", "ingest", "--id", f"gw-{run_id}", "--http-port", str(gateway_port))
-    wait_for(lambda: _ok(gateway_port, "/healthz"), 60, "the gateway to subscribe over TLS")
+    services.start_ready("gateway", "ingest", "--id", f"gw-{run_id}", timeout=60, statuses=("ok",))  # over TLS
     # Without the CA, a client refuses the broker's certificate.
     with pytest.raises(ssl.SSLCertVerificationError):
         connect(servers["VIGIL_MQTT_TLS_URL"], f"untrusting-{run_id}", username=device, password=password_for(device))

@@ -32,6 +32,7 @@ from vigil.shell.explain.checks import check_text, quantities, reading_grade, un
 from vigil.shell.explain.explainer import Explainer, Explanation
 from vigil.shell.explain.facts import AlertFacts, facts_from_alert
 from vigil.shell.explain.llm import LlmConfig
+from vigil.shell.observability.percentile import percentile
 
 CONCURRENCY = 8  # explanations in flight at once against a model server
 
@@ -63,14 +64,7 @@ def _spread(values: list[float]) -> dict[str, float | None]:
         return {"min": None, "median": None, "p90": None, "max": None}
     ordered = sorted(values)
     return {"min": ordered[0], "median": round(statistics.median(ordered), 2),
-            "p90": ordered[min(len(ordered) - 1, int(0.9 * (len(ordered) - 1) + 0.5))], "max": ordered[-1]}
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+            "p90": percentile(ordered, 0.9), "max": ordered[-1]}
 
 
 def template_timing(alerts: list[Mapping[str, Any]], rounds: int = 20) -> dict[str, float]:
@@ -87,8 +81,8 @@ def template_timing(alerts: list[Mapping[str, Any]], rounds: int = 20) -> dict[s
             samples.append((time.perf_counter() - started) * 1000)
     if not samples:
         return {"mean": 0.0, "p50": 0.0, "p99": 0.0}
-    return {"mean": round(statistics.fmean(samples), 4), "p50": round(_percentile(samples, 0.5) or 0.0, 4),
-            "p99": round(_percentile(samples, 0.99) or 0.0, 4)}
+    return {"mean": round(statistics.fmean(samples), 4), "p50": round(percentile(samples, 0.5) or 0.0, 4),
+            "p99": round(percentile(samples, 0.99) or 0.0, 4)}
 
 
 async def _explain_all(explainer: Explainer, facts: list[AlertFacts]) -> list[tuple[Explanation, float]]:
@@ -162,8 +156,8 @@ def run_explain_eval(patients: int = 12, seed: int = 7, config: LlmConfig | None
         "unsupported_number_rate_delivered": round(unsupported / numbers, 6) if numbers else 0.0,
         "reading_grade_patient_delivered": {lang: _spread(values) for lang, values in grades.items()},
         "max_reading_grade_patient_delivered": max(all_grades) if all_grades else None,
-        "latency_ms": {"p50": round((_percentile(latencies, 0.5) or 0) * 1000, 3),
-                       "p99": round((_percentile(latencies, 0.99) or 0) * 1000, 3),
+        "latency_ms": {"p50": round((percentile(latencies, 0.5) or 0) * 1000, 3),
+                       "p99": round((percentile(latencies, 0.99) or 0) * 1000, 3),
                        "max": round(max(latencies, default=0) * 1000, 3)},
         "template_ms_per_alert": template_ms["mean"],
         "template_ms_per_alert_p50": template_ms["p50"],

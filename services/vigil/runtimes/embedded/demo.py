@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+from vigil.shell.observability.percentile import percentile
 from vigil.shell.pipeline.pipeline import AnnouncedAlert
 from vigil.runtimes.embedded.runtime import EmbeddedRuntime
 from vigil_simulators.detection import RaisedAlert, TruthEvent, score_detection
@@ -44,13 +45,6 @@ class DemoOptions:
     data_dir: Path = Path("vigil-data")
     json_summary: bool = False
     quiet: bool = False
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 class Console:
@@ -159,8 +153,8 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
         "median_detection_delay_s": detection.median_detection_delay_s,
         "detection": detection.as_dict(),
         "first_alert_after_s": None if console.first_alert_after_s is None else round(console.first_alert_after_s, 1),
-        "reading_to_alert_p50_s": _percentile(totals.alert_latencies_s, 0.5),
-        "reading_to_alert_p99_s": _percentile(totals.alert_latencies_s, 0.99),
+        "reading_to_alert_p50_s": percentile(totals.alert_latencies_s, 0.5),
+        "reading_to_alert_p99_s": percentile(totals.alert_latencies_s, 0.99),
         "incidents": len(incidents),
         "incidents_by_state": dict(Counter(str(i["state"]) for i in incidents)),
         "notifications": dict(notifications),

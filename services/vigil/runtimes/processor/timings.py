@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from typing import Any
+
+from vigil.shell.observability.percentile import percentile
+
+
+def rounded_percentile(values: Iterable[float], q: float) -> float | None:
+    """The shared nearest-rank percentile, to the millisecond (None for no values)."""
+    value = percentile(values, q)
+    return None if value is None else round(value, 3)
 
 
 def p99(values: deque[float]) -> float | None:
-    ordered = sorted(values)
-    return round(ordered[int(0.99 * (len(ordered) - 1))], 3) if ordered else None
+    return rounded_percentile(values, 0.99)
 
 
 class BatchTimings:
@@ -53,12 +61,11 @@ class BatchTimings:
 
     def report(self) -> dict[str, Any]:
         slowest = sorted(self.slowest, key=lambda item: item[0], reverse=True)[:5]
-        waits = sorted(self.received_to_alert_sent)
         return {**{f"{name}_p99_s": p99(values) for name, values in (
                     ("kafka_to_taken", self.kafka_to_taken), ("slot_wait", self.slot_wait), ("loop_lag", self.loop_lag))},
                 "count": self.count, "records": self.records,
                 "mean_ms": {k: round(v / max(self.count, 1) * 1000, 2) for k, v in self.sums.items()},
                 "slowest": [{"records": n, **{k: round(v * 1000, 1) for k, v in stages.items()}} for _, n, stages in slowest],
                 # gateway receipt of the oldest record in a batch -> its alerts handed to the producer
-                "received_to_alert_sent_p50_s": round(waits[len(waits) // 2], 3) if waits else None,
-                "received_to_alert_sent_p99_s": round(waits[int(0.99 * (len(waits) - 1))], 3) if waits else None}
+                "received_to_alert_sent_p50_s": rounded_percentile(self.received_to_alert_sent, 0.5),
+                "received_to_alert_sent_p99_s": p99(self.received_to_alert_sent)}

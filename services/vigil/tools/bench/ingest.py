@@ -31,17 +31,11 @@ from vigil.shell.pipeline.pipeline import AnnouncedAlert
 from vigil.runtimes.embedded.runtime import EmbeddedRuntime
 from vigil.shell.registry import Registry, Roster
 from vigil.settings import VigilSettings
+from vigil.shell.observability.percentile import percentile
+from vigil.tools.ports import free_port
 from vigil_simulators.cohort import plan_cohort
 from vigil_simulators.fleet import Fleet
 from vigil_simulators.publisher import connect
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _payloads(messages: int, batch_size: int, patients: int, seed: int) -> tuple[list[tuple[str, bytes]], Roster]:
@@ -185,7 +179,7 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
 
     # The embedded runtime's own default: PUBACK on receipt (mqtt_ack_after_store off for the
     # embedded broker), like the bare subscriber.
-    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=None, mqtt_port=port, http_port=_free_port(), mqtt_ack_after_store=False)
+    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=None, mqtt_port=port, http_port=free_port(), mqtt_ack_after_store=False)
     publisher = _Publisher(f"mqtt://127.0.0.1:{port}", payloads, pace, sent_at)
     # Hours of readings are replayed in seconds, so the runtime's timers (silent devices,
     # escalations) run on the replay's clock (the newest message processed), not the wall clock:
@@ -227,10 +221,8 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 4)
+    value = percentile(values, q)
+    return None if value is None else round(value, 4)
 
 
 def bench_ingest(messages: int = 20_000, batch_size: int = 10, patients: int = 200, seed: int = 11) -> dict[str, object]:
@@ -238,7 +230,7 @@ def bench_ingest(messages: int = 20_000, batch_size: int = 10, patients: int = 2
 
     async def bare_run() -> float:
         # The broker runs in this process's event loop, exactly as in the embedded runtime.
-        port = _free_port()
+        port = free_port()
         broker = await start_broker("127.0.0.1", port)
         try:
             return await asyncio.get_running_loop().run_in_executor(None, _bare_subscriber, port, payloads)
@@ -247,9 +239,9 @@ def bench_ingest(messages: int = 20_000, batch_size: int = 10, patients: int = 2
 
     bare = asyncio.run(bare_run())  # a fresh event loop and broker per phase
     with tempfile.TemporaryDirectory() as tmp:
-        full = asyncio.run(_pipeline_run(_free_port(), roster, payloads, None, Path(tmp) / "max"))
+        full = asyncio.run(_pipeline_run(free_port(), roster, payloads, None, Path(tmp) / "max"))
         half_payloads = payloads[: max(1000, len(payloads) // 2)]
-        half = asyncio.run(_pipeline_run(_free_port(), roster, half_payloads, full["msgs_per_s"] / 2, Path(tmp) / "half"))
+        half = asyncio.run(_pipeline_run(free_port(), roster, half_payloads, full["msgs_per_s"] / 2, Path(tmp) / "half"))
     return {
         "bench": "ingest",
         "messages": len(payloads),

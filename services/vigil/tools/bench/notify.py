@@ -16,8 +16,6 @@ not notice: p99 ≤ 1 s in every mode.
 from __future__ import annotations
 
 import asyncio
-import socket
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -32,15 +30,11 @@ from vigil.shell.explain.llm import LlmConfig
 from vigil.shell.notify.channels.push import AppPush, PushHub
 from vigil.shell.notify.channels.webhook import SignedWebhook
 from vigil.shell.observability.metrics import Metrics
+from vigil.shell.observability.percentile import percentile
 from vigil.shell.registry import Registry
 from vigil.settings import VigilSettings
 from vigil.shell.stores.sql import SqlStore, WriteBatch
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from vigil.tools.ports import free_port
 
 
 def _alert(i: int, t: float) -> Alert:
@@ -53,10 +47,8 @@ def _alert(i: int, t: float) -> Alert:
 def _percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50_ms": None, "p99_ms": None, "max_ms": None}
-    ordered = sorted(values)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 1),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 1),
-            "max_ms": round(ordered[-1] * 1000, 1)}
+    return {"p50_ms": round((percentile(values, 0.5) or 0.0) * 1000, 1),
+            "p99_ms": round((percentile(values, 0.99) or 0.0) * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
 
 
 async def _silent_server() -> tuple[asyncio.base_events.Server, int]:
@@ -83,7 +75,7 @@ async def _run_mode(mode: str, alerts: int, rate_hz: float, workdir: Path) -> di
     app.router.add_post("/hook", receive)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    hook_port = _free_port()
+    hook_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", hook_port).start()
 
     silent = None
@@ -92,7 +84,7 @@ async def _run_mode(mode: str, alerts: int, rate_hz: float, workdir: Path) -> di
         silent, port = await _silent_server()
         llm = LlmConfig(base_url=f"http://127.0.0.1:{port}/v1", model="bench", timeout_s=4.0)
     elif mode == "llm_down":
-        llm = LlmConfig(base_url=f"http://127.0.0.1:{_free_port()}/v1", model="bench", timeout_s=4.0)
+        llm = LlmConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="bench", timeout_s=4.0)
 
     store = SqlStore(f"sqlite:///{workdir / f'{mode}.sqlite'}")
     settings = VigilSettings(data_dir=workdir, ward_webhook_url=f"http://127.0.0.1:{hook_port}/hook", notify_poll_s=0.5)
