@@ -34,7 +34,7 @@ def test_a_batch_decision_carries_rows_changes_announcements_and_patients():
     assert len(decision.batch.readings) == 20
     raised = [a for a in decision.announced if a.event == "raised"]
     assert raised and len(decision.alert_changes) == len(decision.batch.alerts) == len(decision.announced)
-    assert [c.alert["alert_id"] for c in decision.alert_changes] == [a.alert.alert_id for a in decision.announced]
+    assert [c.alert.alert_id for c in decision.alert_changes] == [a.alert.alert_id for a in decision.announced]
     assert all(a.patient_message and a.clinician_summary for a in decision.announced)
     assert list(decision.patients) == ["pt-1"] and decision.model_scores == {}
     assert pipeline.totals.readings == 20 and len(pipeline.totals.raised) == len(raised)

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TextIO
 
 from vigil.shell.observability.percentile import percentile
-from vigil.shell.pipeline.pipeline import AnnouncedAlert
+from vigil.shell.pipeline.pipeline import AnnouncedAlert, PipelineTotals
 from vigil.runtimes.embedded.runtime import EmbeddedRuntime
-from vigil_simulators.detection import RaisedAlert, TruthEvent, score_detection
+from vigil_simulators.detection import DetectionSummary, RaisedAlert, TruthEvent, score_detection
 from vigil.shell.registry import Registry, Roster
 from vigil.settings import VigilSettings
-from vigil_simulators.cohort import parse_scenarios, plan_cohort
+from vigil_simulators.cohort import CohortPlan, parse_scenarios, plan_cohort
 from vigil_simulators.fleet import Fleet, FleetClock
 from vigil_simulators.publisher import PublishStats, publish_fleet
 
@@ -129,13 +129,20 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
         stop.set()
         await runtime.stop()
 
+    return _summarise(options, console, runtime, plan, fleet, result.get("stats"), incidents, notifications,
+                      sim_duration, started)
+
+
+def _summarise(options: DemoOptions, console: Console, runtime: EmbeddedRuntime, plan: CohortPlan, fleet: Fleet,
+               stats: PublishStats | None, incidents: list[dict[str, object]], notifications: Counter[str],
+               sim_duration: float, started: float) -> dict[str, object]:
+    """Score the run against the simulator's ground truth, print the summary, and return it."""
     totals = runtime.pipeline.totals
     detection = score_detection(
         [TruthEvent.from_dict(e.as_dict()) for e in plan.truth],
         [RaisedAlert(a.patient_id, a.kind, a.category, a.raised_t) for a in totals.raised],
         patient_days=options.patients * sim_duration / 86400, run_end_t=plan.start_t + sim_duration,
     )
-    stats = result.get("stats")
     summary: dict[str, object] = {
         "patients": options.patients,
         "simulated_hours": round(sim_duration / 3600, 2),
@@ -159,18 +166,22 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
         "incidents_by_state": dict(Counter(str(i["state"]) for i in incidents)),
         "notifications": dict(notifications),
     }
+    _say_summary(console, summary, totals, detection)
+    return summary
+
+
+def _say_summary(console: Console, summary: dict[str, object], totals: PipelineTotals, detection: DetectionSummary) -> None:
     console.say("")
     console.say("Summary")
     console.say(f"  readings accepted   {totals.readings}")
     console.say(f"  rejected            {summary['rejected']}  {dict(totals.rejected) or ''}")
     console.say(f"  alerts              {summary['alerts']}  {dict(totals.alerts_by_kind) or ''}")
-    console.say(f"  incidents           {len(incidents)}  {summary['incidents_by_state'] or ''} "
+    console.say(f"  incidents           {summary['incidents']}  {summary['incidents_by_state'] or ''} "
                 f"(related alerts grouped; /api/incidents)")
-    console.say(f"  notifications       {sum(notifications.values())}  {dict(notifications) or ''}")
+    console.say(f"  notifications       {sum(summary['notifications'].values())}  {summary['notifications'] or ''}")
     console.say(f"  detection           sensitivity {detection.sensitivity} on {detection.clinical_events} clinical events, "
                 f"{summary['false_alerts_per_patient_day']} false alerts per patient-day, "
                 f"median delay {detection.median_detection_delay_s} s")
     if totals.alert_latencies_s:
         console.say(f"  reading to alert    p50 {statistics.median(totals.alert_latencies_s) * 1000:.0f} ms")
     console.say("  Vigil supports clinicians; it does not replace them.")
-    return summary

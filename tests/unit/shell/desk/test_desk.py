@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from vigil.core.events import Alert
+from vigil.shell.explain.templates import AlertTexts
 from vigil.shell.desk.desk import AlertChange, AlertDesk
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry, Roster
@@ -27,16 +29,15 @@ ROSTER = Roster.model_validate({"patients": [{
 DESK_TABLES = (incidents, incident_alerts, incident_audit, desk_inbox, outbox)
 
 
-def alert(alert_id: str, kind: str = "hypoxaemia", severity: str = "high", t: float = T0, **extra) -> dict[str, object]:
-    return {"alert_id": alert_id, "patient_id": "p-001", "kind": kind, "category": "clinical", "severity": severity,
-            "rule": f"{kind} rule", "values": {"spo2_pct": 89} if kind == "hypoxaemia" else {"hr_bpm": 131},
-            "onset_t": t - 300, "raised_t": t, "news2": None, "contributors": [], "model_version": None,
-            "cleared_t": None, "baselines": {"hr": 74.0, "spo2": 97.0}, "trends": {}, **extra}
+def alert(alert_id: str, kind: str = "hypoxaemia", severity: str = "high", t: float = T0, **extra) -> Alert:
+    return Alert(alert_id, "p-001", kind, "clinical", severity, f"{kind} rule",
+                 {"spo2_pct": 89} if kind == "hypoxaemia" else {"hr_bpm": 131}, t - 300, t,
+                 baselines={"hr": 74.0, "spo2": 97.0}, **extra)
 
 
-def texts(alert, language: str) -> tuple[str, str]:
-    """A stand-in for the template explainer: (patient text, clinician text)."""
-    return f"Your {alert['kind']} reading needs a check.", f"{alert['kind']} {alert['values']}"
+def texts(alert: Alert, language: str) -> AlertTexts:
+    """A stand-in for the template explainer."""
+    return AlertTexts(f"Your {alert.kind} reading needs a check.", f"{alert.kind} {alert.values}")
 
 
 class Ward:
@@ -148,7 +149,7 @@ def test_on_raised_is_called_once_per_alert_that_changes_an_incident(ward):
     ward.take(AlertChange("raised", second, T0 + 20))
     ward.take(AlertChange("severity_changed", alert("a2", "tachycardia", "critical", T0 + 20), T0 + 30))
     ward.take(AlertChange("cleared", alert("a1", cleared_t=T0 + 60), T0 + 60))
-    assert [a["alert_id"] for a in ward.raised] == ["a1", "a2"]
+    assert [a.alert_id for a in ward.raised] == ["a1", "a2"]
 
 
 def test_tick_escalates_an_unacknowledged_critical_incident(ward):
