@@ -50,3 +50,21 @@ def test_no_function_is_long():
 @pytest.mark.parametrize("check", [long_files, long_functions])
 def test_the_size_checks_read_the_tree(check):
     assert sum(1 for _ in python_files()) > 150  # a check that reads nothing passes everything
+
+
+def test_unit_tests_mirror_the_packages():
+    """tests/unit/<path>/ holds the tests of services/vigil/<path> (simulators/: vigil_simulators),
+    and every test file's name is unique (pytest imports them by basename)."""
+    unit = REPO / "tests" / "unit"
+    roots = {"simulators": REPO / "simulators" / "vigil_simulators", "models": REPO / "models" / "vigil_models"}
+    strays, names = [], {}
+    for test in unit.rglob("test_*.py"):
+        parts = test.relative_to(unit).parent.parts
+        package = (roots[parts[0]].joinpath(*parts[1:]) if parts and parts[0] in roots
+                   else REPO.joinpath("services", "vigil", *parts))
+        if not parts or not package.is_dir():
+            strays.append(str(test.relative_to(REPO)))
+        names.setdefault(test.name, []).append(str(test.relative_to(REPO)))
+    assert not strays, f"unit tests outside a package's mirror: {strays}"
+    assert all(len(paths) == 1 for paths in names.values()), {n: p for n, p in names.items() if len(p) > 1}
+    assert len(names) > 30

@@ -15,7 +15,7 @@ from standins.grafana_api import GrafanaStandIn
 from vigil.tools.dashboards.definitions import DATASOURCE_UID, all_dashboards, panel_queries
 from vigil.tools.dashboards.publish import export, publish
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 GRAFANA = REPO / "deploy" / "grafana"
 INFLUX = {"influx_url": "http://127.0.0.1:18086", "influx_org": "vigil", "influx_bucket": "vitals",
           "influx_token": "read-token"}
