@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from vigil.runtimes.processor.lag_sensor import LagSensor
+from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.processor.timings import BatchTimings
 from vigil.shell.pipeline.pipeline import Pipeline
 from vigil.shell.stores.influx import InfluxSeriesWriter
@@ -34,8 +35,9 @@ class Failures:
 
 def health_report(influx: InfluxSeriesWriter, failures: Failures, timings: BatchTimings, lag: LagSensor,
                   pipeline: Pipeline, models_status: dict[str, object]) -> dict[str, Any]:
-    """The /healthz body: degraded while InfluxDB is failing or a batch is being retried."""
-    status = "ok" if influx.healthy and not failures.last_error else "degraded"
+    """The /healthz body, by the one health rule: a worker that answers is running (never down),
+    degraded while InfluxDB is failing or a batch is being retried."""
+    status = health_status(running=True, failing=not influx.healthy or bool(failures.last_error))
     return {"status": status, "influx_ok": influx.healthy, "influx_failures": influx.failures,
             "failed_batches": failures.batches, "last_error": failures.last_error,
             "batches": {**timings.report(), **lag.report()},

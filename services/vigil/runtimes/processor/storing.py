@@ -20,15 +20,16 @@ from vigil.runtimes.processor.deciding import Decided, Sender
 from vigil.runtimes.processor.health import Failures
 from vigil.runtimes.processor.patient_cache import TablePatientStates
 from vigil.runtimes.processor.timings import BatchTimings
+from vigil.shell.stores.rows import ReadingRow, ScoreRow
 from vigil.shell.stores.sql import WriteBatch
 
 
 class SeriesWriter(Protocol):
     """InfluxDB's share: readings and model scores as time series."""
 
-    def write(self, rows: list[dict[str, Any]]) -> Awaitable[None]: ...
+    def write(self, rows: list[ReadingRow]) -> Awaitable[None]: ...
 
-    def write_scores(self, rows: list[dict[str, Any]]) -> Awaitable[None]: ...
+    def write_scores(self, rows: list[ScoreRow]) -> Awaitable[None]: ...
 
 
 class DecidedStore:

@@ -275,8 +275,12 @@ def test_health_report_says_degraded_while_a_batch_is_failing():
     report = health_report(Influx(), failures, BatchTimings(), LagSensor("vigil.readings"), pipeline,
                            {"enabled": False, "loaded": False})
     assert report["status"] == "ok" and report["scoring"] == "rules" and report["failed_batches"] == 0
+    assert set(report) == {"status", "influx_ok", "influx_failures", "failed_batches", "last_error", "batches",
+                           "readings", "rejected", "alerts", "scoring", "models"}
     failures.failed("batch storing", RuntimeError("postgres down"), 3, 0.2)
     report = health_report(Influx(), failures, BatchTimings(), LagSensor("vigil.readings"), pipeline, {})
     assert report["status"] == "degraded" and report["last_error"] == "RuntimeError: postgres down"
     failures.stored()
     assert health_report(Influx(), failures, BatchTimings(), LagSensor("vigil.readings"), pipeline, {})["status"] == "ok"
+    Influx.healthy = False  # InfluxDB failing: degraded, never down (a worker that answers is running)
+    assert health_report(Influx(), failures, BatchTimings(), LagSensor("vigil.readings"), pipeline, {})["status"] == "degraded"

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from vigil.runtimes.shared.health import health_status, http_status, processor_health
+from vigil.runtimes.shared.health import health_status, http_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.settings import VigilSettings
 from vigil.shell.observability.metrics import Metrics
@@ -58,20 +58,6 @@ class FakeService:
 def test_the_health_rule_and_its_http_status(running, failing, status, code):
     assert health_status(running=running, failing=failing) == status
     assert http_status({"status": status}) == code
-
-
-def test_processor_health_keeps_its_keys_and_is_never_down():
-    def health(influx_ok: bool, last_error: str | None) -> dict[str, Any]:
-        return processor_health(influx_ok=influx_ok, influx_failures=2, failed_batches=1, last_error=last_error,
-                                batches={"p50_ms": 3.0}, readings=10, rejected=1, alerts=2, with_models=False,
-                                models={"enabled": False, "loaded": False})
-
-    ok = health(True, None)
-    assert set(ok) == {"status", "influx_ok", "influx_failures", "failed_batches", "last_error", "batches", "readings",
-                       "rejected", "alerts", "scoring", "models"}
-    assert ok["status"] == "ok" and ok["scoring"] == "rules" and ok["batches"] == {"p50_ms": 3.0}
-    assert health(False, None)["status"] == "degraded"
-    assert health(True, "TimeoutError: influx")["status"] == "degraded"
 
 
 @pytest.mark.parametrize(("status", "code"), [("ok", 200), ("degraded", 200), ("down", 503)])
