@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from vigil.runtimes.processor.deciding import Decided, Sender
 from vigil.runtimes.processor.health import Failures
