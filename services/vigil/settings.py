@@ -47,11 +47,14 @@ class VigilSettings(BaseSettings):
     deadletter_max_raw_bytes: int = Field(
         64 * 1024, ge=0, description="Bytes of a refused payload kept in its dead letter (with its full length and SHA-256).")
     deadletter_rate_per_s: float = Field(
-        1.0, ge=0, description="Dead-letter rows kept per device per second once its burst is spent (all are counted).")
-    deadletter_burst: int = Field(60, ge=0, description="Dead-letter rows a device may fill at once.")
-    deadletter_total_rate_per_s: float = Field(
-        50.0, ge=0, description="Dead-letter rows kept per second across all devices (rotating device ids buy nothing).")
-    deadletter_total_burst: int = Field(1000, ge=0, description="Dead-letter rows all devices together may fill at once.")
+        0.1, ge=0, description="Dead-letter rows kept per enrolled device per second once its burst is spent (devices "
+        "not enrolled share one budget); every rejection is counted.")
+    deadletter_burst: int = Field(20, ge=0, description="Dead-letter rows a device may fill at once.")
+    deadletter_total_bytes_per_s: float = Field(
+        2048.0, ge=0, description="Bytes of dead letters kept per second across all devices (a row costs its kept bytes "
+        "plus 256): with the retention, the most disk bad input can take.")
+    deadletter_total_burst_bytes: int = Field(8 * 1024 * 1024, ge=0,
+                                              description="Bytes of dead letters all devices together may fill at once.")
     deadletter_retention_days: float = Field(
         14.0, gt=0, description="Dead letters (rows, counts, the vigil.deadletter topic) older than this are purged.")
     broker_retained_max: int = Field(

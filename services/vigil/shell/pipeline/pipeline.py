@@ -266,8 +266,13 @@ class Pipeline:
         # Counted whatever happens; the row is kept (its bytes capped) while the device's budget allows.
         if not self.dead_letters.add(batch, received_at=rejection.received_at, topic=rejection.topic,
                                      device_id=rejection.device_id, patient_id=rejection.patient_id, reason=reason,
-                                     detail=rejection.detail, sample_index=rejection.sample_index, raw=rejection.raw):
+                                     detail=rejection.detail, sample_index=rejection.sample_index, raw=rejection.raw,
+                                     enrolled=self._enrolled(rejection)):
             self.metrics.dead_letters_not_kept.labels(reason).inc()
+
+    def _enrolled(self, rejection: Rejection) -> bool:
+        return rejection.patient_id is not None or (
+            rejection.device_id is not None and self.registry.patient_for_device(rejection.device_id) is not None)
 
     def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
         raw = _reading_row(reading, "", None, None)._asdict()  # the dead letter keeps the row as a dict, as before

@@ -21,7 +21,7 @@ async def test_the_purge_deletes_what_is_past_retention_and_counts_it(tmp_path, 
         keeper = DeadLetterKeeper()
         for i, age_days in enumerate((30, 8, 6, 0)):
             keeper.add(batch, received_at=T - age_days * 86400, topic="t", device_id=f"d-{i}", patient_id=None,
-                       reason="malformed_json", detail="x", sample_index=None, raw=b"[")
+                       reason="malformed_json", detail="x", sample_index=None, raw=b"[", enrolled=True)
         runtime.writer.write_and_wait(batch)
         assert await runtime.purge_dead_letters() == 2
         assert sorted(r["device_id"] for r in runtime.store.dead_letters()) == ["d-2", "d-3"]

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, select, text
 
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.pipeline import Message, Pipeline
-from vigil.shell.registry import Registry
+from vigil.shell.registry import Registry, Roster
 from vigil.shell.stores.dead_letters import DeadLetterKeeper, TokenBucket, cap_raw
 from vigil.shell.stores.rows import DeadLetterCountRow, merge_counts
 from vigil.shell.stores.sql import SqlStore, WriteBatch
@@ -65,11 +65,16 @@ def bad_payloads(device_id: str, n: int, start_t: float, every_s: float) -> list
             for i in range(n)]
 
 
+def enrolled(*device_ids: str) -> Registry:
+    return Registry(Roster.model_validate({"patients": [
+        {"patient_id": f"p-{d}", "devices": [{"device_id": d}]} for d in device_ids]}))
+
+
 def test_attack_a_flooding_device_fills_its_burst_then_its_rate_and_every_rejection_counts(tmp_path):
     store = store_at(tmp_path)
     metrics = Metrics()
     keeper = DeadLetterKeeper(rate_per_s=2.0, burst=50)
-    pipeline = Pipeline(Registry(), metrics, store, dead_letters=keeper)
+    pipeline = Pipeline(enrolled("d-flood", "d-calm"), metrics, store, dead_letters=keeper)
     flood = bad_payloads("d-flood", 10_000, T, 0.01)  # 100 a second for 100 s
     for start in range(0, len(flood), 500):
         store.write(pipeline.process(flood[start:start + 500]).batch)
@@ -86,18 +91,30 @@ def test_attack_a_flooding_device_fills_its_burst_then_its_rate_and_every_reject
     store.close()
 
 
-def test_attack_rotating_device_ids_buys_no_more_rows(tmp_path):
+def test_attack_rotating_unenrolled_device_ids_buys_no_rows_no_buckets_and_no_count_rows(tmp_path):
     store = store_at(tmp_path)
     metrics = Metrics()
-    pipeline = Pipeline(Registry(), metrics, store, dead_letters=DeadLetterKeeper(total_rate_per_s=10, total_burst=100,
-                                                                                 max_devices=500))
+    pipeline = Pipeline(enrolled("d-1"), metrics, store)  # the default budgets
     messages = [Message(f"vigil/v1/devices/{i}{'x' * 100}/vitals", b"[", T + i * 0.001) for i in range(5000)]
+    messages.append(Message("vigil/v1/devices/d-1/vitals", b"[", T + 5))
     store.write(pipeline.process(messages).batch)
-    assert store.count(dead_letters) <= 100 + 10 * 5 + 1
-    counts = store.dead_letter_counts()
-    assert sum(counts.values()) == 5000 == rejected(metrics, "malformed_json")
-    assert all(len(device) <= 64 for device, _ in counts)  # PostgreSQL's column width holds
-    assert len(pipeline.dead_letters._devices) == 500  # buckets remembered: bounded too
+    assert store.count(dead_letters) <= 20 + 1 + 1  # the unenrolled share one burst; d-1 has its own
+    assert store.dead_letter_counts() == {("", "malformed_json"): 5000, ("d-1", "malformed_json"): 1}
+    assert rejected(metrics, "malformed_json") == 5001
+    assert all(len(r["device_id"]) <= 64 for r in store.dead_letters())  # PostgreSQL's column width holds
+    assert len(pipeline.dead_letters._devices) == 2  # buckets: bounded by the roster
+
+
+def test_attack_many_enrolled_devices_sending_8_mb_payloads_stay_within_the_shared_byte_budget(tmp_path):
+    store = store_at(tmp_path)
+    devices = [f"d-{i}" for i in range(50)]
+    pipeline = Pipeline(enrolled(*devices), Metrics(), store,
+                        dead_letters=DeadLetterKeeper(total_bytes_per_s=0.0, total_burst_bytes=MB))
+    payload = b"[" * (8 * MB)
+    for i, device in enumerate(devices):
+        store.write(pipeline.process([Message(f"vigil/v1/devices/{device}/vitals", payload, T + i)]).batch)
+    assert 14 <= store.count(dead_letters) <= MB // (64 * 1024 + 256) == 15
+    assert sum(store.dead_letter_counts().values()) == 50
 
 
 def test_counts_add_up_across_batches_and_keep_first_and_last_time():
@@ -119,7 +136,7 @@ def test_the_purge_deletes_rows_and_counts_past_retention(tmp_path):
     batch = WriteBatch()
     for device, t in (("old", T - 30 * 86400), ("new", T)):
         keeper.add(batch, received_at=t, topic=f"vigil/v1/devices/{device}/vitals", device_id=device, patient_id=None,
-                   reason="malformed_json", detail="x", sample_index=None, raw=b"[")
+                   reason="malformed_json", detail="x", sample_index=None, raw=b"[", enrolled=True)
     store.write(batch)
     assert store.purge_dead_letters(T - 14 * 86400) == (1, 1)
     assert [r["device_id"] for r in store.dead_letters()] == ["new"]
@@ -144,7 +161,7 @@ def test_a_dead_letter_table_of_an_earlier_version_gains_the_new_columns_and_the
     assert "ix_dead_letters_received_at" in {i["name"] for i in inspect(store.engine).get_indexes("dead_letters")}
     batch = WriteBatch()
     DeadLetterKeeper().add(batch, received_at=T, topic="t", device_id="d", patient_id=None, reason="oversize",
-                           detail="big", sample_index=None, raw=b"12345")
+                           detail="big", sample_index=None, raw=b"12345", enrolled=True)
     store.write(batch)
     rows = sorted(store.dead_letters(), key=lambda r: r["id"])
     assert [(r["raw_bytes"], r["raw"]) for r in rows] == [(None, b"\x00"), (5, b"12345")]
@@ -156,7 +173,8 @@ def test_a_sample_refused_by_the_core_is_counted_and_capped_like_a_payload(tmp_p
     keeper = DeadLetterKeeper(max_raw_bytes=8)
     batch = WriteBatch()
     assert keeper.add(batch, received_at=T, topic="t", device_id="d", patient_id="p", reason="duplicate_seq",
-                      detail="seq 3 again", sample_index=None, raw=json.dumps({"seq": 3, "hr": 70}).encode())
+                      detail="seq 3 again", sample_index=None, raw=json.dumps({"seq": 3, "hr": 70}).encode(),
+                      enrolled=True)
     (row,) = batch.dead_letters
     assert len(row.raw) == 8 and row.raw_bytes == 20 and batch.dead_letter_counts == [
         DeadLetterCountRow("d", "duplicate_seq", 1, 1, T, T)]
