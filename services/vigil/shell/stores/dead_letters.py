@@ -77,8 +77,9 @@ class DeadLetterKeeper:
 
     def __init__(self, *, max_raw_bytes: int = MAX_RAW_BYTES, rate_per_s: float = RATE_PER_S, burst: int = BURST,
                  total_bytes_per_s: float = TOTAL_BYTES_PER_S, total_burst_bytes: int = TOTAL_BURST_BYTES,
-                 max_devices: int = MAX_DEVICES) -> None:
+                 max_devices: int = MAX_DEVICES, limited: bool = True) -> None:
         self.max_raw_bytes = max_raw_bytes
+        self.limited = limited
         self.rate_per_s = rate_per_s
         self.burst = burst
         self.max_devices = max_devices
@@ -94,7 +95,15 @@ class DeadLetterKeeper:
                    burst=settings.deadletter_burst, total_bytes_per_s=settings.deadletter_total_bytes_per_s,
                    total_burst_bytes=settings.deadletter_total_burst_bytes)
 
+    @classmethod
+    def capped_only(cls, settings: VigilSettings) -> DeadLetterKeeper:
+        """Every row kept, bytes capped: for the scaled processor, whose dead letters go to
+        `vigil.deadletter` (every one a record; the topic's retention is the bound)."""
+        return cls(max_raw_bytes=settings.deadletter_max_raw_bytes, limited=False)
+
     def _allowed(self, device_key: str, cost: int, t: float) -> bool:
+        if not self.limited:
+            return True
         bucket = self._devices.get(device_key)
         if bucket is None:
             bucket = self._devices[device_key] = TokenBucket(self.rate_per_s, self.burst, t)

@@ -10,6 +10,7 @@ import os
 
 from sqlalchemy import create_engine, inspect, select, text
 
+from vigil.settings import VigilSettings
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.pipeline import Message, Pipeline
 from vigil.shell.registry import Registry, Roster
@@ -178,3 +179,12 @@ def test_a_sample_refused_by_the_core_is_counted_and_capped_like_a_payload(tmp_p
     (row,) = batch.dead_letters
     assert len(row.raw) == 8 and row.raw_bytes == 20 and batch.dead_letter_counts == [
         DeadLetterCountRow("d", "duplicate_seq", 1, 1, T, T)]
+
+
+def test_the_scaled_processor_keeps_every_dead_letter_capped_for_its_topic():
+    keeper = DeadLetterKeeper.capped_only(VigilSettings(deadletter_max_raw_bytes=4))
+    batch = WriteBatch()
+    for i in range(500):
+        assert keeper.add(batch, received_at=T, topic="t", device_id="d", patient_id="p", reason="duplicate_seq",
+                          detail="again", sample_index=None, raw=b"0123456789", enrolled=True)
+    assert len(batch.dead_letters) == 500 and {row.raw for row in batch.dead_letters} == {b"0123"}
