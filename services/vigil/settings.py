@@ -43,6 +43,25 @@ class VigilSettings(BaseSettings):
     max_clock_skew_s: float = 300.0
     max_sample_age_s: float = 7 * 24 * 3600.0
 
+    # -- bounded storage for refused input (docs/device-protocol.md, "Rejections") -------------
+    deadletter_max_raw_bytes: int = Field(
+        64 * 1024, ge=0, description="Bytes of a refused payload kept in its dead letter (with its full length and SHA-256).")
+    deadletter_rate_per_s: float = Field(
+        0.1, ge=0, description="Dead-letter rows kept per enrolled device per second once its burst is spent (devices "
+        "not enrolled share one budget); every rejection is counted.")
+    deadletter_burst: int = Field(20, ge=0, description="Dead-letter rows a device may fill at once.")
+    deadletter_total_bytes_per_s: float = Field(
+        2048.0, ge=0, description="Bytes of dead letters kept per second across all devices (a row costs its kept bytes "
+        "plus 256): with the retention, the most disk bad input can take.")
+    deadletter_total_burst_bytes: int = Field(8 * 1024 * 1024, ge=0,
+                                              description="Bytes of dead letters all devices together may fill at once.")
+    deadletter_retention_days: float = Field(
+        14.0, gt=0, description="Dead letters (rows, counts, the vigil.deadletter topic) older than this are purged.")
+    broker_retained_max: int = Field(
+        20_000, ge=0, description="Embedded broker: retained messages kept (only on vigil/v1/devices/{id}/status).")
+    broker_retained_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=0, description="Embedded broker: bytes of retained messages kept, all topics together.")
+
     log_level: str = "INFO"
 
     models_enabled: bool = Field(True, description="Score with the learned models (anomaly, rising risk) beside the rules.")

@@ -15,7 +15,7 @@ from vigil.runtimes.shared.skeleton import ServiceSkeleton
 from vigil.shell.contract.validation import ContractLimits
 from vigil.core.quality import QualityLimits
 from vigil.core.reading import Reading
-from vigil.runtimes.embedded.broker import BrokerTap, start_broker
+from vigil.runtimes.embedded.broker import BrokerTap, BrokerGuard, start_broker
 from vigil.web.operator_api import add_operator_routes
 from vigil.shell.mqtt.source import MqttSource
 from vigil.shell.pipeline.in_order import InOrderStore
@@ -28,11 +28,13 @@ from vigil.settings import VigilSettings
 from vigil.shell.stores.tables import readings
 from vigil.shell.stores.sql import SqlStore, WriteBatch
 from vigil.shell.stores.writer import BackgroundWriter
+from vigil.shell.stores.dead_letters import DeadLetterKeeper
 
 log = logging.getLogger("vigil.runtime")
 REBUILD_WINDOW_S = 12 * 3600.0
 BATCH_YIELD_MAX_S = 0.1
 MAX_UNSTORED_BATCHES = 4  # processed and waiting to become durable: bounded, so memory is too
+PURGE_EVERY_S = 3600.0  # dead letters past their retention are deleted at start and then hourly
 
 
 def notifies(batch: WriteBatch) -> bool:
@@ -78,8 +80,9 @@ class EmbeddedRuntime:
         # Batches are stored on one writer thread, in order, while the loop scores the next one.
         self.writer = BackgroundWriter(self.store)
         # Incidents, notifications and explanations, in the same SQLite file and transactions.
+        # Its other writes (outbox deliveries, explanations) run on the same thread: one writer per file.
         self.alerting = AlertingService(settings, registry, self.store.engine, self.writer.write_and_wait, self.metrics,
-                                        clock=clock, channels=channels)
+                                        clock=clock, channels=channels, lane=self.writer.run)
         # Rules alone, with the reason on /healthz, when the models are off or do not load.
         stage, self.models_status = model_stage_for(settings.models_enabled, settings.model_dir)
         limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
@@ -88,7 +91,8 @@ class EmbeddedRuntime:
         # Known alert ids come from the store itself: an alert raised in a batch still queued on the
         # writer thread is open in the core's memory, so the core cannot raise it again.
         self.pipeline = Pipeline(registry, self.metrics, self.store, patients=self.patients, model_stage=stage,
-                                 limits=limits, quality=quality)
+                                 limits=limits, quality=quality,
+                                 dead_letters=DeadLetterKeeper.from_settings(settings))
         # Processed batches waiting to become durable before their messages are acknowledged
         # (a failed write is not retried: the desk is restored and the broker redelivers).
         # One more than MAX_UNSTORED_BATCHES: that many wait while one is being stored.
@@ -114,7 +118,8 @@ class EmbeddedRuntime:
         if self.settings.mqtt_url is None:
             # Our own broker: read what it routes in-process rather than subscribing over TCP.
             tap = BrokerTap()
-            self.broker = await start_broker(self.settings.mqtt_host, self.settings.mqtt_port, tap)
+            self.broker = await start_broker(self.settings.mqtt_host, self.settings.mqtt_port, tap,
+                                             guard=BrokerGuard.from_settings(self.settings, self.metrics))
             self.source = tap
         rebuilt = self.rebuild_state()
         if rebuilt:
@@ -129,7 +134,8 @@ class EmbeddedRuntime:
             )
             await loop.run_in_executor(None, self.source.start)
         await self.skeleton.start_http()
-        self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever())]
+        self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever()),
+                      asyncio.create_task(self._purge_forever())]
 
     def rebuild_state(self) -> int:
         """Replay recent stored readings through the core, quietly, so that timers and open
@@ -223,6 +229,24 @@ class EmbeddedRuntime:
             except Exception:
                 log.exception("tick failed")
                 self.alerting.desk.restore()
+
+    async def purge_dead_letters(self) -> int:
+        """Delete dead letters (and counts) older than VIGIL_DEADLETTER_RETENTION_DAYS, on the writer
+        thread; count and log what went. Returns the rows deleted."""
+        before = self.clock() - self.settings.deadletter_retention_days * 86400.0
+        rows, counts = await asyncio.wrap_future(self.writer.call(partial(self.store.purge_dead_letters, before)))
+        self.metrics.dead_letters_purged.inc(rows)
+        log.info("dead letters purged", extra={"rows": rows, "counts": counts, "before_t": round(before, 3),
+                                               "retention_days": self.settings.deadletter_retention_days})
+        return rows
+
+    async def _purge_forever(self) -> None:
+        while True:
+            try:
+                await self.purge_dead_letters()
+            except Exception:
+                log.exception("dead-letter purge failed")
+            await asyncio.sleep(PURGE_EVERY_S)
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until every message received so far has been processed (or `timeout` passes)."""

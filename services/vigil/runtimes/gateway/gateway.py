@@ -132,7 +132,7 @@ class Gateway:
                 self.rejected += 1
                 log.info("payload rejected", extra={"reason": str(rejection.reason), "device_id": rejection.device_id,
                                                     "detail": rejection.detail})
-                record = DeadLetterRecord.of(rejection)
+                record = DeadLetterRecord.of(rejection, settings.deadletter_max_raw_bytes)
                 pending.append(await producer.send(settings.deadletter_topic, record.model_dump_json().encode(),
                                                    key=(rejection.device_id or "unknown").encode()))
             if checked.readings:

@@ -40,6 +40,7 @@ from vigil.shell.registry import Registry, load_roster
 from vigil.shell.scoring.loading import model_stage_for
 from vigil.shell.stores.influx import InfluxSeriesWriter
 from vigil.shell.stores.sql import SqlStore
+from vigil.shell.stores.dead_letters import DeadLetterKeeper
 
 BATCH_MAX = 2000
 COMMIT_EVERY_NEVER = 2**62
@@ -100,7 +101,8 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     quality = QualityLimits(stale_after_s=settings.device_silent_after_s)
     patients = TablePatientStates(states, monitor_factory(registry, quality))
     stage, models_status = model_stage_for(settings.models_enabled, settings.model_dir)
-    pipeline = Pipeline(registry, metrics, alert_store, patients=patients, model_stage=stage, quality=quality)
+    pipeline = Pipeline(registry, metrics, alert_store, patients=patients, model_stage=stage, quality=quality,
+                        dead_letters=DeadLetterKeeper.capped_only(settings))
     influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
     app.vigil = {"pipeline": pipeline, "influx": influx, "metrics": metrics}  # type: ignore[attr-defined]
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from vigil.shell.desk.desk import AlertDesk
 from vigil.shell.desk.explanation_worker import ExplanationWorker, template_texts
-from vigil.shell.stores.desk_store import DeskStore
+from vigil.shell.stores.desk_store import DeskStore, WriteLane
 from vigil.shell.explain.explainer import Explainer
 from vigil.shell.explain.llm import LlmConfig
 from vigil.shell.notify.channels.base import Channel
@@ -58,12 +58,13 @@ class AlertingService:
         clock: Callable[[], float],
         channels: dict[str, Channel] | None = None,
         llm: LlmConfig | None = None,
+        lane: WriteLane | None = None,
     ) -> None:
         self.settings = settings
         self.api_token = settings.api_token
         self.write = write
         self.clock = clock
-        self.store = DeskStore(engine)
+        self.store = DeskStore(engine, lane)  # lane: the embedded runtime's one writer thread
         config = llm if llm is not None else LlmConfig.from_env()
         self.explainer = Explainer(config)
         self.llm_on = config is not None

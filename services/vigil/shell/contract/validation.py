@@ -40,6 +40,7 @@ class RejectReason(StrEnum):
     STALE_TIMESTAMP = "stale_timestamp"
     DUPLICATE_SEQ = "duplicate_seq"
     OUT_OF_ORDER_SEQ = "out_of_order_seq"
+    UNKNOWN_TOPIC = "unknown_topic"  # a publish on a topic Vigil does not serve (counted by the embedded broker)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,19 @@ class Metrics:
         self.alerts = Counter("vigil_alerts_raised_total", "Alerts raised, by kind and severity.", ["kind", "severity"], registry=r)
         self.alert_events = Counter("vigil_alert_events_total", "Alert lifecycle events.", ["event"], registry=r)
         self.suppressed = Counter("vigil_alerts_suppressed_total", "Pending alerts dropped because the signal could not be trusted.", registry=r)
+        # -- what is kept of refused input (issue 12) --
+        self.dead_letters_not_kept = Counter(
+            "vigil_dead_letters_not_kept_total", "Rejections counted but not kept as a dead-letter row (the device's "
+            "rate limit), by reason.", ["reason"], registry=r)
+        self.dead_letters_purged = Counter("vigil_dead_letters_purged_total",
+                                           "Dead-letter rows deleted by the retention purge.", registry=r)
+        self.broker_retained_refused = Counter(
+            "vigil_broker_retained_refused_total", "Retained publishes the embedded broker refused to keep, by reason "
+            "(topic: not a device status topic; count, bytes: its caps).", ["reason"], registry=r)
+        self.broker_retained = Gauge("vigil_broker_retained_messages", "Retained messages the embedded broker holds.",
+                                     registry=r)
+        self.broker_retained_bytes = Gauge("vigil_broker_retained_bytes",
+                                           "Bytes of retained messages the embedded broker holds.", registry=r)
         self.quality = Counter("vigil_quality_flags_total", "Signal-quality flags on accepted samples.", ["flag"], registry=r)
         self.open_alerts = Gauge("vigil_open_alerts", "Alerts open now.", registry=r)
         self.patients = Gauge("vigil_patients_monitored", "Patients with state in this process.", registry=r)

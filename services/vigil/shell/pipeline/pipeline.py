@@ -39,7 +39,8 @@ from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.decision import AnnouncedAlert, Decision, ModelScore
 from vigil.shell.pipeline.patients import PatientBook, PatientStates, monitor_factory
 from vigil.shell.registry import Registry
-from vigil.shell.stores.rows import AlertEventRow, AlertRow, DeadLetterRow, DeviceStatusRow, ReadingRow, ScoreRow
+from vigil.shell.stores.dead_letters import DeadLetterKeeper
+from vigil.shell.stores.rows import AlertEventRow, AlertRow, DeviceStatusRow, ReadingRow, ScoreRow
 from vigil.shell.stores.sql import WriteBatch
 
 __all__ = ["AnnouncedAlert", "Decision", "KnownAlerts", "Message", "ModelStage", "NOTHING_STORED", "Pipeline"]
@@ -99,9 +100,11 @@ class Pipeline:
         model_stage: ModelStage | None = None,
         limits: ContractLimits = ContractLimits(),
         quality: QualityLimits = DEFAULT_QUALITY,
+        dead_letters: DeadLetterKeeper | None = None,
     ) -> None:
         """`patients` defaults to a PatientBook (every monitor in a dict, counted on the
-        patients gauge); the scaled runtime passes its table-backed cache instead."""
+        patients gauge); the scaled runtime passes its table-backed cache instead. `dead_letters`
+        decides what is kept of each rejection (capped bytes, a rate limit per device)."""
         self.registry = registry
         self.quality = quality
         self.metrics = metrics
@@ -110,6 +113,7 @@ class Pipeline:
         self.patients: PatientStates = patients if patients is not None else PatientBook(
             monitor_factory(registry, quality), metrics.patients.set)
         self.model_stage = model_stage
+        self.dead_letters = dead_letters if dead_letters is not None else DeadLetterKeeper()
         self.totals = PipelineTotals()
 
     # -- the hot path -------------------------------------------------------------------------
@@ -259,10 +263,16 @@ class Pipeline:
         log.info("payload rejected", extra={"reason": reason, "device_id": rejection.device_id,
                                             "topic": rejection.topic, "sample_index": rejection.sample_index,
                                             "detail": rejection.detail})
-        batch.dead_letters.append(DeadLetterRow(
-            rejection.received_at, rejection.topic, rejection.device_id, rejection.patient_id, reason, rejection.detail,
-            rejection.sample_index, rejection.raw,
-        ))
+        # Counted whatever happens; the row is kept (its bytes capped) while the device's budget allows.
+        if not self.dead_letters.add(batch, received_at=rejection.received_at, topic=rejection.topic,
+                                     device_id=rejection.device_id, patient_id=rejection.patient_id, reason=reason,
+                                     detail=rejection.detail, sample_index=rejection.sample_index, raw=rejection.raw,
+                                     enrolled=self._enrolled(rejection)):
+            self.metrics.dead_letters_not_kept.labels(reason).inc()
+
+    def _enrolled(self, rejection: Rejection) -> bool:
+        return rejection.patient_id is not None or (
+            rejection.device_id is not None and self.registry.patient_for_device(rejection.device_id) is not None)
 
     def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
         raw = _reading_row(reading, "", None, None)._asdict()  # the dead letter keeps the row as a dict, as before

@@ -4,12 +4,16 @@ Writes that belong to a processing batch go through SqlStore.write (one transact
 alerts they report). What lives here changes one row at a time: claiming outbox rows for
 delivery, marking them sent or failed, saving an explanation. SQLite and PostgreSQL alike;
 on PostgreSQL several notifiers can claim rows side by side (FOR UPDATE SKIP LOCKED).
+
+In the embedded runtime these writes go to the same SQLite file as the batches, so they run on
+the one writer thread (`lane`: BackgroundWriter.run): SQLite allows one writer at a time, and
+a second one could fail with "database is locked" under load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
@@ -21,12 +25,18 @@ from vigil.shell.stores.tables import alerts, desk_inbox, explanations, incident
 from vigil.shell.stores.sql import _insert, outbox_columns
 
 # The alerts columns that are the core's Alert (the rest, state and texts, are the store's).
+T = TypeVar("T")
+WriteLane = Callable[[Callable[[], T]], T]
+
 _ALERT_FIELDS = tuple(name for name in Alert.__dataclass_fields__ if name in alerts.c)
 
 
 class DeskStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lane: WriteLane | None = None) -> None:
+        """`lane` runs a write where it must run (the embedded runtime's writer thread); by
+        default, here and now (PostgreSQL)."""
         self.engine = engine
+        self.lane = lane
         explanation_insert = _insert(engine, explanations)
         self._explanation = explanation_insert.on_conflict_do_update(
             index_elements=[explanations.c.alert_id, explanations.c.language],
@@ -92,13 +102,20 @@ class DeskStore:
         query = select(outbox).where(due).order_by(outbox.c.critical.desc(), outbox.c.created_t).limit(limit)
         if self.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        with self.engine.begin() as conn:
-            rows = [dict(row._mapping) for row in conn.execute(query)]
-            for row in rows:
-                row["attempts"] += 1
-                conn.execute(update(outbox).where(outbox.c.key == row["key"]).values(
-                    status="sending", attempts=row["attempts"], lease_until=now + lease_s))
-        return rows
+
+        def claim() -> list[dict[str, Any]]:
+            with self.engine.begin() as conn:
+                rows = [dict(row._mapping) for row in conn.execute(query)]
+                for row in rows:
+                    row["attempts"] += 1
+                    conn.execute(update(outbox).where(outbox.c.key == row["key"]).values(
+                        status="sending", attempts=row["attempts"], lease_until=now + lease_s))
+            return rows
+
+        return self._write(claim)
+
+    def _write(self, write: Callable[[], T]) -> T:
+        return write() if self.lane is None else self.lane(write)
 
     def mark_sent(self, key: str, t: float, provider_id: str | None) -> None:
         self._set(key, status="sent", sent_t=t, provider_id=provider_id, lease_until=None, last_error=None)
@@ -110,8 +127,11 @@ class DeskStore:
         self._set(key, status="failed", lease_until=None, last_error=error[:500])
 
     def _set(self, key: str, **values: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.key == key).values(**values))
+        def set_values() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(update(outbox).where(outbox.c.key == key).values(**values))
+
+        self._write(set_values)
 
     def outbox_rows(self, *, incident_id: str | None = None, status: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
         query = select(outbox).order_by(outbox.c.created_t).limit(limit)
@@ -132,10 +152,13 @@ class DeskStore:
 
     def save_explanation(self, row: ExplanationRow, outbox_rows: list[OutboxRow] | None = None) -> None:
         """The explanation and the follow-up messages that carry it, in one transaction."""
-        with self.engine.begin() as conn:
-            conn.execute(self._explanation, row._asdict())
-            if outbox_rows:
-                conn.execute(_insert(self.engine, outbox).on_conflict_do_nothing(), outbox_columns(outbox_rows))
+        def save() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(self._explanation, row._asdict())
+                if outbox_rows:
+                    conn.execute(_insert(self.engine, outbox).on_conflict_do_nothing(), outbox_columns(outbox_rows))
+
+        self._write(save)
 
     def explanations_for(self, alert_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

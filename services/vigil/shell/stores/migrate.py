@@ -4,6 +4,7 @@
 columns. On start-up every store therefore:
 
 - adds each declared column the table lacks (nullable, so existing rows stay valid);
+- creates each declared index the table lacks (the dead-letter purge's, for one);
 - relaxes each column the table has but this version no longer declares, so inserts that do
   not name it still work: PostgreSQL drops its NOT NULL (the data stays); SQLite, which cannot
   change a column's nullability, drops the column (`ALTER TABLE … DROP COLUMN`, SQLite ≥ 3.35).
@@ -51,4 +52,21 @@ def upgrade(engine: Engine, metadata: MetaData) -> list[str]:
             for statement in statements:
                 log.warning("store schema upgraded", extra={"statement": statement})
                 conn.execute(text(statement))
-    return statements
+    return statements + _add_indexes(engine, metadata, existing_tables)
+
+
+def _add_indexes(engine: Engine, metadata: MetaData, existing_tables: set[str]) -> list[str]:
+    """Create the declared indexes that tables made by an earlier version lack."""
+    inspector = inspect(engine)
+    created = []
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        have = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            if index.name not in have:
+                with engine.begin() as conn:
+                    index.create(conn, checkfirst=True)
+                log.warning("store index added", extra={"index": index.name})
+                created.append(f"CREATE INDEX {index.name}")
+    return created

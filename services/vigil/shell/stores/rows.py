@@ -80,7 +80,9 @@ class AlertEventRow(NamedTuple):
 
 
 class DeadLetterRow(NamedTuple):
-    """A refused payload or sample with its bytes (`dead_letters`; the store numbers it)."""
+    """A refused payload or sample with its first bytes (`dead_letters`; the store numbers it).
+    `raw` is capped (VIGIL_DEADLETTER_MAX_RAW_BYTES); `raw_bytes` and `raw_sha256` are the
+    whole payload's length and hash (None on rows written before issue 12)."""
 
     received_at: float
     topic: str
@@ -90,6 +92,34 @@ class DeadLetterRow(NamedTuple):
     detail: str
     sample_index: int | None
     raw: bytes
+    raw_bytes: int | None = None
+    raw_sha256: str | None = None
+
+
+class DeadLetterCountRow(NamedTuple):
+    """How many payloads or samples of one device were refused for one reason, and how many of
+    them were kept as rows (`dead_letter_counts`: added to per batch; device "" when unknown)."""
+
+    device_id: str
+    reason: str
+    refused: int
+    kept: int
+    first_t: float
+    last_t: float
+
+
+def merge_counts(rows: list[DeadLetterCountRow]) -> list[DeadLetterCountRow]:
+    """One row per (device, reason): the batch's counts added up, its first and last time."""
+    merged: dict[tuple[str, str], DeadLetterCountRow] = {}
+    for row in rows:
+        key = (row.device_id, row.reason)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = row
+        else:
+            merged[key] = DeadLetterCountRow(row.device_id, row.reason, seen.refused + row.refused, seen.kept + row.kept,
+                                             min(seen.first_t, row.first_t), max(seen.last_t, row.last_t))
+    return list(merged.values())
 
 
 class DeviceStatusRow(NamedTuple):

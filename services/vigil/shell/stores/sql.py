@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import case, create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
@@ -20,6 +20,7 @@ from vigil.shell.stores.rows import (
     AlertEventRow,
     AlertRow,
     AuditRow,
+    DeadLetterCountRow,
     DeadLetterRow,
     DeviceStatusRow,
     IncidentAlertRow,
@@ -28,10 +29,12 @@ from vigil.shell.stores.rows import (
     OutboxRow,
     ReadingRow,
     ScoreRow,
+    merge_counts,
 )
 from vigil.shell.stores.tables import (
     alert_events,
     alerts,
+    dead_letter_counts,
     dead_letters,
     desk_inbox,
     device_status,
@@ -82,7 +85,8 @@ class WriteBatch:
     readings: list[ReadingRow] = field(default_factory=list)
     alerts: list[AlertRow] = field(default_factory=list)
     alert_events: list[AlertEventRow] = field(default_factory=list)
-    dead_letters: list[DeadLetterRow] = field(default_factory=list)
+    dead_letters: list[DeadLetterRow] = field(default_factory=list)  # the rows kept (capped, rate-limited)
+    dead_letter_counts: list[DeadLetterCountRow] = field(default_factory=list)  # every rejection, merged at write
     device_status: list[DeviceStatusRow] = field(default_factory=list)
     scores: list[ScoreRow] = field(default_factory=list)  # model scores, with their model version
     # The alert desk's share of the same transaction (vigil.shell.desk): the transactional outbox.
@@ -94,7 +98,7 @@ class WriteBatch:
 
     def __bool__(self) -> bool:
         return bool(self.readings or self.alerts or self.alert_events or self.dead_letters or self.device_status
-                    or self.scores or self.incidents or self.incident_audit or self.desk_inbox or self.outbox)
+                    or self.dead_letter_counts or self.scores or self.incidents or self.incident_audit or self.desk_inbox or self.outbox)
 
 
 class SqlStore:
@@ -119,6 +123,16 @@ class SqlStore:
         )
         self._events = _insert(self.engine, alert_events).on_conflict_do_nothing()
         self._dead = _insert(self.engine, dead_letters)
+        counts_insert = _insert(self.engine, dead_letter_counts)
+        self._dead_counts = counts_insert.on_conflict_do_update(  # counts add up, whatever order batches land in
+            index_elements=[dead_letter_counts.c.device_id, dead_letter_counts.c.reason],
+            set_={"refused": dead_letter_counts.c.refused + counts_insert.excluded.refused,
+                  "kept": dead_letter_counts.c.kept + counts_insert.excluded.kept,
+                  "first_t": case((counts_insert.excluded.first_t < dead_letter_counts.c.first_t,
+                                   counts_insert.excluded.first_t), else_=dead_letter_counts.c.first_t),
+                  "last_t": case((counts_insert.excluded.last_t > dead_letter_counts.c.last_t,
+                                  counts_insert.excluded.last_t), else_=dead_letter_counts.c.last_t)},
+        )
         self._scores = _insert(self.engine, scores).on_conflict_do_nothing()
         alert_insert = _insert(self.engine, alerts)
         # An alert's identity and onset never change; its state, severity and timers do.
@@ -161,6 +175,8 @@ class SqlStore:
                 conn.execute(self._events, columns(batch.alert_events))
             if batch.dead_letters:
                 conn.execute(self._dead, columns(batch.dead_letters))
+            if batch.dead_letter_counts:
+                conn.execute(self._dead_counts, columns(merge_counts(batch.dead_letter_counts)))
             if batch.device_status:
                 conn.execute(self._status, columns(batch.device_status))
             if batch.scores:
@@ -205,6 +221,20 @@ class SqlStore:
         query = select(dead_letters.c.reason, func.count()).group_by(dead_letters.c.reason)
         with self.engine.connect() as conn:
             return {reason: int(n) for reason, n in conn.execute(query)}
+
+    def dead_letter_counts(self) -> dict[tuple[str, str], int]:
+        """Every rejection per (device, reason) within retention, kept as a row or not."""
+        query = select(dead_letter_counts.c.device_id, dead_letter_counts.c.reason, dead_letter_counts.c.refused)
+        with self.engine.connect() as conn:
+            return {(device, reason): int(n) for device, reason, n in conn.execute(query)}
+
+    def purge_dead_letters(self, before_t: float) -> tuple[int, int]:
+        """Delete dead letters received before `before_t`, and the counts of (device, reason)
+        pairs refused last before it (retention). Returns (rows, counts) deleted."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(delete(dead_letters).where(dead_letters.c.received_at < before_t)).rowcount
+            counts = conn.execute(delete(dead_letter_counts).where(dead_letter_counts.c.last_t < before_t)).rowcount
+        return int(rows or 0), int(counts or 0)
 
     def dead_letters(self, limit: int = 100) -> Sequence[dict[str, Any]]:
         query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)

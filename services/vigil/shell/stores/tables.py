@@ -87,7 +87,21 @@ dead_letters = Table(
     Column("reason", String(32), nullable=False, index=True),
     Column("detail", Text, nullable=False),
     Column("sample_index", Integer),
-    Column("raw", LargeBinary, nullable=False),
+    Column("raw", LargeBinary, nullable=False),  # the first VIGIL_DEADLETTER_MAX_RAW_BYTES only
+    Column("raw_bytes", Integer),  # the whole payload's length
+    Column("raw_sha256", String(64)),  # and its SHA-256 (hex)
+)
+
+# Every rejection, counted per device and reason, whether or not its row was kept (rate limit).
+dead_letter_counts = Table(
+    "dead_letter_counts",
+    metadata,
+    Column("device_id", String(64), primary_key=True),  # "" when the device is not known
+    Column("reason", String(32), primary_key=True),
+    Column("refused", Integer, nullable=False),
+    Column("kept", Integer, nullable=False),  # of which stored in dead_letters
+    Column("first_t", Float, nullable=False),
+    Column("last_t", Float, nullable=False),
 )
 
 device_status = Table(
@@ -210,4 +224,5 @@ explanations = Table(
 )
 
 Index("ix_readings_t", readings.c.t)
+Index("ix_dead_letters_received_at", dead_letters.c.received_at)  # the retention purge
 Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_t)

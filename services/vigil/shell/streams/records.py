@@ -2,7 +2,9 @@
 
 - `vigil.readings`, key patient_id: readings a gateway checked against the device contract.
   Keying by patient keeps each patient's readings in order on one partition.
-- `vigil.deadletter`, key device_id: every payload or sample that was refused, with its bytes.
+- `vigil.deadletter`, key device_id: every payload or sample that was refused, with its first
+  bytes (at most VIGIL_DEADLETTER_MAX_RAW_BYTES), its full length and SHA-256; the topic's
+  retention is VIGIL_DEADLETTER_RETENTION_DAYS (shell/streams/topics.py).
 - `vigil.alerts`, key patient_id: alert lifecycle events and per-batch scores. Delivery is at
   least once; consumers deduplicate by `alert_id` (and event, t).
 """
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vigil.core.events import Alert, Category, Severity
 from vigil.core.reading import Reading
 from vigil.shell.contract.validation import Rejection
+from vigil.shell.stores.dead_letters import MAX_RAW_BYTES, cap_raw
 from vigil.shell.stores.rows import DeadLetterRow
 
 _READING_FIELDS = [f.name for f in fields(Reading) if f.name not in ("patient_id", "device_id")]
@@ -71,22 +74,30 @@ class DeadLetterRecord(BaseModel):
     patient_id: str | None
     received_at: float
     sample_index: int | None
-    raw_b64: str
+    raw_b64: str  # the first bytes only (at most the cap)
+    raw_bytes: int | None = None  # the whole payload's length (None from writers before issue 12)
+    raw_sha256: str | None = None  # and its SHA-256, hex
 
     @staticmethod
-    def of(rejection: Rejection) -> "DeadLetterRecord":
+    def of(rejection: Rejection, max_raw_bytes: int = MAX_RAW_BYTES) -> "DeadLetterRecord":
+        capped = cap_raw(rejection.raw, max_raw_bytes)
         return DeadLetterRecord(
             reason=str(rejection.reason), detail=rejection.detail, topic=rejection.topic,
             device_id=rejection.device_id, patient_id=rejection.patient_id, received_at=rejection.received_at,
-            sample_index=rejection.sample_index, raw_b64=base64.b64encode(rejection.raw).decode(),
+            sample_index=rejection.sample_index, raw_b64=base64.b64encode(capped.raw).decode(),
+            raw_bytes=capped.raw_bytes, raw_sha256=capped.raw_sha256,
         )
 
     @staticmethod
-    def of_row(row: DeadLetterRow) -> "DeadLetterRecord":
+    def of_row(row: DeadLetterRow, max_raw_bytes: int = MAX_RAW_BYTES) -> "DeadLetterRecord":
+        """A stored row (already capped by DeadLetterKeeper) as a record; capped again if not."""
+        capped = cap_raw(row.raw, max_raw_bytes)
         return DeadLetterRecord(
             reason=row.reason, detail=row.detail, topic=row.topic, device_id=row.device_id,
             patient_id=row.patient_id, received_at=row.received_at, sample_index=row.sample_index,
-            raw_b64=base64.b64encode(row.raw).decode(),
+            raw_b64=base64.b64encode(capped.raw).decode(),
+            raw_bytes=row.raw_bytes if row.raw_bytes is not None else capped.raw_bytes,
+            raw_sha256=row.raw_sha256 or capped.raw_sha256,
         )
 
     @property

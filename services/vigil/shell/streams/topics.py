@@ -1,5 +1,8 @@
 """Create Vigil's Kafka topics before anyone subscribes (consumers subscribing to a missing
-topic wait for the next metadata refresh, which stalls a fresh start)."""
+topic wait for the next metadata refresh, which stalls a fresh start).
+
+`vigil.deadletter` keeps refused input for VIGIL_DEADLETTER_RETENTION_DAYS (retention.ms, set
+when the topic is created), so what an anonymous client sends cannot fill the cluster's disks."""
 
 from __future__ import annotations
 
@@ -7,6 +10,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from vigil.settings import VigilSettings
+
+
+def deadletter_topic_configs(settings: VigilSettings) -> dict[str, str]:
+    """The dead-letter topic's retention: VIGIL_DEADLETTER_RETENTION_DAYS, in milliseconds."""
+    return {"retention.ms": str(int(settings.deadletter_retention_days * 86_400_000))}
 
 
 async def ensure_topics(settings: VigilSettings) -> None:
@@ -17,7 +25,8 @@ async def ensure_topics(settings: VigilSettings) -> None:
         wanted = [
             NewTopic(settings.readings_topic, settings.topic_partitions, settings.topic_replication),
             NewTopic(settings.alerts_topic, settings.topic_partitions, settings.topic_replication),
-            NewTopic(settings.deadletter_topic, 1, settings.topic_replication),
+            NewTopic(settings.deadletter_topic, 1, settings.topic_replication,
+                     topic_configs=deadletter_topic_configs(settings)),
         ]
         missing = [topic for topic in wanted if topic.name not in existing]
         if missing:

@@ -38,8 +38,13 @@ def test_rejections_are_counted_logged_and_kept_with_raw_bytes(tmp_path, caplog)
     for start in range(0, len(msgs), 200):
         process_and_store(pipeline, store, msgs[start:start + 200])
     assert sum(fleet.counts.faults.values()) > 5
-    kept = store.dead_letter_reasons()
+    # Every rejection is counted per (device, reason); rows are kept within each device's budget (issue 12).
+    kept: dict[str, int] = {}
+    for (_device, reason), n in store.dead_letter_counts().items():
+        kept[reason] = kept.get(reason, 0) + n
     assert kept == dict(pipeline.totals.rejected)
+    rows = store.dead_letter_reasons()
+    assert rows.keys() == kept.keys() and all(0 < rows[reason] <= kept[reason] for reason in kept)
     exposition = metrics.exposition().decode()
     for reason, count in kept.items():
         assert f'vigil_rejected_total{{reason="{reason}"}} {float(count)}' in exposition

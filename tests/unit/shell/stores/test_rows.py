@@ -13,6 +13,7 @@ from vigil.shell.stores.rows import (
     AlertEventRow,
     AlertRow,
     AuditRow,
+    DeadLetterCountRow,
     DeadLetterRow,
     DeviceStatusRow,
     ExplanationRow,
@@ -30,7 +31,7 @@ ROW_TABLES = {
     ReadingRow: tables.readings, AlertRow: tables.alerts, AlertEventRow: tables.alert_events,
     DeviceStatusRow: tables.device_status, ScoreRow: tables.scores, IncidentRow: tables.incidents,
     IncidentAlertRow: tables.incident_alerts, AuditRow: tables.incident_audit, InboxRow: tables.desk_inbox,
-    ExplanationRow: tables.explanations,
+    ExplanationRow: tables.explanations, DeadLetterCountRow: tables.dead_letter_counts,
 }
 
 
@@ -41,7 +42,7 @@ def test_every_row_is_named_and_ordered_as_its_table():
     # A new outbox row's delivery state is the store's: together they are every column.
     assert set(outbox_columns([outbox_row()])[0]) == {c.name for c in tables.outbox.columns}
     assert set(WriteBatch.__dataclass_fields__) == {
-        "readings", "alerts", "alert_events", "dead_letters", "device_status", "scores", "incidents", "incident_alerts",
+        "readings", "alerts", "alert_events", "dead_letters", "dead_letter_counts", "device_status", "scores", "incidents", "incident_alerts",
         "incident_audit", "desk_inbox", "outbox"}
 
 
@@ -85,7 +86,8 @@ def test_every_row_lands_in_its_table_as_it_was_built(tmp_path):
                              flags="motion", news2=5, news2_partial=True)],
         alerts=[AlertRow.of(alert(), "p", "c")],
         alert_events=[AlertEventRow("al-1", "raised", T, "vigil", {"severity": "high"})],
-        dead_letters=[DeadLetterRow(T, "vigil/v1/devices/d-1/vitals", "d-1", None, "schema_invalid", "bad", 2, b"\x00{")],
+        dead_letters=[DeadLetterRow(T, "vigil/v1/devices/d-1/vitals", "d-1", None, "schema_invalid", "bad", 2, b"\x00{",
+                                    10, "ab" * 32)],
         device_status=[DeviceStatusRow("d-1", "online", T, 55.0)],
         scores=[ScoreRow("p-1", T, 0.4, 0.2, "m-1")],
         incidents=[IncidentRow.of(incident)],
