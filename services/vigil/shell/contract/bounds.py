@@ -24,7 +24,7 @@ from vigil.shell.contract.device import MAX_SAMPLES_PER_BATCH
 # interpreter's recursion limit.
 MAX_DEPTH = 8
 # A valid string is at most 64 characters; one character may take 12 bytes escaped (a surrogate pair).
-MAX_STRING_BYTES = 1024
+MAX_STRING_BYTES = 1024  # between the quotes, as sent (escapes not decoded)
 # A sample has at most 13 fields and its manual entry 2: 15 entries, and the batch 4.
 MAX_VALUES = 16 * MAX_SAMPLES_PER_BATCH + 16
 # The batch, its samples array, each sample and its manual entry.
@@ -50,13 +50,13 @@ def prescan(raw: bytes) -> Overrun | None:
         skeleton = _STRING.sub(b"", raw)
         if strings and not (len(strings[-1]) > 1 and strings[-1].endswith(b'"') and _closed(strings[-1])):
             return Overrun(True, "a string is not terminated")
+        longest = max(map(len, strings), default=2) - 2  # the quotes are not the string's
     else:
         parts = raw.split(b'"')
         if not len(parts) & 1:
             return Overrun(True, "a string is not terminated")
-        strings = parts[1::2]
+        longest = max(map(len, parts[1::2]), default=0)
         skeleton = b"".join(parts[::2])
-    longest = max(map(len, strings), default=0)
     if longest > MAX_STRING_BYTES:
         return Overrun(False, f"a string of {longest} bytes (limit {MAX_STRING_BYTES})")
     values = skeleton.count(b",") + 1  # separators outside strings: items and entries

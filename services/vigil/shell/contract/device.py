@@ -14,9 +14,10 @@ and NaN or Infinity are not numbers. Validate raw bytes with `model_validate_jso
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
 ACVPU = Literal["A", "C", "V", "P", "U"]
@@ -34,6 +35,22 @@ def _integer_one(value: Any) -> Any:
 
 
 Version = Annotated[Literal[1], BeforeValidator(_integer_one)]
+
+# RFC 3339 date-time: seconds required, an offset required (the space for "T" is RFC 3339's own note).
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+_RFC3339 = re.compile(RFC3339)
+
+
+def _rfc3339(value: Any) -> Any:
+    """Even strict, pydantic reads "1795564740" (a string of digits) as epoch seconds: not here."""
+    if type(value) is not str or not _RFC3339.match(value):
+        raise PydanticCustomError("datetime_type", "Input should be an RFC 3339 date-time string with an offset")
+    return value
+
+
+# The check above lets only RFC 3339 strings through; the datetime parser behind it is then told
+# to take a string (strict mode hands it a Python str, which it would refuse).
+Timestamp = Annotated[AwareDatetime, Strict(False), BeforeValidator(_rfc3339), Field(json_schema_extra={"pattern": RFC3339})]
 
 
 class ManualEntry(BaseModel):
@@ -57,7 +74,7 @@ class VitalSample(BaseModel):
         # The pair rule as JSON Schema can say it; "dbp below sbp" it cannot, and is checked here.
         "dependentRequired": {"sbp_mmhg": ["dbp_mmhg"], "dbp_mmhg": ["sbp_mmhg"]}})
 
-    ts: AwareDatetime = Field(description="Time of measurement, RFC 3339 with offset (UTC preferred).")
+    ts: Timestamp = Field(description="Time of measurement, RFC 3339 with offset (UTC preferred).")
     seq: int = Field(ge=0, le=2**53, description="Per-device sample counter; strictly increasing.")
     hr_bpm: float | None = Field(default=None, gt=0, le=300, description="Heart rate, beats/min ({beats}/min).")
     spo2_pct: float | None = Field(default=None, gt=0, le=100, description="Peripheral oxygen saturation, % (%).")
@@ -99,6 +116,6 @@ class DeviceStatus(BaseModel):
     v: Version = 1
     device_id: str = Field(pattern=DEVICE_ID_PATTERN)
     state: Literal["online", "offline"]
-    ts: AwareDatetime | None = None
+    ts: Timestamp | None = None
     battery_pct: float | None = Field(default=None, ge=0, le=100)
     firmware: str | None = Field(default=None, max_length=64)
