@@ -141,6 +141,10 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.notify import bench_notify
 
         result = bench_notify(alerts=args.alerts, rate_hz=args.rate)
+    elif args.target == "fuzz":
+        from vigil.tools.bench.fuzz import bench_fuzz
+
+        result = bench_fuzz(payloads=args.payloads, seed=args.seed)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -247,7 +251,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
@@ -257,6 +261,8 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--messages", type=int, default=20_000, help="ingest: MQTT messages to send")
     bench.add_argument("--batch-size", type=int, default=10, help="ingest: samples per message")
     bench.add_argument("--seed", type=int, default=11)
+    bench.add_argument("--payloads", type=int, default=200_000,
+                       help="fuzz: payloads through the contract (a tenth as many through the pipeline)")
     bench.add_argument("--alerts", type=int, default=200, help="notify: alerts raised per mode")
     bench.add_argument("--rate", type=float, default=20.0, help="notify: alerts raised per second")
     bench.set_defaults(func=_bench)

@@ -15,13 +15,22 @@ import asyncio
 import logging
 import socket
 import time
+import uuid
 
 from aiokafka import AIOKafkaProducer
 
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.shell.streams.records import DeadLetterRecord, ReadingsRecord
-from vigil.shell.contract.validation import ContractLimits, check_vitals_payload
+from vigil.shell.contract.topics import device_id_from_topic
+from vigil.shell.contract.validation import (
+    CheckedPayload,
+    ContractLimits,
+    Rejection,
+    RejectReason,
+    check_vitals_payload,
+)
+from vigil.shell.mqtt.message import Message
 from vigil.shell.mqtt.client import mqtt_client
 from vigil.shell.mqtt.source import MqttSource
 from vigil.shell.streams.topics import ensure_topics
@@ -125,8 +134,7 @@ class Gateway:
             if message.topic.endswith("/status"):
                 continue  # retained device status: seen by the processor's stale-device timer via readings
             vitals += 1
-            checked = check_vitals_payload(message.topic, message.payload, received_at=message.received_at,
-                                           patient_for_device=self.registry.patient_for_device, limits=self.limits)
+            checked = self._check(message)
             for rejection in checked.rejections:
                 self.metrics.rejected.labels(str(rejection.reason)).inc()
                 self.rejected += 1
@@ -155,6 +163,22 @@ class Gateway:
         self.forwarded += readings
         self.metrics.payloads.inc(vitals)
         self.metrics.readings.inc(readings)
+
+    def _check(self, message: Message) -> CheckedPayload:
+        """The contract's verdict on one message. If checking itself fails (a bug), the message is
+        dead-lettered as `internal_error` with a trace id, logged with the traceback, and the batch
+        goes on: nothing was produced from it yet, so there is no state to undo."""
+        try:
+            return check_vitals_payload(message.topic, message.payload, received_at=message.received_at,
+                                        patient_for_device=self.registry.patient_for_device, limits=self.limits)
+        except Exception as exc:  # noqa: BLE001 - isolation: one message, never the batch
+            trace_id = uuid.uuid4().hex[:16]
+            log.error("message failed: dead-lettered, the batch goes on", exc_info=exc,
+                      extra={"trace_id": trace_id, "topic": message.topic})
+            detail = f"trace_id={trace_id}: {type(exc).__name__}: {str(exc)[:200]}"
+            device_id = device_id_from_topic(message.topic)
+            return CheckedPayload(device_id, None, rejections=[Rejection(
+                RejectReason.INTERNAL_ERROR, detail, message.payload, message.topic, device_id, message.received_at)])
 
     def queue_depth(self) -> int:
         return self.source.depth if self.source else 0

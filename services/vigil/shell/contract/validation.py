@@ -4,6 +4,11 @@ Stateless checks live here (size, JSON, schema, physical ranges, clock, enrolmen
 stateful ones (duplicate and out-of-order sequence numbers) live in the clinical core's patient
 state, because only the owner of a patient's stream knows what came before. Every rejection
 carries its reason and the raw bytes, so the shell can count it, log it and keep it.
+
+Both paths are strict and bounded: the fast path validates the raw bytes in pydantic's strict
+JSON mode; anything it refuses is first measured by `prescan` (no recursion, bounded cost) and
+only then parsed by `json.loads` to find which samples can be kept, each validated again in JSON
+mode so that the slow path refuses exactly what the fast path refuses.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vigil.shell.contract.device import DEVICE_ID_PATTERN, MAX_SAMPLES_PER_BATCH, VitalSample, VitalsBatch
+from vigil.shell.contract.bounds import prescan
+from vigil.shell.contract.device import DEVICE_ID_PATTERN, MAX_SAMPLES_PER_BATCH, STRICT, VitalSample, VitalsBatch
 from vigil.shell.contract.topics import device_id_from_topic
 from vigil.core.reading import Reading
 
@@ -41,6 +47,7 @@ class RejectReason(StrEnum):
     DUPLICATE_SEQ = "duplicate_seq"
     OUT_OF_ORDER_SEQ = "out_of_order_seq"
     UNKNOWN_TOPIC = "unknown_topic"  # a publish on a topic Vigil does not serve (counted by the embedded broker)
+    INTERNAL_ERROR = "internal_error"  # Vigil failed on this message: a bug, kept with a trace id
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,7 @@ class ContractLimits:
 class _Envelope(BaseModel):
     """The batch with its samples left unparsed, so that one bad sample spares the others."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**{**STRICT, "frozen": False})
 
     v: int
     device_id: str = Field(pattern=DEVICE_ID_PATTERN)
@@ -167,6 +174,9 @@ def check_vitals_payload(
     earliest_allowed = received_at - limits.max_sample_age_s
     samples: list[tuple[int, VitalSample]]
     rejections: list[Rejection] = []
+    overrun = prescan(raw)
+    if overrun is not None:
+        return refuse(RejectReason.MALFORMED_JSON if overrun.malformed else RejectReason.SCHEMA_INVALID, overrun.detail)
     try:
         batch = VitalsBatch.model_validate_json(raw)
     except ValidationError:
@@ -223,9 +233,9 @@ def _salvage(raw: bytes, topic: str, received_at: float
              ) -> Refusal | tuple[str, list[tuple[int, VitalSample]], list[Rejection]]:
     """The slow path, only for bad payloads: find out what exactly is wrong, keep what is good.
     Returns the refusal of the whole payload, or (device_id, good samples, rejected samples)."""
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    try:  # bounded by `prescan` before this: no deep nesting, no huge strings
+        document = json.loads(raw, parse_constant=_not_a_number)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, NaN/Infinity, 4,300+ digit integers
         return Refusal(RejectReason.MALFORMED_JSON, str(exc)[:200])
     try:
         envelope = _Envelope.model_validate(document)
@@ -237,10 +247,15 @@ def _salvage(raw: bytes, topic: str, received_at: float
     samples: list[tuple[int, VitalSample]] = []
     rejections: list[Rejection] = []
     for index, candidate in enumerate(envelope.samples):
-        try:
-            samples.append((index, VitalSample.model_validate(candidate)))
+        sample_raw = json.dumps(candidate, separators=(",", ":")).encode()
+        try:  # JSON mode, as the fast path: strict Python mode would refuse every ts string
+            samples.append((index, VitalSample.model_validate_json(sample_raw)))
         except ValidationError as exc:
             reason, detail = _describe(exc)
-            sample_raw = json.dumps(candidate, separators=(",", ":"), default=str).encode()
             rejections.append(Rejection(reason, detail, sample_raw, topic, device_id, received_at, index))
     return device_id, samples, rejections
+
+
+def _not_a_number(literal: str) -> Any:
+    """NaN, Infinity and -Infinity are not JSON, though Python's parser takes them."""
+    raise ValueError(f"{literal} is not a JSON number")

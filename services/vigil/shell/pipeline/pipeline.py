@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from vigil.shell.desk.desk import AlertChange
 from vigil.shell.contract.device import DeviceStatus
 from vigil.shell.mqtt.message import Message
 from vigil.shell.contract.topics import device_id_from_topic
+from vigil.shell.contract.bounds import prescan
 from vigil.shell.contract.validation import ContractLimits, Rejection, RejectReason, check_vitals_payload
 from vigil.core.events import (
     Alert,
@@ -128,18 +130,22 @@ class Pipeline:
         patient_for_device = self.registry.patient_for_device
         vitals = 0
         for message in messages:
-            if message.topic.endswith("/status"):
-                self._status(message, batch)
-                continue
-            vitals += 1
-            checked = check_vitals_payload(
-                message.topic, message.payload, received_at=message.received_at,
-                patient_for_device=patient_for_device, limits=self.limits,
-            )
-            for rejection in checked.rejections:
-                self._reject(rejection, batch)
-            if checked.readings:
-                self._observe(checked.readings, message, batch, events, touched)
+            # One message's failure is that message's dead letter, never the batch's loss.
+            try:
+                if message.topic.endswith("/status"):
+                    self._status(message, batch)
+                    continue
+                vitals += 1
+                checked = check_vitals_payload(
+                    message.topic, message.payload, received_at=message.received_at,
+                    patient_for_device=patient_for_device, limits=self.limits,
+                )
+                for rejection in checked.rejections:
+                    self._reject(rejection, batch)
+                if checked.readings:
+                    self._observe(checked.readings, message, batch, events, touched)
+            except Exception as exc:  # noqa: BLE001 - isolation is the point: kept, counted, traced
+                self._internal_error(message, exc, batch)
         self.totals.payloads += vitals
         self.metrics.payloads.inc(vitals)
         return self._finish(decision, events, now, started)
@@ -152,8 +158,11 @@ class Pipeline:
         events: list[tuple[Event, Message | None]] = []
         touched = decision.patients
         for readings, source in groups:
-            if readings:
-                self._observe(readings, source, batch, events, touched)
+            try:
+                if readings:
+                    self._observe(readings, source, batch, events, touched)
+            except Exception as exc:  # noqa: BLE001 - as in `process`: one group, not the batch
+                self._internal_error(source, exc, batch)
         self.totals.payloads += len(groups)
         self.metrics.payloads.inc(len(groups))
         return self._finish(decision, events, now, started)
@@ -165,24 +174,31 @@ class Pipeline:
         monitor = self.patients.get(readings[0].patient_id)
         touched[monitor.patient_id] = monitor
         accepted = 0
-        for reading in readings:
-            assessment = monitor.observe(reading)
-            if not assessment.accepted:
-                for event in assessment.events:
-                    if isinstance(event, ReadingRejected):
-                        self._reject_reading(event, reading, message, batch)
-                continue
-            accepted += 1
-            news2 = assessment.news2
-            flags = assessment.flags
-            for flag in flags:
-                metrics.quality.labels(flag).inc()
-            batch.readings.append(_reading_row(reading, ",".join(flags), news2.score if news2 else None,
-                                               news2.partial if news2 else None))
-            for event in assessment.events:
-                events.append((event, message))
-        self.totals.readings += accepted
-        metrics.readings.inc(accepted)
+        reading = readings[0]
+        try:
+            for reading in readings:
+                assessment = monitor.observe(reading)
+                if not assessment.accepted:
+                    for event in assessment.events:
+                        if isinstance(event, ReadingRejected):
+                            self._reject_reading(event, reading, message, batch)
+                    continue
+                news2 = assessment.news2
+                flags = assessment.flags
+                row = _reading_row(reading, ",".join(flags), news2.score if news2 else None,
+                                   news2.partial if news2 else None)
+                for flag in flags:
+                    metrics.quality.labels(flag).inc()
+                # The row and its events go in together, after everything that could fail: a
+                # reading the monitor took is stored with all its events, or (failing) not at all.
+                batch.readings.append(row)
+                events.extend((event, message) for event in assessment.events)
+                accepted += 1
+        except Exception as exc:
+            raise _ReadingFailed(reading.seq, accepted) from exc
+        finally:
+            self.totals.readings += accepted
+            metrics.readings.inc(accepted)
 
     def _finish(self, decision: Decision, events: list[tuple[Event, Message | None]],
                 now: float | None, started: float) -> Decision:
@@ -246,12 +262,25 @@ class Pipeline:
 # -- pieces -------------------------------------------------------------------------------
 
     def _status(self, message: Message, batch: WriteBatch) -> None:
+        """A device's retained status, as strictly checked as its vitals (size, bounds, types, topic)."""
+        raw, topic_device = message.payload, device_id_from_topic(message.topic)
+
+        def refuse(reason: RejectReason, detail: str) -> None:
+            self._reject(Rejection(reason, detail, raw, message.topic, topic_device, message.received_at), batch)
+
+        if len(raw) > self.limits.max_payload_bytes:
+            return refuse(RejectReason.OVERSIZE, f"{len(raw)} bytes > limit {self.limits.max_payload_bytes}")
+        overrun = prescan(raw)
+        if overrun is not None:
+            return refuse(RejectReason.MALFORMED_JSON if overrun.malformed else RejectReason.SCHEMA_INVALID,
+                          overrun.detail)
         try:
-            status = DeviceStatus.model_validate_json(message.payload)
+            status = DeviceStatus.model_validate_json(raw)
         except ValidationError as exc:
-            self._reject(Rejection(RejectReason.SCHEMA_INVALID, str(exc.errors(include_url=False)[:2])[:300],
-                                   message.payload, message.topic, device_id_from_topic(message.topic), message.received_at), batch)
-            return
+            return refuse(RejectReason.SCHEMA_INVALID, str(exc.errors(include_url=False, include_input=False)[:2])[:300])
+        if status.device_id != topic_device:
+            return refuse(RejectReason.TOPIC_MISMATCH,
+                          f"payload device_id {status.device_id!r} on topic of {topic_device!r}")
         batch.device_status.append(DeviceStatusRow(
             status.device_id, status.state, status.ts.timestamp() if status.ts else message.received_at, status.battery_pct,
         ))
@@ -273,6 +302,24 @@ class Pipeline:
     def _enrolled(self, rejection: Rejection) -> bool:
         return rejection.patient_id is not None or (
             rejection.device_id is not None and self.registry.patient_for_device(rejection.device_id) is not None)
+
+    def _internal_error(self, message: Message, exc: Exception, batch: WriteBatch) -> None:
+        """Vigil failed on this one message: dead-letter it as `internal_error` with a trace id
+        (in the log with the traceback, and in the dead letter's detail), and go on with the batch.
+
+        State: the contract checks change nothing; in the core, readings the monitor fully took
+        before the failure keep their rows and events (the monitor counted their seq, so dropping
+        them would make a redelivery look like duplicates); the failing reading and the rest of
+        the message are not stored, and this dead letter holds the whole message's bytes."""
+        trace_id = uuid.uuid4().hex[:16]
+        cause = exc.__cause__ if isinstance(exc, _ReadingFailed) and exc.__cause__ is not None else exc
+        where = f"at seq {exc.seq}, {exc.stored} reading(s) before it stored; " if isinstance(exc, _ReadingFailed) else ""
+        log.error("message failed: dead-lettered, the batch goes on", exc_info=cause,
+                  extra={"trace_id": trace_id, "topic": message.topic})
+        self._reject(Rejection(RejectReason.INTERNAL_ERROR,
+                               f"trace_id={trace_id}: {where}{type(cause).__name__}: {str(cause)[:200]}",
+                               message.payload, message.topic, device_id_from_topic(message.topic),
+                               message.received_at), batch)
 
     def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
         raw = _reading_row(reading, "", None, None)._asdict()  # the dead letter keeps the row as a dict, as before
@@ -328,6 +375,14 @@ class Pipeline:
                                              "kind": alert.kind, "severity": alert.severity})
             texts = texts or alert_texts(alert, name_model=True)
             announced.append(AnnouncedAlert(name, alert, texts.patient, texts.clinician, latency, source, event_t))
+
+
+class _ReadingFailed(Exception):
+    """The core failed on one reading of a message (`stored` readings before it were taken)."""
+
+    def __init__(self, seq: int, stored: int) -> None:
+        super().__init__(f"reading seq {seq} failed")
+        self.seq, self.stored = seq, stored
 
 
 def _reading_row(reading: Reading, flags: str, news2: int | None, partial: bool | None) -> ReadingRow:

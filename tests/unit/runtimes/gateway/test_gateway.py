@@ -170,3 +170,34 @@ async def test_a_failed_send_acknowledges_nothing_so_the_broker_redelivers(gatew
     assert gateway.source.acknowledged == [] and gateway.forwarded == 0
     assert "kafka went away" in gateway.last_error
     assert gateway.health()["status"] == "degraded"
+
+
+async def test_a_message_that_breaks_the_check_is_dead_lettered_and_the_batch_goes_on(gateway, monkeypatch, caplog):
+    """The attack: one message makes checking itself fail (a bug). It becomes an `internal_error`
+    dead letter with a trace id (in the log with the traceback too); the others are forwarded and
+    the batch is acknowledged."""
+    from vigil.runtimes.gateway import gateway as module
+
+    real = module.check_vitals_payload
+
+    def breaks_on_poison(topic, payload, **kwargs):
+        if payload == b"poison":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(topic, payload, **kwargs)
+
+    monkeypatch.setattr(module, "check_vitals_payload", breaks_on_poison)
+    now = time.time()
+    poison = Message("vigil/v1/devices/wr-a/vitals", b"poison", now, mid=5)
+    batch = [vitals("wr-a", [1], now), poison, vitals("wr-b", [1], now), Message("vigil/v1/devices/wr-a/vitals",
+                                                                                  b"[" * 30_000, now, mid=6)]
+    await forward_acked(gateway, batch)
+    dead = [DeadLetterRecord.model_validate_json(s.value) for s in records(gateway, DEADLETTER)]
+    assert [d.reason for d in dead] == ["internal_error", "schema_invalid"]  # the real poison: refused by the bounds
+    assert dead[0].raw == b"poison" and dead[0].device_id == "wr-a"
+    trace_id = dead[0].detail.split("trace_id=")[1].split(":")[0]
+    (logged,) = [r for r in caplog.records if getattr(r, "trace_id", None) == trace_id]
+    assert logged.exc_info and logged.exc_info[0] is RecursionError
+    assert sorted(ReadingsRecord.model_validate_json(s.value).patient_id for s in records(gateway, READINGS)) == [
+        "pt-a", "pt-b"]
+    assert gateway.source.acknowledged == [batch]
+    assert 'vigil_rejected_total{reason="internal_error"} 1.0' in gateway.metrics.exposition().decode()

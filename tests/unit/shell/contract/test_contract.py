@@ -182,8 +182,34 @@ def test_fast_path_agrees_with_the_general_path(monkeypatch):
     assert fast == general
     outcomes = {r.reason for c in fast for r in c.rejections} | ({"accepted"} if any(c.readings for c in fast) else set())
     assert outcomes == {"accepted", *RejectReason} - {RejectReason.DUPLICATE_SEQ, RejectReason.OUT_OF_ORDER_SEQ,
-                                                      RejectReason.UNKNOWN_TOPIC}  # the core's; the broker's
+                                                      RejectReason.UNKNOWN_TOPIC,  # the core's; the broker's
+                                                      RejectReason.INTERNAL_ERROR}
     assert sum(1 for c in fast if c.readings and not c.rejections) > 100  # the fast path itself was exercised
+
+
+def test_slow_path_is_as_strict_as_the_fast_path(monkeypatch):
+    """Every payload through the salvage path alone (samples from parsed Python objects) gets the
+    same verdict as through the fast path: no coercion sneaks in on either."""
+    import random
+
+    from pydantic import ValidationError
+
+    from vigil.shell.contract import validation
+
+    payloads = list(_mutations(random.Random(11)))
+    limits = ContractLimits(max_payload_bytes=700)
+    normal = [check(raw, topic, limits) for topic, raw in payloads]
+
+    class NoFastPath:
+        @staticmethod
+        def model_validate_json(raw):
+            raise ValidationError.from_exception_data("VitalsBatch", [])
+
+    monkeypatch.setattr(validation, "VitalsBatch", NoFastPath)
+    salvaged = [check(raw, topic, limits) for topic, raw in payloads]
+    for a, b in zip(normal, salvaged):
+        assert a.readings == b.readings
+        assert [(r.reason, r.sample_index) for r in a.rejections] == [(r.reason, r.sample_index) for r in b.rejections]
 
 
 def test_fast_path_readings_equal_the_models():
