@@ -27,6 +27,7 @@ from vigil.shell.mqtt.message import Message
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.pipeline import Pipeline
 from vigil.shell.registry import Registry, Roster
+from vigil.shell.stores.dead_letters import DeadLetterKeeper
 from vigil.shell.stores.sql import SqlStore
 
 GOOD_DEVICES = tuple(f"fz-good-{i}" for i in range(8))
@@ -311,7 +312,7 @@ def bench_fuzz(payloads: int = 200_000, seed: int = 1) -> dict[str, object]:
     messages, good = mixed_messages(rng, max(1, payloads // 10), now)
     with tempfile.TemporaryDirectory() as directory:
         store = SqlStore(f"sqlite:///{Path(directory) / 'fuzz.sqlite'}")
-        pipeline = Pipeline(fuzz_registry(), Metrics(), store)
+        pipeline = Pipeline(fuzz_registry(), Metrics(), store, dead_letters=DeadLetterKeeper(limited=False))
         started = time.perf_counter()
         counts = run_pipeline(pipeline, store, messages, good, now)
         pipeline_s = time.perf_counter() - started

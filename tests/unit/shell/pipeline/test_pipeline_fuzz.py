@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.pipeline import Pipeline
+from vigil.shell.stores.dead_letters import DeadLetterKeeper
 from vigil.shell.stores.sql import SqlStore
 from vigil.tools.bench.fuzz import fuzz_registry, mixed_messages, run_pipeline
 
@@ -21,7 +22,9 @@ MESSAGES_PER_RUN = 6_000
 
 def fresh(tmp_path, name: str) -> tuple[Pipeline, SqlStore]:
     store = SqlStore(f"sqlite:///{tmp_path / name}")
-    return Pipeline(fuzz_registry(), Metrics(), store), store
+    # Every dead letter kept as a row, so each one can be traced to its message; the per-device
+    # rate limit on stored rows has its own attack tests (tests/unit/shell/stores/test_dead_letters.py).
+    return Pipeline(fuzz_registry(), Metrics(), store, dead_letters=DeadLetterKeeper(limited=False)), store
 
 
 @pytest.mark.parametrize("seed", [1, 2])
