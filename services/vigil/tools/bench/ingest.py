@@ -55,9 +55,10 @@ def _data_times(payloads: list[tuple[str, bytes]]) -> list[float]:
 class _Publisher:
     """A paho publisher (the simulator's `connect`) that sends every payload at QoS 1.
 
-    It stays connected until the consumer has everything: amqtt 0.12 PUBACKs a publish as soon
-    as it is queued in the publisher's session, before routing it, and drops that queue when the
-    publisher disconnects, so disconnecting on the last PUBACK can lose the tail of the run.
+    It stays connected until the consumer has everything: a bare amqtt 0.12 broker PUBACKs a
+    publish as soon as it is queued in the publisher's session, before routing it, and drops that
+    queue when the publisher disconnects, so disconnecting on the last PUBACK can lose the tail of
+    the run (the embedded runtime's broker PUBACKs only once stored). At most 1,000 messages in flight.
     """
 
     def __init__(self, url: str, payloads: list[tuple[str, bytes]], pace_per_s: float | None = None,
@@ -177,9 +178,10 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
         if sent_at is not None and a.event == "raised" and a.source is not None and a.source.payload in sent_at:
             latencies.append(time.time() - sent_at[a.source.payload])
 
-    # The embedded runtime's own default: PUBACK on receipt (mqtt_ack_after_store off for the
-    # embedded broker), like the bare subscriber.
-    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=None, mqtt_port=port, http_port=free_port(), mqtt_ack_after_store=False)
+    # The embedded runtime's own default: a device's PUBACK only once its batch is durable
+    # (VIGIL_MQTT_ACK_AFTER_STORE), while the bare broker of the baseline PUBACKs on receipt.
+    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=None, mqtt_port=port, http_port=free_port(),
+                             mqtt_ack_after_store=True)
     publisher = _Publisher(f"mqtt://127.0.0.1:{port}", payloads, pace, sent_at)
     # Hours of readings are replayed in seconds, so the runtime's timers (silent devices,
     # escalations) run on the replay's clock (the newest message processed), not the wall clock:
