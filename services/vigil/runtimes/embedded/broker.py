@@ -57,11 +57,8 @@ class HeldPuback:
     taken: bool = False  # handed to the processor with its message
 
     async def send(self) -> None:
-        handler = self.handler
-        reading = handler._reader_task
-        if handler.writer is None or handler.session is None or reading is None or reading.done():
-            return  # that connection is gone: the publisher sends the message again when it reconnects
-        await handler._send_packet(PubackPacket.build(self.packet_id))
+        if _connected(self.handler):
+            await self.handler._send_packet(PubackPacket.build(self.packet_id))
 
 
 @dataclass(slots=True)
@@ -76,12 +73,29 @@ class TappedMessage(Message):
 _routing: ContextVar[HeldPuback | None] = ContextVar("vigil_routing_puback", default=None)
 
 
+def _connected(handler: BrokerProtocolHandler) -> bool:
+    """Whether this publisher's connection is still open (if it is gone, the publisher sends its
+    unacknowledged messages again when it reconnects: no PUBACK for the old connection)."""
+    reading = handler._reader_task
+    return handler.writer is not None and handler.session is not None and reading is not None and not reading.done()
+
+
 async def _send_pubacks(pubacks: list[HeldPuback]) -> None:
+    """A stored batch's PUBACKs, in order: per connection in one write, under amqtt's write lock
+    (the bytes amqtt's `_send_packet` writes one packet and one syscall at a time)."""
+    owed: dict[int, tuple[BrokerProtocolHandler, list[int]]] = {}
     for puback in pubacks:
+        owed.setdefault(id(puback.handler), (puback.handler, []))[1].append(puback.packet_id)
+    for handler, packet_ids in owed.values():
+        if not _connected(handler):
+            continue
+        data = b"".join(PubackPacket.build(packet_id).to_bytes() for packet_id in packet_ids)
         try:
-            await puback.send()
+            async with handler._write_lock:
+                handler.writer.write(data)  # type: ignore[union-attr]
+                await handler.writer.drain()  # type: ignore[union-attr]
         except Exception:  # one closed connection does not hold back the others' PUBACKs
-            log.debug("PUBACK not sent", exc_info=True)
+            log.debug("PUBACKs not sent", exc_info=True)
 
 
 class BrokerTap(MessageBuffer):

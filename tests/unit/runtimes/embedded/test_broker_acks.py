@@ -22,13 +22,21 @@ class FakeHandler:
     def __init__(self, open_: bool = True) -> None:
         self.sent: list[int] = []
         self.disconnects: list[object] = []
-        self.writer, self.session = object(), object()
+        self.writer, self.session = self, object()
+        self._write_lock = asyncio.Lock()
         self._reader_task = asyncio.get_running_loop().create_future()
         if not open_:
             self._reader_task.set_result(None)
 
     async def _send_packet(self, packet) -> None:  # noqa: ANN001
         self.sent.append(packet.variable_header.packet_id)
+
+    def write(self, data: bytes) -> None:  # the writer: PUBACK packets, 4 bytes each (0x40 0x02 id)
+        assert len(data) % 4 == 0 and all(data[i:i + 2] == b"\x40\x02" for i in range(0, len(data), 4))
+        self.sent.extend(int.from_bytes(data[i + 2:i + 4], "big") for i in range(0, len(data), 4))
+
+    async def drain(self) -> None:
+        pass
 
     async def handle_disconnect(self, packet) -> None:  # noqa: ANN001
         self.disconnects.append(packet)
