@@ -4,7 +4,9 @@
    publisher sends N QoS 1 messages to a bare paho subscriber (QoS 1) that only counts them:
    the broker's own ceiling here.
 2. Pipeline: a fresh broker of the same kind inside the embedded runtime; the same N messages go
-   through it to the runtime (validate, score, store in SQLite).
+   through it to the runtime (validate, score, store in SQLite), which PUBACKs each message only
+   once its batch is durable (VIGIL_MQTT_ACK_AFTER_STORE, the default); the bare broker of step 1
+   PUBACKs on receipt. The same publisher, at most 1,000 messages in flight, in both.
 3. Latency: half of the messages again to a fresh runtime, paced at half the pipeline's maximum,
    measuring publish -> alert for every alert raised by a reading.
 Each rate runs from the first publish to the last message counted (or processed). Each phase
