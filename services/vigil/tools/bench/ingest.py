@@ -6,7 +6,7 @@
 2. Pipeline: a fresh broker of the same kind inside the embedded runtime; the same N messages go
    through it to the runtime (validate, score, store in SQLite), which PUBACKs each message only
    once its batch is durable (VIGIL_MQTT_ACK_AFTER_STORE, the default); the bare broker of step 1
-   PUBACKs on receipt. The same publisher, at most 1,000 messages in flight, in both.
+   PUBACKs on receipt. The same publisher in both, with IN_FLIGHT messages at most unacknowledged.
 3. Latency: half of the messages again to a fresh runtime, paced at half the pipeline's maximum,
    measuring publish -> alert for every alert raised by a reading.
 Each rate runs from the first publish to the last message counted (or processed). Each phase
@@ -40,6 +40,12 @@ from vigil_simulators.fleet import Fleet
 from vigil_simulators.publisher import connect
 
 
+# The publisher stands for a ward of 200 devices, each with paho's default window of 20 unacknowledged
+# QoS 1 messages. Once PUBACKs wait for the store, the window, not the pipeline, would otherwise set
+# the rate (one connection with 1,000 in flight: ~0-20 % slower in A/B runs, docs/benchmarks.md).
+IN_FLIGHT = 200 * 20
+
+
 def _payloads(messages: int, batch_size: int, patients: int, seed: int) -> tuple[list[tuple[str, bytes]], Roster]:
     rate = 1 / 15
     sim_s = messages * batch_size / patients / rate * 1.05
@@ -60,7 +66,7 @@ class _Publisher:
     It stays connected until the consumer has everything: a bare amqtt 0.12 broker PUBACKs a
     publish as soon as it is queued in the publisher's session, before routing it, and drops that
     queue when the publisher disconnects, so disconnecting on the last PUBACK can lose the tail of
-    the run (the embedded runtime's broker PUBACKs only once stored). At most 1,000 messages in flight.
+    the run (the embedded runtime's broker PUBACKs only once stored).
     """
 
     def __init__(self, url: str, payloads: list[tuple[str, bytes]], pace_per_s: float | None = None,
@@ -75,6 +81,7 @@ class _Publisher:
         Raises TimeoutError if neither the broker's PUBACKs nor the consumer progress for `stall_s`.
         """
         client = connect(self.url, f"bench-pub-{time.time_ns()}")
+        client.max_inflight_messages_set(IN_FLIGHT)
         all_acked = threading.Event()
         total = len(self.payloads)
 
