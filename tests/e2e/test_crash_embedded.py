@@ -140,14 +140,18 @@ def test_kill_9_under_full_load_loses_no_acknowledged_sample_and_duplicates_noth
     chance = random.Random(os.environ.get("VIGIL_CRASH_SEED", time.time_ns()))
     acked: set[int] = set()
     first = 0
+    in_flight_at_kills = []  # sent and not acknowledged when the process died
     for _ in range(KILLS):
         vigil.start()
         publisher = Publisher(vigil.mqtt_port, messages, first)
         time.sleep(chance.uniform(0.2, 1.5))
         vigil.kill()
-        acked |= publisher.stop()
+        acknowledged = publisher.stop()
+        in_flight_at_kills.append(len(publisher.by_mid) - len(acknowledged))
+        acked |= acknowledged
         first = first_not_in(acked, first, len(messages))
     assert first < len(messages), "the load ran out before the last kill"
+    assert sum(n > 0 for n in in_flight_at_kills) >= KILLS // 2, f"kills under load: {in_flight_at_kills}"
     vigil.start()
     publisher = Publisher(vigil.mqtt_port, messages, first)
     deadline = time.time() + 90
