@@ -28,6 +28,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from vigil.shell.contract.topics import VITALS_TOPIC_FILTER
+from vigil.shell.mqtt.client import mqtt_client
 from vigil.runtimes.embedded.broker import start_broker
 from vigil.shell.pipeline.pipeline import AnnouncedAlert
 from vigil.runtimes.embedded.runtime import EmbeddedRuntime
@@ -37,7 +38,6 @@ from vigil.shell.observability.percentile import percentile
 from vigil.tools.ports import free_port
 from vigil_simulators.cohort import plan_cohort
 from vigil_simulators.fleet import Fleet
-from vigil_simulators.publisher import connect
 
 
 # The publisher stands for a ward of 200 devices, each with paho's default window of 20 unacknowledged
@@ -80,8 +80,11 @@ class _Publisher:
 
         Raises TimeoutError if neither the broker's PUBACKs nor the consumer progress for `stall_s`.
         """
-        client = connect(self.url, f"bench-pub-{time.time_ns()}")
-        client.max_inflight_messages_set(IN_FLIGHT)
+        client, host, port = mqtt_client(self.url, f"bench-pub-{time.time_ns()}")
+        client.max_inflight_messages_set(IN_FLIGHT)  # as the simulator's `connect`, with a ward's window
+        client.max_queued_messages_set(0)
+        client.connect(host, port, keepalive=30)
+        client.loop_start()
         all_acked = threading.Event()
         total = len(self.payloads)
 
