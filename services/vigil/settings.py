@@ -30,11 +30,11 @@ class VigilSettings(BaseSettings):
     mqtt_password: str | None = None
     mqtt_shared_group: str | None = Field(None, description="Shared-subscription group, to split load across processes.")
     mqtt_ack_after_store: bool | None = Field(
-        None, description="PUBACK only after the reading is stored (no loss on crash). Default: on for an external "
-        "broker, off for the embedded one (its memory dies with the process, so late PUBACKs would gain nothing).")
+        None, description="PUBACK a device's QoS 1 publish only once the batch holding it is stored (no loss on "
+        "crash), with an external broker and with the embedded one. Default: on; off acknowledges on receipt.")
 
     def ack_after_store(self) -> bool:
-        return self.mqtt_ack_after_store if self.mqtt_ack_after_store is not None else self.mqtt_url is not None
+        return self.mqtt_ack_after_store if self.mqtt_ack_after_store is not None else True
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080

@@ -152,16 +152,25 @@ def test_every_published_reading_lands_in_influx_and_alerts_match_the_core(servi
     assert ids == expected and raised_twice == 0
 
 
-def test_killing_a_worker_mid_stream_loses_nothing_and_duplicates_no_alert(services, servers, run_id, influx_bucket, tmp_path):
+@pytest.mark.parametrize("victim", ["worker", "gateway"])
+def test_killing_a_service_mid_stream_loses_nothing_and_duplicates_no_alert(services, servers, run_id, influx_bucket,
+                                                                           tmp_path, victim):
+    """kill -9 of a Faust worker, or of the gateway (its persistent session keeps what Mosquitto
+    acknowledged), mid-stream, then a restart: every acknowledged sample stored once, no alert twice."""
     plan = cohort(run_id, seed=6)
     _, ports = start_stack(services, run_id, plan, tmp_path)
     fleet = Fleet(plan, RATE, 4, 0.0)
     end = plan.start_t + plan.duration_s
     publisher, result = publish_in_background(fleet, servers, end, over_s=25)
     time.sleep(10)
-    services.kill("w1")  # SIGKILL: no clean shutdown, no final commit
-    time.sleep(3)
-    services.start("w1", "processor", "worker", port=ports["w1"])
+    if victim == "worker":
+        services.kill("w1")  # SIGKILL: no clean shutdown, no final commit
+        time.sleep(3)
+        services.start("w1", "processor", "worker", port=ports["w1"])
+    else:
+        services.kill("gateway")  # SIGKILL: records in flight to Kafka, PUBACKs not yet sent
+        time.sleep(3)
+        services.start_ready("gateway", "ingest", "--id", f"gw-{run_id}", timeout=60, statuses=("ok",))
     publisher.join(120)
     stats = result["stats"]
     try:

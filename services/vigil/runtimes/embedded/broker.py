@@ -5,6 +5,12 @@ of subscribing to it over TCP: the broker and the processor share one process an
 loop, so a loopback subscriber only added per-message work (encode, send, PUBACK, decode in a
 paho thread, hand back to the loop). Other MQTT clients still connect, publish and subscribe
 as usual; an external broker (`VIGIL_MQTT_URL`) is read through paho (mqtt_source.MqttSource).
+
+Acknowledged only once stored: the PUBACK of a device's QoS 1 publish is held until the batch
+holding it is durable (`BrokerTap.acknowledge`); a batch that fails is never acknowledged, and its
+publishers are disconnected (without their last will) so that they send it again, DUP, at once.
+amqtt acknowledges on receipt; `TappedBroker` replaces its inbound QoS 1 flow on each client's
+handler (`_hold_pubacks`), which amqtt 0.12's source makes safe (tests/e2e/test_ack_after_store.py).
 """
 
 from __future__ import annotations
@@ -12,9 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.mqtt.disconnect import DisconnectPacket
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.puback import PubackPacket
+from amqtt.session import INCOMING
 
 from vigil.settings import VigilSettings
 from vigil.shell.contract.topics import PREFIX
@@ -127,27 +139,82 @@ class GuardedBroker(Broker):
         await super()._broadcast_message(session, topic, data, force_qos)
 
 
+@dataclass(slots=True, eq=False)
+class HeldPuback:
+    """The PUBACK a publisher is owed for one QoS 1 publish, held until its batch is durable."""
+
+    handler: BrokerProtocolHandler
+    packet_id: int
+    taken: bool = False  # handed to the processor with its message
+
+    async def send(self) -> None:
+        if _connected(self.handler):
+            await self.handler._send_packet(PubackPacket.build(self.packet_id))
+
+
+@dataclass(slots=True)
+class TappedMessage(Message):
+    """A device message from the tap, with the PUBACK its publisher is owed (None for QoS 0, last
+    wills, or when PUBACKs are not held)."""
+
+    puback: HeldPuback | None = None
+
+
+# The PUBACK owed for the publish that amqtt is routing in this task (its client's message loop).
+_routing: ContextVar[HeldPuback | None] = ContextVar("vigil_routing_puback", default=None)
+
+
+def _connected(handler: BrokerProtocolHandler) -> bool:
+    """Whether this publisher's connection is still open (if it is gone, the publisher sends its
+    unacknowledged messages again when it reconnects: no PUBACK for the old connection)."""
+    reading = handler._reader_task
+    return handler.writer is not None and handler.session is not None and reading is not None and not reading.done()
+
+
+async def _send_pubacks(pubacks: list[HeldPuback]) -> None:
+    """A stored batch's PUBACKs, in order: per connection in one write, under amqtt's write lock
+    (the bytes amqtt's `_send_packet` writes one packet and one syscall at a time)."""
+    owed: dict[int, tuple[BrokerProtocolHandler, list[int]]] = {}
+    for puback in pubacks:
+        owed.setdefault(id(puback.handler), (puback.handler, []))[1].append(puback.packet_id)
+    for handler, packet_ids in owed.values():
+        if not _connected(handler):
+            continue
+        data = b"".join(PubackPacket.build(packet_id).to_bytes() for packet_id in packet_ids)
+        try:
+            async with handler._write_lock:
+                handler.writer.write(data)  # type: ignore[union-attr]
+                await handler.writer.drain()  # type: ignore[union-attr]
+        except Exception:  # one closed connection does not hold back the others' PUBACKs
+            log.debug("PUBACKs not sent", exc_info=True)
+
+
 class BrokerTap(MessageBuffer):
     """Device messages as the broker routes them (publishes that passed its topic checks, and
     last wills), buffered for the processor with the same interface as MqttSource.
 
     The buffer is bounded: when it is full the broker's handling of that publisher waits, so
     a publisher faster than the processor is slowed down (TCP backpressure), not buffered forever.
-    Messages are acknowledged to publishers by the broker on receipt, as with any amqtt
-    subscriber; what is in this buffer dies with the process (docs/architecture.md)."""
+    With `hold_pubacks` (VIGIL_MQTT_ACK_AFTER_STORE, on by default) a device's QoS 1 publish is
+    acknowledged only once its batch is durable, so what this buffer loses with the process was
+    never acknowledged, and its publisher sends it again (docs/architecture.md)."""
 
-    def __init__(self, max_buffered: int = 20000) -> None:
+    def __init__(self, max_buffered: int = 20000, *, hold_pubacks: bool = True) -> None:
         super().__init__(max_buffered)
         self.room = asyncio.Event()
         self.room.set()
         self.running = True  # from the broker's first message: a device may publish before we score
+        self.hold_pubacks = hold_pubacks
+        self._sending: set[asyncio.Task[None]] = set()
 
-    async def offer(self, topic: str, data: bytes) -> None:
+    async def offer(self, topic: str, data: bytes, puback: HeldPuback | None = None) -> None:
         while len(self.buffer) >= self.max_buffered:
             self.room.clear()
             await self.room.wait()
         was_empty = not self.buffer
-        self.buffer.append(Message(topic, data, time.time()))
+        self.buffer.append(TappedMessage(topic, data, time.time(), puback.packet_id if puback else 0, puback))
+        if puback is not None:
+            puback.taken = True
         self.received += 1
         if was_empty:
             self.ready.set()
@@ -167,8 +234,32 @@ class BrokerTap(MessageBuffer):
         if len(self.buffer) < self.max_buffered:
             self.room.set()
 
+    # -- acknowledgements: only once stored ------------------------------------------------------
+
     def acknowledge(self, messages: list[Message]) -> None:
-        """Nothing to do: the broker acknowledged each publish on receipt."""
+        """Their batch is durable: send the PUBACKs held for them, in order."""
+        owed = [m.puback for m in messages if isinstance(m, TappedMessage) and m.puback is not None]
+        if owed:
+            self._in_background(_send_pubacks(owed))
+
+    def not_stored(self, messages: list[Message]) -> None:
+        """Their batch failed: no PUBACK. End each publisher's connection as if it had sent
+        DISCONNECT (no last will: the device did not go silent), so that it reconnects and sends
+        its unacknowledged messages again, DUP, instead of holding them until some later reconnect."""
+        publishers = {id(m.puback.handler): m.puback.handler
+                      for m in messages if isinstance(m, TappedMessage) and m.puback is not None}
+        for handler in publishers.values():
+            self._in_background(handler.handle_disconnect(DisconnectPacket()))
+
+    async def acknowledged(self) -> None:
+        """Wait until the PUBACKs of every batch acknowledged so far are written."""
+        if self._sending:
+            await asyncio.wait(set(self._sending))
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
 
 class TappedBroker(GuardedBroker):
@@ -184,8 +275,52 @@ class TappedBroker(GuardedBroker):
     async def _broadcast_message(self, session: Any, topic: str | None, data: Any, force_qos: int | None = None) -> None:
         tap = self.tap
         if tap is not None and tap.running and data is not None and _device_topic(topic):
-            await tap.offer(topic, bytes(data))
+            await tap.offer(topic, bytes(data), _routing.get())
         await super()._broadcast_message(session, topic, data, force_qos)
+
+    # -- QoS 1 from devices: PUBACK once stored ---------------------------------------------------
+
+    def _holds(self, app_message: Any) -> bool:
+        """Whether amqtt must not PUBACK this publish on receipt: a device's QoS 1 publish, with a
+        tap that holds PUBACKs until the batch is durable."""
+        tap = self.tap
+        return (tap is not None and tap.hold_pubacks and app_message.direction == INCOMING
+                and app_message.qos == 1 and _device_topic(app_message.topic))
+
+    async def _handle_client_session(self, reader: Any, writer: Any, client_session: Any,
+                                     handler: BrokerProtocolHandler, *args: Any) -> None:
+        self._hold_pubacks(handler)
+        await super()._handle_client_session(reader, writer, client_session, handler, *args)
+
+    def _hold_pubacks(self, handler: BrokerProtocolHandler) -> None:
+        """Replace amqtt's inbound QoS 1 flow on this client's handler: a held publish is handed to
+        the broker's routing as amqtt does (its session's delivery queue), without the PUBACK."""
+        amqtt_flow = handler._handle_qos1_message_flow
+
+        async def qos1_flow(app_message: Any) -> None:
+            if not self._holds(app_message) or handler.session is None or app_message.packet_id is None:
+                await amqtt_flow(app_message)
+                return
+            await handler.session.delivered_message_queue.put(app_message)
+
+        handler._handle_qos1_message_flow = qos1_flow  # type: ignore[method-assign]
+
+    async def _handle_message_delivery(self, client_session: Any, handler: BrokerProtocolHandler,
+                                       wait_deliver: asyncio.Future[Any]) -> bool:
+        """Route a publish; a held one carries its PUBACK to the tap (`_routing`)."""
+        app_message = wait_deliver.result()
+        if app_message is None or not self._holds(app_message):
+            return await super()._handle_message_delivery(client_session, handler, wait_deliver)
+        puback = HeldPuback(handler, app_message.packet_id)
+        token = _routing.set(puback)
+        try:
+            routed = await super()._handle_message_delivery(client_session, handler, wait_deliver)
+        finally:
+            _routing.reset(token)
+        if routed and not puback.taken and self.tap is not None and self.tap.running:
+            await puback.send()  # refused by amqtt's topic checks: acknowledged, as amqtt does
+        # Not taken while stopping: never acknowledged; the publisher sends it to the next process.
+        return routed
 
 
 async def start_broker(host: str = "127.0.0.1", port: int = 1883, tap: BrokerTap | None = None,

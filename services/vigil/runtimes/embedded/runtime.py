@@ -117,7 +117,7 @@ class EmbeddedRuntime:
         loop = asyncio.get_running_loop()
         if self.settings.mqtt_url is None:
             # Our own broker: read what it routes in-process rather than subscribing over TCP.
-            tap = BrokerTap()
+            tap = BrokerTap(hold_pubacks=self.settings.ack_after_store())
             self.broker = await start_broker(self.settings.mqtt_host, self.settings.mqtt_port, tap,
                                              guard=BrokerGuard.from_settings(self.settings, self.metrics))
             self.source = tap
@@ -200,9 +200,11 @@ class EmbeddedRuntime:
 
     def _failed(self, exc: Exception, messages: list[Message]) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"
-        log.error("batch failed: not acknowledged, the broker will redeliver", exc_info=exc,
+        log.error("batch failed: not acknowledged, its messages will be sent again", exc_info=exc,
                   extra={"messages": len(messages)})
         self.alerting.desk.restore()  # the desk ran ahead of the failed transaction
+        if self.source is not None:
+            self.source.not_stored(messages)  # embedded broker: its publishers reconnect and resend
 
     async def tick(self, now: float) -> None:
         """Run the timers: patients' (silent devices), then the desk's (escalations, reminders),
@@ -288,8 +290,10 @@ class EmbeddedRuntime:
         """Let the processed batches become durable and acknowledged (at most 10 s), then stop
         acknowledging and ticking."""
         if self.tasks and not await self.unstored.drain(10):
-            log.error("stopping with batches not yet stored; the broker will redeliver them")
-        self.unstored.cancel()
+            log.error("stopping with batches not yet stored; their messages will be sent again")
+        self.unstored.cancel()  # never acknowledged: publishers resend them to the next process
+        if self.source is not None:
+            await self.source.acknowledged()
         await cancel_tasks(self.tasks[1:])
 
     async def close(self) -> None:

@@ -40,6 +40,16 @@ class MessageBuffer:
     def _taken(self) -> None:
         """Room was made in the buffer (a hook for sources that hold their producer back)."""
 
+    def acknowledge(self, messages: list[Message]) -> None:
+        """The batch holding these messages is durable: acknowledge them to their publishers."""
+
+    def not_stored(self, messages: list[Message]) -> None:
+        """The batch holding these messages failed: they stay unacknowledged, so that the broker
+        or their publisher sends them again (by default nothing more to do)."""
+
+    async def acknowledged(self) -> None:
+        """Wait until the acknowledgements sent so far are out (a hook for sources that send them later)."""
+
     @property
     def depth(self) -> int:
         return len(self.buffer)

@@ -4,7 +4,9 @@
    publisher sends N QoS 1 messages to a bare paho subscriber (QoS 1) that only counts them:
    the broker's own ceiling here.
 2. Pipeline: a fresh broker of the same kind inside the embedded runtime; the same N messages go
-   through it to the runtime (validate, score, store in SQLite).
+   through it to the runtime (validate, score, store in SQLite), which PUBACKs each message only
+   once its batch is durable (VIGIL_MQTT_ACK_AFTER_STORE, the default); the bare broker of step 1
+   PUBACKs on receipt. The same publisher in both, with IN_FLIGHT messages at most unacknowledged.
 3. Latency: half of the messages again to a fresh runtime, paced at half the pipeline's maximum,
    measuring publish -> alert for every alert raised by a reading.
 Each rate runs from the first publish to the last message counted (or processed). Each phase
@@ -26,6 +28,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from vigil.shell.contract.topics import VITALS_TOPIC_FILTER
+from vigil.shell.mqtt.client import mqtt_client
 from vigil.runtimes.embedded.broker import start_broker
 from vigil.shell.pipeline.pipeline import AnnouncedAlert
 from vigil.runtimes.embedded.runtime import EmbeddedRuntime
@@ -35,7 +38,12 @@ from vigil.shell.observability.percentile import percentile
 from vigil.tools.ports import free_port
 from vigil_simulators.cohort import plan_cohort
 from vigil_simulators.fleet import Fleet
-from vigil_simulators.publisher import connect
+
+
+# The publisher stands for a ward of 200 devices, each with paho's default window of 20 unacknowledged
+# QoS 1 messages. Once PUBACKs wait for the store, the window, not the pipeline, would otherwise set
+# the rate (one connection with 1,000 in flight: ~0-20 % slower in A/B runs, docs/benchmarks.md).
+IN_FLIGHT = 200 * 20
 
 
 def _payloads(messages: int, batch_size: int, patients: int, seed: int) -> tuple[list[tuple[str, bytes]], Roster]:
@@ -55,9 +63,10 @@ def _data_times(payloads: list[tuple[str, bytes]]) -> list[float]:
 class _Publisher:
     """A paho publisher (the simulator's `connect`) that sends every payload at QoS 1.
 
-    It stays connected until the consumer has everything: amqtt 0.12 PUBACKs a publish as soon
-    as it is queued in the publisher's session, before routing it, and drops that queue when the
-    publisher disconnects, so disconnecting on the last PUBACK can lose the tail of the run.
+    It stays connected until the consumer has everything: a bare amqtt 0.12 broker PUBACKs a
+    publish as soon as it is queued in the publisher's session, before routing it, and drops that
+    queue when the publisher disconnects, so disconnecting on the last PUBACK can lose the tail of
+    the run (the embedded runtime's broker PUBACKs only once stored).
     """
 
     def __init__(self, url: str, payloads: list[tuple[str, bytes]], pace_per_s: float | None = None,
@@ -71,7 +80,11 @@ class _Publisher:
 
         Raises TimeoutError if neither the broker's PUBACKs nor the consumer progress for `stall_s`.
         """
-        client = connect(self.url, f"bench-pub-{time.time_ns()}")
+        client, host, port = mqtt_client(self.url, f"bench-pub-{time.time_ns()}")
+        client.max_inflight_messages_set(IN_FLIGHT)  # as the simulator's `connect`, with a ward's window
+        client.max_queued_messages_set(0)
+        client.connect(host, port, keepalive=30)
+        client.loop_start()
         all_acked = threading.Event()
         total = len(self.payloads)
 
@@ -177,9 +190,10 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
         if sent_at is not None and a.event == "raised" and a.source is not None and a.source.payload in sent_at:
             latencies.append(time.time() - sent_at[a.source.payload])
 
-    # The embedded runtime's own default: PUBACK on receipt (mqtt_ack_after_store off for the
-    # embedded broker), like the bare subscriber.
-    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=None, mqtt_port=port, http_port=free_port(), mqtt_ack_after_store=False)
+    # The embedded runtime's own default: a device's PUBACK only once its batch is durable
+    # (VIGIL_MQTT_ACK_AFTER_STORE), while the bare broker of the baseline PUBACKs on receipt.
+    settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=None, mqtt_port=port, http_port=free_port(),
+                             mqtt_ack_after_store=True)
     publisher = _Publisher(f"mqtt://127.0.0.1:{port}", payloads, pace, sent_at)
     # Hours of readings are replayed in seconds, so the runtime's timers (silent devices,
     # escalations) run on the replay's clock (the newest message processed), not the wall clock:
