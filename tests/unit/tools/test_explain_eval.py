@@ -48,7 +48,7 @@ def test_a_hostile_model_gets_no_unsupported_number_delivered():
     assert report["backend"] == "llm:standin"
     # The model broke rules and failed in every way it could...
     assert report["passed_checks"] < 0.6 and report["fallbacks"] > report["explanations"] // 2
-    for reason in ("check:unsupported_number", "check:medication", "check:certain_diagnosis", "bad_output",
+    for reason in ("check:unsupported_number", "check:dismissal", "check:contact", "check:diagnosis", "bad_output",
                    "error:InternalServerError"):
         assert report["fallback_reasons"].get(reason, 0) > 0, reason
     # ...and none of it reached anyone.
@@ -78,5 +78,5 @@ def test_explain_command_with_a_model_shows_its_outcome():
         llm.mode = "dose"
         refused = explain_alert_command(sample_alert("fever"), LlmConfig(base_url=llm.base_url, model="standin"), "en", "999")
     assert "您的体温比平时高" in good and "· delivered" in good and "拨打120" in good
-    assert "fell back to template: check:medication" in refused
-    assert "failed checks: patient:medication" in refused and "refused patient text:" in refused and "paracetamol" in refused
+    assert "fell back to template: check:instruction" in refused
+    assert "failed checks: patient:instruction" in refused and "patient:medication" in refused and "refused patient text:" in refused and "paracetamol" in refused
