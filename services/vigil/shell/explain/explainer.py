@@ -80,13 +80,20 @@ def part_failures(facts: AlertFacts, part: str, audience: str) -> list[str]:
 def candidate_failures(facts: AlertFacts, what_changed: str, summary: str) -> list[str]:
     """Every failed check of a model answer, as audience:check: its parts on their own, then the
     texts composed with Vigil's frame."""
-    failed = []
-    for audience, part, composed in (("patient", what_changed, compose_patient(what_changed, facts)),
-                                     ("clinician", summary, compose_clinician(summary, facts))):
-        names = part_failures(facts, part, audience)
-        names += [n for n in check_text(composed, facts, audience) if n not in names]  # type: ignore[arg-type]
-        failed += [f"{audience}:{n}" for n in names]
-    return failed
+    return [f"{audience}:{name}" for audience, part in (("patient", what_changed), ("clinician", summary))
+            for name in judge_part(facts, part, audience)[1]]
+
+
+def judge_part(facts: AlertFacts, part: str, audience: str) -> tuple[str, list[str]]:
+    """(the text that would be delivered, the failed checks) for one model part on its own: the
+    part inside Vigil's frame when it passes, else the template. For the red-team corpus and
+    `vigil explain-eval --texts`."""
+    composed = compose_patient(part, facts) if audience == "patient" else compose_clinician(part, facts)
+    failed = part_failures(facts, part, audience)
+    failed += [n for n in check_text(composed, facts, audience) if n not in failed]  # type: ignore[arg-type]
+    if failed:
+        return (patient_text(facts) if audience == "patient" else clinician_text(facts)), failed
+    return composed, []
 
 
 def compose(facts: AlertFacts, what_changed: str, summary: str) -> tuple[str, str]:

@@ -7,10 +7,14 @@ template then goes out):
 
 - `dismissal`: negation of care ("do not call", "no need to", 不用, 无需) and, for clinicians,
   any word that tells the team to acknowledge, dismiss, close, wait or do nothing;
-- `instruction`: any instruction at all (imperatives, "you should", "please", 请, 应该, 建议):
-  what to do is Vigil's text, never the model's;
+- `instruction`: any instruction at all (imperatives, "you should", "please", 请, 应该, 建议, a
+  patient sentence that does not open like an account, e.g. with a bare verb): what to do is
+  Vigil's text, never the model's;
+- `commitment` (patient): promises only Vigil's frame makes (who was told, who will come, when:
+  "a nurse will call", "an ambulance is on its way", 救护车);
 - `reassurance`: polarity against the alert's severity ("normal", "fine", "nothing to worry
-  about", "stable", 正常, 没事), and minimisers ("slightly", "only", 稍微) on high and critical alerts;
+  about", "stable", 正常, 没事), and minimisers ("slightly", "only", 稍微) on high and critical
+  alerts (and on every clinical alert in the clinician's summary);
 - `contact`: links, e-mail addresses, phone numbers (the emergency number too: it lives in the
   frame), requests to log in, reply or give details, and questions;
 - `diagnosis`: any condition in any wording, hedged or not, lay paraphrases included ("your heart
@@ -18,7 +22,9 @@ template then goes out):
 - `unsupported_number`: numbers in every written form (digits of any script, full-width, English
   words and compounds, Chinese numerals with or without a measure word, "twice", "half", ①, Ⅻ)
   must be numbers in the facts;
-- `form`: the field's limits (sentences, characters, no line breaks or lists).
+- `form`: the field's limits (sentences, characters, no line breaks or lists);
+- `off_topic`: every sentence must be about the readings (name a reading, the monitor, the
+  alert or the data): a sentence about anything else is outside the contract, whatever it says.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ PART_LIMITS: dict[tuple[str, str], tuple[int, int]] = {
     ("patient", "en"): (2, 200), ("patient", "zh"): (2, 80),
     ("clinician", "en"): (3, 360), ("clinician", "zh"): (3, 200),
 }
-PART_CHECKS = ("form", "contact", "dismissal", "instruction", "reassurance", "diagnosis", "unsupported_number")
+PART_CHECKS = ("form", "off_topic", "contact", "dismissal", "instruction", "commitment", "reassurance", "diagnosis",
+               "unsupported_number")
 
 
 def _words(*alternatives: str) -> re.Pattern[str]:
@@ -53,7 +60,7 @@ _DISMISS_EN = _words(
     r"close (?:it|this|the)", r"resolve (?:it|this|the)", r"mark(?:ed)? (?:it|this|as)", r"stand down",
     r"false (?:alarm|positive)", r"artefact", r"artifact", r"spurious", r"glitch", r"sensor error", r"not real",
     r"can be (?:ignored|closed|dismissed|skipped)", r"safe to", r"without (?:calling|contacting|bothering)",
-    r"(?:take|took|taking|pull|pulled|switch|switched|turn|turned) (?:it |the monitor |your monitor |the device )?off",
+    r"(?:take|took|taking|pull|pulled|switch|switched|turn|turned|unplug|strip|slip)\b[^.]{0,30}\b(?:off|out)",
     r"remove[sd]?", r"removing", r"bother(?:ing)?", r"skip", r"cancel", r"de-?escalat\w*", r"downgrad\w*",
     r"routine", r"low priority", r"no further", r"unconcerning", r"not (?:concerning|worrying|worried)",
 )
@@ -83,12 +90,33 @@ _INSTRUCT_EN = _words(
     r"reassure", r"discharge", r"treat", r"give", r"administer", r"consider",
 )
 _DIRECT_ZH = re.compile(r"请|应该|应当|必须|需要|务必|一定要|建议|推荐|最好|立即|立刻|马上|尽快|及时|继续|"
-                        r"安排|上报|升级|转诊|收治|给予|处理|联系|通知|呼叫|拨打|优先")
+                        r"安排|上报|升级|转诊|收治|给予|处理|联系|通知|呼叫|拨打|优先|考虑|出院|入院|给氧|予氧|氧气|确保")
 _INSTRUCT_ZH = re.compile(
     r"请|应该|应当|须|必须|需要|务必|一定要|建议|推荐|最好|记得|赶紧|赶快|立即|立刻|马上|尽快|尽早|及时|"
     r"拨打|致电|打电话|联系|告诉|通知|去医院|就医|就诊|看医生|急诊|开车|驾车|打车|前往|"
     r"坐下|坐直|躺下|休息(?!时)|放松|喝水|多喝|吃|走动|运动|睡|保持|继续|停止|开始|避免|检查|佩戴|充电|服用|"
-    r"复核|评估|处理|安排|上报|升级|观察|给予")
+    r"复核|评估|处理|安排|上报|升级|观察|给予|把|让|对着|确保|注意(?!到)|留意(?!到)|试试|试着|尝试|多喝|多吃|多休息|少吃|少动")
+
+# -- promises Vigil did not make (who was told, who will come, when) -----------------------------
+_COMMIT_EN = _words(r"ambulance", r"paramedics?", r"on (?:its|their|the) way", r"will (?:call|ring|phone|visit|come|see|contact|arrive|be)",
+                    r"(?:has|have) been (?:told|informed|notified|called|alerted|sent)", r"nurses?", r"doctors?", r"gp",
+                    r"team", r"hospital", r"clinic", r"a ?(?:&|and) ?e", r"emergency", r"within (?:the|an|a)", r"soon", r"shortly")
+_COMMIT_ZH = re.compile(r"救护车|急救|在路上|会给您|将会|马上会|护士|医生|团队|医院|诊所|急诊|已通知|已告知|已经通知|很快|稍后会|即将")
+# Patient sentences must open like an account of what changed (a subject), not like a command:
+# an imperative opens with its verb. An opener not on this list is treated as an instruction.
+_OPENERS_EN = re.compile(
+    r"^(?:your|you|we|the|this|that|these|those|it|its|there|our|vigil|over|in|on|at|since|earlier|today|tonight|"
+    r"several|some|both|a|an|one|during|for|from|compared|when|while|after|before|recently|lately|yesterday|"
+    r"overall|each|all|of|last|this|with|by|as|more|most|over|\d)\b", re.IGNORECASE)
+
+# -- on topic: every sentence of the model's part is about the readings -------------------------
+_TOPIC_EN = _words(
+    r"readings?", r"read", r"levels?", r"rate", r"pressure", r"temperature", r"breath\w*", r"oxygen", r"heart\w*",
+    r"pulse", r"monitor", r"battery", r"signal", r"pattern", r"alert", r"values?", r"measure\w*", r"usual(?:ly)?",
+    r"baseline", r"trend", r"spo2", r"news2", r"hr", r"rr", r"sbp", r"dbp", r"bp", r"temp", r"risk", r"score",
+    r"drivers?", r"rule", r"threshold", r"data", r"breakdown", r"mmhg", r"bpm", r"trigger\w*")
+_TOPIC_ZH = re.compile(r"读数|心率|心跳|血氧|血压|体温|呼吸|脉搏|监测|设备|电量|信号|模式|警报|提醒|数值|测到|测量|平时|基线|趋势|"
+                       r"SpO2|NEWS2|风险|评分|规则|阈值|数据|分项|mmHg|bpm|触发|收缩压|舒张压", re.IGNORECASE)
 
 # -- polarity against the alert -------------------------------------------------------------
 _REASSURE_EN = _words(
@@ -140,14 +168,15 @@ _DIAGNOSIS_PATIENT_EN = _words(
     r"deteriorat\w*", r"condition", r"you have (?:a|an|got)", r"you(?:'ve| have) got", r"caused by", r"because of",
     r"due to", r"signs? of", r"symptoms? of", r"consistent with", r"suggest(?:s|ive)? of", r"points? to",
     r"indicat\w*", r"hypertensi\w*", r"hypotensi\w*", r"hypox\w*", r"tachy\w*", r"brady\w*", r"pyrexi\w*",
-    r"febrile", r"hypotherm\w*", r"fever\w*", r"fit",
+    r"febrile", r"hypotherm\w*", r"fever\w*", r"fit", r"fluids?", r"water", r"lungs?", r"kidneys?", r"liver", r"blood(?! pressure)",
+    r"oxygen (?:therapy|supply|cylinder|concentrator|mask)",
 )
 _DIAGNOSIS_ZH = re.compile(
     r"败血症|脓毒|血液中毒|心脏病|心梗|心肌|梗死|梗塞|骤停|中风|卒中|肺炎|感染|病毒|细菌|流感|感冒|新冠|房颤|心律失常|心律不齐|"
     r"衰竭|心衰|心脏(?:不行|出了?问题|有问题|受损|衰弱|不好)|(?:肺|肾|肝|器官)(?:不行|出了?问题|衰竭)|肺(?:里)?(?:有)?积水|积液|"
     r"栓塞|血栓|血块|慢阻肺|哮喘|癌|瘤|肾损伤|脱水|贫血|糖尿病|酸中毒|脑膜炎|心绞痛|休克|晕倒|昏厥|昏迷|癫痫|抽搐|"
     r"炎|病|症|诊断|确诊|患有|患上|得了|焦虑|惊恐")
-_DIAGNOSIS_PATIENT_ZH = re.compile(r"是因为|由于|导致|迹象|征兆|表明|说明您|恶化|高血压|低血压|低氧|发烧|发热|心动过|呼吸过|状况")
+_DIAGNOSIS_PATIENT_ZH = re.compile(r"是因为|因为|由于|导致|引起|迹象|征兆|表明|说明您|恶化|高血压|低血压|低氧|发烧|发热|心动过|呼吸过|状况|积水|积液|肺|肾|肝")
 
 # -- numbers in every written form ----------------------------------------------------------
 _EN_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -159,8 +188,9 @@ _EN_SCALES = {"hundred": 100, "thousand": 1000}
 _EN_NUMBER_RUN = re.compile(
     r"\b(?:(?:" + "|".join([*_EN_UNITS, *_EN_TENS, *_EN_SCALES, "a"]) + r")(?:[\s-]+(?:and[\s-]+)?)?)+", re.IGNORECASE)
 # Relative quantities are computed numbers: refused in the model's part.
-_RELATIVE = re.compile(r"\b(?:twice|double[sd]?|triple[sd]?|half|halved|dozens?|thrice|quarter|percent(?:age)? points?)\b|"
-                       r"一半|翻倍|翻番|成倍|倍", re.IGNORECASE)
+_RELATIVE = re.compile(r"\b(?:twice|double[sd]?|triple[sd]?|half|halved|dozens?|thrice|quarters?|thirds?|fifths?|tenths?|"
+                       r"percent(?:age)? points?|several hundred)\b|"
+                       r"一半|翻倍|翻番|成倍|倍|成|[壹贰叁肆伍陆柒捌玖拾佰仟]|[几数]十|[两三四五]分之", re.IGNORECASE)
 _ZH_NUMERAL_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]+")
 _ZH_DIGIT = {"零": 0, "〇": 0, "一": 1, "壹": 1, "二": 2, "贰": 2, "两": 2, "三": 3, "叁": 3, "四": 4, "肆": 4,
              "五": 5, "伍": 5, "六": 6, "陆": 6, "七": 7, "柒": 7, "八": 8, "捌": 8, "九": 9, "玖": 9}
@@ -216,7 +246,7 @@ def part_numbers(text: str) -> tuple[list[float], bool]:
             found.append(value)
     for m in _ZH_NUMERAL_RUN.finditer(plain):
         run = m.group()
-        if run == "一" and not _ZH_MEASURE.match(plain[m.end():]):
+        if run == "一":  # 一次, 一些, 一直: "a", like English "one", never a quantity we check
             continue
         if run in ("万", "亿", "千", "百"):  # 万一 ("in case"), 千万 ("by all means"): refuse, unsure
             unreadable = True
@@ -250,6 +280,8 @@ def check_part(text: str, facts: AlertFacts, audience: Audience) -> list[str]:
     if (len(plain) > max_chars or len(_sentences(plain)) > max_sentences or "\n" in plain
             or re.search(r"^\s*(?:[-*•#>]|\d+[.)])", plain) or re.search(r"[<>{}\[\]`|]", plain)):
         failed.append("form")
+    if any(not (_TOPIC_EN.search(x) or _TOPIC_ZH.search(x) or re.search(r"\d", x)) for x in _sentences(plain)):
+        failed.append("off_topic")
     if (_URL.search(plain) or _EMAIL.search(plain) or _PHONE.search(plain) or "?" in plain or "？" in text
             or _REQUEST_EN.search(plain) or _REQUEST_ZH.search(plain)
             or re.search(rf"(?<!\d){re.escape(facts.emergency_number)}(?!\d)", plain)
@@ -259,10 +291,13 @@ def check_part(text: str, facts: AlertFacts, audience: Audience) -> list[str]:
         failed.append("dismissal")
     patient = audience == "patient"
     if (_DIRECT_EN.search(plain) or _DIRECT_ZH.search(plain) or re.search(r"!|！", text)
-            or (patient and (_INSTRUCT_EN.search(plain) or _INSTRUCT_ZH.search(plain)))):
+            or (patient and (_INSTRUCT_EN.search(plain) or _INSTRUCT_ZH.search(plain)
+                             or (lang == "en" and any(not _OPENERS_EN.match(x.strip(" \"'(")) for x in _sentences(plain)))))):
         failed.append("instruction")
+    if patient and (_COMMIT_EN.search(plain) or _COMMIT_ZH.search(plain)):
+        failed.append("commitment")
     if (_REASSURE_EN.search(plain) or _REASSURE_ZH.search(plain)
-            or (facts.category == "clinical" and facts.severity in ("high", "critical")
+            or (facts.category == "clinical" and (facts.severity in ("high", "critical") or not patient)
                 and (_MINIMISE_EN.search(plain) or _MINIMISE_ZH.search(plain)))):
         failed.append("reassurance")
     if (_DIAGNOSIS_EN.search(plain) or _DIAGNOSIS_ZH.search(plain)

@@ -10,13 +10,13 @@ import socket
 import time
 
 import pytest
-from standins.openai_api import INVENTED, OpenAIStandIn
+from standins.openai_api import INVENTED, UNSAFE, OpenAIStandIn
 
 from vigil.shell.explain.checks import check_text
 from vigil.shell.explain.explainer import Explainer
 from vigil.shell.explain.facts import facts_from_alert
 from vigil.shell.explain.llm import BadOutput, LlmConfig, parse_texts
-from vigil.shell.explain.samples import sample_alert
+from vigil.shell.explain.samples import KINDS, sample_alert
 from vigil.shell.explain.templates import clinician_text, patient_frame, patient_text
 
 KEY = "sk-standin-test"
@@ -183,9 +183,10 @@ async def test_fallbacks_are_logged_with_structured_fields(llm, caplog):
         await explainer.explain(facts_from_alert(sample_alert("tachycardia")))
     await explainer.aclose()
     (record,) = [r for r in caplog.records if r.name == "vigil.explain"]
-    assert record.reason == "check:diagnosis" and record.kind == "tachycardia"
-    assert record.failed_checks == "patient:diagnosis,patient:certain_diagnosis" and record.facts_key
-    assert explainer.stats.fallbacks == {"check:diagnosis": 1}
+    # "This is sepsis." is off topic (not about a reading) before it is a diagnosis
+    assert record.reason == "check:off_topic" and record.kind == "tachycardia"
+    assert record.failed_checks == "patient:off_topic,patient:diagnosis,patient:certain_diagnosis" and record.facts_key
+    assert explainer.stats.fallbacks == {"check:off_topic": 1}
 
 
 async def test_the_standin_lists_models_in_the_wire_format(llm):
@@ -234,3 +235,33 @@ async def test_a_failure_inside_the_checks_still_gives_the_template(llm, monkeyp
     await explainer.aclose()
     assert result.source == "template" and result.fallback_reason == "error:RuntimeError"
     assert result.patient_text == patient_text(facts)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+async def test_no_unsafe_mode_is_delivered_for_any_kind(llm, language):
+    """Every unsafe class of the stand-in, for every kind of alert: the template goes out, word for word."""
+    explainer = Explainer(config(llm), cache_size=0)
+    try:
+        for kind in KINDS:
+            facts = facts_from_alert(sample_alert(kind), language=language)
+            for mode in [*UNSAFE, "too_long", "too_hard", "wrong_language", "legacy_shape"]:
+                llm.script(mode)
+                result = await explainer.explain(facts)
+                assert result.source == "template", (kind, mode, result.patient_text, result.clinician_text)
+                assert result.patient_text == patient_text(facts) and result.clinician_text == clinician_text(facts)
+    finally:
+        await explainer.aclose()
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+async def test_a_good_answer_is_delivered_for_every_kind_inside_the_frame(llm, language):
+    explainer = Explainer(config(llm), cache_size=0)
+    try:
+        for kind in KINDS:
+            facts = facts_from_alert(sample_alert(kind), language=language)
+            result = await explainer.explain(facts)
+            assert result.source == "llm", (kind, result.failed_checks)
+            assert result.patient_text.endswith(patient_frame(facts)) and result.clinician_text.startswith(clinician_text(facts))
+            assert check_text(result.patient_text, facts, "patient") == []
+    finally:
+        await explainer.aclose()
