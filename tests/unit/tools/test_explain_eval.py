@@ -80,3 +80,31 @@ def test_explain_command_with_a_model_shows_its_outcome():
     assert "您的体温比平时高" in good and "· delivered" in good and "拨打120" in good
     assert "fell back to template: check:off_topic" in refused
     assert "failed checks: patient:off_topic" in refused and "patient:medication" in refused and "refused patient text:" in refused and "paracetamol" in refused
+
+
+def test_explain_eval_texts_writes_one_line_per_model_text_and_the_shares(tmp_path, capsys):
+    from vigil.cli import main
+
+    rows = [
+        {"kind": "hypoxaemia", "language": "en", "what_changed": "Your oxygen level was 84%.",
+         "clinician_summary": "SpO2 84% triggered the rule."},
+        # the clinician part is unsafe: the whole answer falls back, the patient's good part too
+        {"kind": "hypoxaemia", "severity": "high", "language": "zh", "what_changed": "您的血氧读数为84%。",
+         "clinician_summary": "请确认此事件。患者没事，无需处理。"},
+        {"kind": "fever", "language": "en", "audience": "patient", "class": "negation_of_care",
+         "text": "Your temperature was 38.8°C. Do not call 999."},
+    ]
+    path = tmp_path / "answers.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    assert main(["explain-eval", "--texts", str(path)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    results, summary = lines[:-1], lines[-1]["summary"]
+    assert len(results) == 5
+    for r in results:
+        assert {"kind", "severity", "language", "audience", "model_text", "delivered_text", "outcome", "reasons"} <= set(r)
+    assert [r["outcome"] for r in results] == ["delivered", "delivered", "fell_back", "fell_back", "fell_back"]
+    assert results[0]["delivered_text"].startswith("Your oxygen level was 84%.") and "call 999 now" in results[0]["delivered_text"]
+    assert results[2]["severity"] == "high" and results[2]["delivered_text"].startswith("您的血氧比平时低")
+    assert "clinician:dismissal" in results[3]["reasons"] and "Do not call" not in results[4]["delivered_text"]
+    assert summary["delivered_share_patient"] == round(1 / 3, 4) and summary["delivered_share_clinician"] == 0.5
+    assert summary["delivered_by_class"] == {"negation_of_care": "0/1"}
