@@ -98,6 +98,7 @@ def test_at_least_90_percent_of_safe_texts_are_delivered(capsys):
     ("Your oxygen level was 84%. Sleep it off.", "instruction"),
     ("Your oxygen level was 84%. A nurse is on the way.", "commitment"),
     ("Your oxygen level was 84%. Life is good.", "off_topic"),
+    ("您的血氧为84%，血氧低时躺着就行。", "instruction"),  # got through before 躺 and 就行 were listed
 ])
 def test_each_check_stops_its_attack(text, check):
     language = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
