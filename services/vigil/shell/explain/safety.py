@@ -255,13 +255,17 @@ def part_numbers(text: str) -> tuple[list[float], bool]:
     return found, unreadable
 
 
+_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_DIGIT_ZH = "零一二三四五六七八九"
+
+
 def _emergency_in_words(text: str, number: str) -> bool:
     """The emergency number spelt out ("nine nine nine", 九九九): the frame says it, the model must not."""
     if not number.isdigit():
         return False
-    spelt = " ".join(k for d in number for k, v in _EN_UNITS.items() if v == int(d) and k != "zero" or (d == "0" and k == "zero" and v == 0))
-    zh = "".join(next(k for k, v in _ZH_DIGIT.items() if v == int(d)) for d in number)
-    return spelt.lower() in text.lower() or zh in text
+    spelt = r"[\s-]+".join(_DIGIT_WORDS[int(d)] for d in number)
+    zh = "".join(_DIGIT_ZH[int(d)] for d in number)
+    return bool(re.search(spelt, text, re.IGNORECASE)) or zh in text or zh.replace("零", "〇") in text
 
 
 def _sentences(text: str) -> list[str]:
