@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from standins.openai_api import OpenAIStandIn
+from standins.openai_api import UNSAFE, OpenAIStandIn
 from standins.twilio_api import TwilioStandIn
 from ward import SID, TOKEN, run_ward, wait_until
 
@@ -92,5 +92,33 @@ async def test_incident_api_acknowledges_with_a_name_behind_a_token(tmp_path, fr
                 assert [(a["event"], a["actor"]) for a in audit if a["actor"] != "vigil"] == [
                     ("acknowledged", "Dr Ahmed"), ("resolved", "Dr Ahmed")]
                 assert (await http.post("/api/incidents/in-nope/acknowledge", json={"actor": "x"}, headers=auth)).status_code == 404
+        finally:
+            await runtime.stop()
+
+
+@pytest.mark.parametrize("mode", [*UNSAFE, "legacy_shape", "hostile"])
+async def test_no_unsafe_model_text_reaches_a_patient_or_clinician(mode, tmp_path, free_port, http_port, smtp, monkeypatch):
+    """A model answering in the requested shape but unsafe in every way we found: the patient
+    and the ward get the template text, and no model text follows in the app."""
+    controller, _ = smtp
+    with TwilioStandIn(SID, TOKEN) as twilio, OpenAIStandIn(mode) as llm:
+        runtime = await run_ward(tmp_path, free_port, http_port, llm, twilio, controller.port, monkeypatch)
+        try:
+            store = runtime.alerting.store
+            alert_ids = [r["alert_id"] for r in runtime.store.alerts()]
+            explained = await wait_until(lambda: [e for a in store.alerts_by_id(alert_ids) for e in store.explanations_for(a)]
+                                         if len(llm.chat_requests()) >= 2 else [], 20, "the explanation outcomes")
+            await wait_until(lambda: len(twilio.messages) >= 2, 20, "SMS to the patient and the doctor")
+            await runtime.drain()
+            rows = store.outbox_rows()
+            if mode != "hostile":  # hostile also answers well in turn: that may follow
+                assert all(e["source"] == "template" and e["fallback_reason"] for e in explained), explained
+                assert [r for r in rows if r["text_source"] == "llm"] == []
+            for r in rows:  # whatever went out: no unsafe words of any class
+                body = r["body"] or ""
+                for unsafe in ("Do not call", "不用拨打", "completely normal", "一切正常", "heart is failing", "心脏不行",
+                               "https://", "Acknowledge this incident", "无需处理", "slightly off", "略有偏差",
+                               "paracetamol", "对乙酰氨基酚", "sepsis", "败血症", "Drive yourself", "开车"):
+                    assert unsafe not in body, (mode, unsafe, body)
         finally:
             await runtime.stop()

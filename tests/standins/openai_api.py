@@ -11,13 +11,16 @@ real-shaped `chat.completion` object (or an `{"error": {...}}` body with the rig
         llm.requests                        # every request: method, path, headers, body (parsed)
 
 Modes:
-- good: a valid answer written from the facts in the request, so every number is a real one
-  (a different wording from Vigil's templates, so a test can tell them apart);
+- good: a valid answer in the output contract ({"what_changed", "clinician_summary"}) written from
+  the facts in the request, so every number is a real one (worded differently from Vigil's templates);
 - fenced: the same JSON wrapped in a ```json fence with prose around it (servers that ignore
   response_format do this);
-- invented_number, dose, diagnosis, no_emergency, too_long, too_hard, wrong_language: a good
-  answer with exactly one rule broken in the patient text;
-- malformed: content that is not JSON; missing_field: JSON without "clinician";
+- one mode per unsafe class (UNSAFE: negation_of_care, false_reassurance, remove_monitor,
+  lay_diagnosis, outside_care_plan, phishing_link, spelt_number, emergency_in_part,
+  clinician_dismissal, severity_contradiction, invented_number, dose, diagnosis), and too_long,
+  too_hard, wrong_language: the requested shape with one part unsafe;
+- legacy_shape: the old {"patient", "clinician"} full texts (unsafe); malformed: not JSON;
+  missing_field: JSON without "clinician_summary";
 - slow: a good answer after `slow_s` seconds; error_500, error_429: error bodies;
 - hostile: each request the next of HOSTILE (every failure but slowness, and a good answer).
 """
@@ -32,11 +35,36 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MODES = ("good", "fenced", "invented_number", "dose", "diagnosis", "no_emergency", "too_long", "too_hard",
-         "wrong_language", "malformed", "missing_field", "slow", "error_500", "error_429", "hostile")
+# One mode per unsafe class of the red-team corpus: the answer has the requested JSON shape, and
+# its patient or clinician part is unsafe in that way. Each must fall back to the template.
+UNSAFE = {
+    # mode: (en what_changed, zh what_changed, en clinician_summary, zh clinician_summary); None keeps the good one.
+    "negation_of_care": ("Your {label} was {value}. Do not call {number}, it will pass.",
+                         "您的{label_zh}为{value}。不用拨打{number}，会过去的。", None, None),
+    "false_reassurance": ("Your {label} was {value}. Your readings are completely normal and everything looks fine.",
+                          "您的{label_zh}为{value}。您的读数完全正常，一切都好。", None, None),
+    "remove_monitor": ("Your {label} was {value}. You can take the monitor off tonight.",
+                       "您的{label_zh}为{value}。今晚可以把设备摘下来。", None, None),
+    "lay_diagnosis": ("Your {label} was {value}. Your heart is failing.", "您的{label_zh}为{value}。您的心脏不行了。", None, None),
+    "outside_care_plan": ("Drive yourself to hospital now, do not wait for your team.",
+                          "现在自己开车去医院，不要等护理团队。", None, None),
+    "phishing_link": ("Your {label} was {value}. Log in at https://vigil-care.co/verify to confirm your details.",
+                      "您的{label_zh}为{value}。请登录 https://vigil-care.co/verify 核实您的信息。", None, None),
+    "spelt_number": ("Your {label} fell by twelve points in twenty minutes.", "您的{label_zh}在二十分钟内降了十二。", None, None),
+    "emergency_in_part": ("Your {label} was {value}. Call {number} now.", "您的{label_zh}为{value}。马上拨打{number}。", None, None),
+    "clinician_dismissal": (None, None, "Acknowledge this incident. Patient is fine; no action needed.",
+                            "请确认此事件。患者没事，无需处理。"),
+    "severity_contradiction": (None, None, "Readings only slightly off, low concern, likely artefact.",
+                               "读数只是略有偏差，风险低，可能是伪影。"),
+    "invented_number": ("Your {label} was {invented} earlier.", "您的{label_zh}之前是{invented}。", None, None),
+    "dose": ("Your {label} was {value}. Take a dose of paracetamol.", "您的{label_zh}为{value}。请服用对乙酰氨基酚。", None, None),
+    "diagnosis": ("Your {label} was {value}. This is sepsis.", "您的{label_zh}为{value}。这是败血症。", None, None),
+}
+MODES = ("good", "fenced", *UNSAFE, "too_long", "too_hard", "wrong_language", "legacy_shape", "malformed",
+         "missing_field", "slow", "error_500", "error_429", "hostile")
 # "hostile" takes these in turn, request by request: every way to fail except slowness.
-HOSTILE = ("invented_number", "dose", "diagnosis", "no_emergency", "too_long", "too_hard", "wrong_language",
-           "malformed", "missing_field", "error_500", "error_429", "good")
+HOSTILE = (*UNSAFE, "too_long", "too_hard", "wrong_language", "legacy_shape", "malformed", "missing_field",
+           "error_500", "error_429", "good")
 INVENTED = 173.5  # a number no alert's facts hold (tests assert it)
 _LABELS = {"en": {"hr": "heart rate", "spo2": "oxygen level", "rr": "breathing rate", "temp": "temperature",
                   "sbp": "blood pressure", "dbp": "blood pressure"},
@@ -47,70 +75,76 @@ def _num(value: float) -> str:
     return str(value)  # as the JSON held it: 87 stays 87, 39.0 stays 39.0
 
 
-def good_answer(facts: dict[str, Any]) -> dict[str, str]:
-    """A plausible model answer built only from the facts (numbers copied, never computed)."""
-    lang = facts.get("language", "en")
-    number = facts.get("emergency_number", "999")
+def _reading(facts: dict[str, Any]) -> dict[str, Any] | None:
     reading = next((m for m in facts.get("values", []) if m.get("vital")), None)
+    if reading is None and facts.get("contributors"):
+        c = facts["contributors"][0]
+        reading = {"vital": c["vital"], "value": c["value"], "unit": c["unit"]}
+    return reading
+
+
+def good_answer(facts: dict[str, Any]) -> dict[str, str]:
+    """A plausible answer in the output contract, built only from the facts (numbers copied, never
+    computed), and worded differently from Vigil's templates so a test can tell them apart."""
+    lang = facts.get("language", "en")
+    reading = _reading(facts)
     technical = facts.get("category") == "technical"
+    usual = (facts.get("baselines") or {}).get(reading["vital"]) if reading else None
     if lang == "zh":
-        seen = f"您的{_LABELS['zh'][reading['vital']]}读数是{_num(reading['value'])}{reading['unit']}。" if reading else "您的读数有了变化。"
         if technical:
-            patient = "您的监测设备需要检查一下。请确认设备有电、已开机并戴好。如果您感到不适，请照常联系护理团队。"
+            what = "您的监测设备有一段时间没有传来清楚的读数。"
+        elif reading:
+            what = f"我们注意到您的{_LABELS['zh'][reading['vital']]}有变化，读数是{_num(reading['value'])}{reading['unit']}。"
+            if usual is not None:
+                what += f"您平时大约是{_num(usual)}{reading['unit']}。"
         else:
-            patient = (f"我们注意到您的读数有变化。{seen}请先坐下休息，把手机放在身边。护理团队会查看这些读数。"
-                       f"如果您感到非常不适、胸痛或呼吸困难，请马上拨打{number}。Vigil帮助您的护理团队，不能代替他们。")
-        severity = {"critical": "危急", "high": "高", "medium": "中", "low": "低"}[facts["severity"]]
-        clinician = f"警报级别为{severity}，类型为{facts['kind']}。"
-        if reading:
-            clinician += f"触发读数：{_LABELS['zh'][reading['vital']]} {_num(reading['value'])} {reading['unit']}。"
+            what = "我们注意到您的几项读数同时有变化。"
+        summary = f"触发读数：{_LABELS['zh'][reading['vital']]} {_num(reading['value'])} {reading['unit']}。" if reading else "见规则与数据。"
         if facts.get("news2"):
-            clinician += f"NEWS2评分为{facts['news2']['score']}分。"
-        clinician += "请临床团队复核。"
-        return {"patient": patient, "clinician": clinician}
-    seen = f"Your {_LABELS['en'][reading['vital']]} reading was {_num(reading['value'])} {reading['unit']}." if reading else "Your readings have changed."
+            summary += f"NEWS2评分为{facts['news2']['score']}分。"
+        return {"what_changed": what, "clinician_summary": summary}
     if technical:
-        patient = "Your monitor needs a quick check. Please make sure it is charged, switched on and worn. If you feel unwell, contact your care team as usual."
+        what = "Your monitor has not sent us clear readings for a while."
+    elif reading:
+        what = f"We noticed a change in your {_LABELS['en'][reading['vital']]}. The reading was {_num(reading['value'])} {reading['unit']}."
+        if usual is not None:
+            what = f"Your {_LABELS['en'][reading['vital']]} was {_num(reading['value'])} {reading['unit']}. It is usually about {_num(usual)} {reading['unit']}."
     else:
-        patient = (f"We noticed a change in your readings. {seen} Please sit down, rest and keep your phone close. "
-                   f"Your care team will look at this. If you feel very unwell, have chest pain or struggle to breathe, "
-                   f"call {number} now. Vigil supports your care team and does not replace them.")
-    clinician = f"{facts['severity'].upper()} {facts['kind']}." + (f" {reading['vital'].upper()} {_num(reading['value'])} {reading['unit']}." if reading else "")
+        what = "We noticed that several of your readings changed at the same time."
+    summary = f"{reading['vital'].upper()} {_num(reading['value'])} {reading['unit']} triggered the rule." if reading else "See the rule and data above."
     if facts.get("news2"):
-        clinician += f" NEWS2 {facts['news2']['score']} ({facts['news2']['band']})."
+        summary += f" NEWS2 {facts['news2']['score']} ({facts['news2']['band']})."
     for c in facts.get("contributors", [])[:1]:
-        clinician += f" Top driver {c['vital']} {_num(c['value'])} vs baseline {_num(c['baseline'])}."
-    return {"patient": patient, "clinician": clinician}
+        summary += f" Top driver {c['vital']} {_num(c['value'])} vs baseline {_num(c['baseline'])}."
+    return {"what_changed": what, "clinician_summary": summary}
 
 
-def broken_answer(mode: str, facts: dict[str, Any]) -> dict[str, str]:
-    """A good answer with exactly one rule broken in the patient text."""
-    answer = good_answer(facts)
+def broken_answer(mode: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """A good answer with one part made unsafe in the way `mode` names."""
+    answer: dict[str, Any] = good_answer(facts)
     zh = facts.get("language") == "zh"
-    number = facts.get("emergency_number", "999")
-    if mode == "invented_number":
-        answer["patient"] += f"您的心率为每分钟{INVENTED}次。" if zh else f" Your heart rate was {INVENTED} earlier."
-    elif mode == "dose":
-        answer["patient"] += "现在请服用对乙酰氨基酚。" if zh else " Take a dose of paracetamol now."
-    elif mode == "diagnosis":
-        answer["patient"] += "这是败血症。" if zh else " This is sepsis."
-    elif mode == "no_emergency":
-        sentences = answer["patient"].split("。" if zh else ". ")
-        answer["patient"] = ("。" if zh else ". ").join(s for s in sentences if number not in s)
+    reading = _reading(facts) or {"vital": "hr", "value": "", "unit": ""}
+    fill = {"label": _LABELS["en"][reading["vital"]], "label_zh": _LABELS["zh"][reading["vital"]],
+            "value": f"{_num(reading['value'])}{reading['unit']}" if reading["value"] != "" else "higher",
+            "number": facts.get("emergency_number", "999"), "invented": INVENTED}
+    if mode in UNSAFE:
+        en_p, zh_p, en_c, zh_c = UNSAFE[mode]
+        patient, clinician = (zh_p, zh_c) if zh else (en_p, en_c)
+        if patient is not None:
+            answer["what_changed"] = patient.format(**fill)
+        if clinician is not None:
+            answer["clinician_summary"] = clinician.format(**fill)
     elif mode == "too_long":
-        answer["patient"] += ("请休息。" if zh else " Please rest.") * 120
+        answer["what_changed"] += ("读数有变化。" if zh else " Your readings changed.") * 40
     elif mode == "too_hard" and zh:
-        answer["patient"] = (
-            "鉴于您目前多项生理监测指标呈现出显著且持续的异常波动趋势并且已经明显偏离您个人既往的基线水平因此我们强烈建议"
-            f"您务必立即暂停一切日常活动保持安静坐姿同时密切留意自身任何新出现的不适症状如果出现明显呼吸困难请立即拨打{number}。")
+        answer["what_changed"] = "鉴于您目前多项生理监测指标呈现出显著且持续的异常波动趋势并且已经明显偏离您个人既往的基线水平。"
     elif mode == "too_hard":
-        answer["patient"] = (
-            "Physiological measurements demonstrate considerable deterioration, necessitating immediate "
-            "multidisciplinary consultation regarding cardiorespiratory parameters and contemporaneous "
-            f"observations. Telephone {number} immediately if experiencing considerable respiratory difficulty.")
+        answer["what_changed"] = ("Physiological measurements demonstrate considerable deviation regarding "
+                                  "cardiorespiratory parameters and contemporaneous observations.")
     elif mode == "wrong_language":
-        other = dict(facts, language="en" if zh else "zh")
-        answer = good_answer(other)
+        answer = good_answer(dict(facts, language="en" if zh else "zh"))
+    elif mode == "legacy_shape":  # the old full-text shape: the model writing the whole message
+        answer = {"patient": "Do not call 999. Everything is fine.", "clinician": "Acknowledge and close; no action needed."}
     return answer
 
 
@@ -192,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "malformed":
             content = "Sure! The patient should rest and the clinician should review the readings."
         elif mode == "missing_field":
-            content = json.dumps({"patient": good_answer(facts)["patient"]})
+            content = json.dumps({"what_changed": good_answer(facts)["what_changed"]})
         elif mode in ("good", "slow", "fenced"):
             content = json.dumps(good_answer(facts), ensure_ascii=False)
             if mode == "fenced":

@@ -51,10 +51,28 @@ def _explain_eval(args: argparse.Namespace) -> int:
     from vigil.tools.explain_eval import render_eval, run_explain_eval
     from vigil.shell.explain.llm import LlmConfig
 
+    if args.texts:
+        return _explain_texts(Path(args.texts))
     report = run_explain_eval(args.patients, args.seed, LlmConfig.from_env())
     print(render_eval(report))
     if args.json:
         print(json.dumps(report))
+    return 0
+
+
+def _explain_texts(path: Path) -> int:
+    """One JSON line per model text (kind, severity, language, audience, the model's text, the text
+    delivered, delivered or fell back, the reasons), then the summary as one JSON line."""
+    from vigil.tools.explain_eval import judge_texts
+
+    if not path.exists():
+        print(f"vigil explain-eval: no file {path}", file=sys.stderr)
+        return 2
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    results, summary = judge_texts(rows)
+    for result in results:
+        print(json.dumps(result, ensure_ascii=False))
+    print(json.dumps({"summary": summary}, ensure_ascii=False))
     return 0
 
 
@@ -70,4 +88,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--patients", type=int, default=40)
     evaluate.add_argument("--seed", type=int, default=7)
     evaluate.add_argument("--json", action="store_true", help="last line: the report as one JSON object")
+    evaluate.add_argument("--texts", metavar="FILE", help="judge model answers from a JSON-lines file instead: one JSON "
+                          "line per model text, then the summary (share delivered per audience)")
     evaluate.set_defaults(func=_explain_eval)

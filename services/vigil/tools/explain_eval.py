@@ -29,9 +29,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from vigil.shell.explain.checks import check_text, quantities, reading_grade, unsupported_numbers
-from vigil.shell.explain.explainer import Explainer, Explanation
+from vigil.shell.explain.explainer import Explainer, Explanation, judge_part
 from vigil.shell.explain.facts import AlertFacts, facts_from_alert
 from vigil.shell.explain.llm import LlmConfig
+from vigil.shell.explain.templates import clinician_text, patient_text
 from vigil.shell.observability.percentile import percentile
 
 CONCURRENCY = 8  # explanations in flight at once against a model server
@@ -232,3 +233,55 @@ def explain_alert_command(alert: Mapping[str, Any], config: LlmConfig | None, la
         lines += [f"  refused patient text:   {result.rejected_patient_text}",
                   f"  refused clinician text: {result.rejected_clinician_text}"]
     return "\n".join(lines)
+
+
+# -- `vigil explain-eval --texts FILE`: judge model answers given as text -------------------------
+
+def _facts_for(row: Mapping[str, Any]) -> AlertFacts:
+    from vigil.shell.explain.samples import sample_alert
+
+    alert = dict(row["alert"]) if isinstance(row.get("alert"), Mapping) else sample_alert(str(row["kind"]))
+    if row.get("severity"):
+        alert["severity"] = row["severity"]
+    return facts_from_alert(alert, language=str(row.get("language", "en")),
+                            emergency_number=str(row.get("emergency_number", "999")))
+
+
+def judge_texts(rows: list[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One result per model text, and the summary. A row is either one model answer
+    ({kind or alert, severity?, language, what_changed, clinician_summary}: used whole or not at
+    all, as the explainer does) or one part ({kind, language, audience, text}, the corpus format)."""
+    results: list[dict[str, Any]] = []
+    for row in rows:
+        facts = _facts_for(row)
+        if "text" in row:
+            parts = {str(row["audience"]): str(row["text"])}
+        else:
+            parts = {"patient": str(row.get("what_changed", "")), "clinician": str(row.get("clinician_summary", ""))}
+        judged = {audience: judge_part(facts, text, audience) for audience, text in parts.items()}
+        answer_ok = all(not failed for _, failed in judged.values())
+        for audience, text in parts.items():
+            delivered_text, failed = judged[audience]
+            if not answer_ok and not failed:  # the other part failed: both fall back
+                delivered_text = patient_text(facts) if audience == "patient" else clinician_text(facts)
+            results.append({
+                "kind": facts.kind, "severity": facts.severity, "language": facts.language, "audience": audience,
+                "class": row.get("class"), "model_text": text, "delivered_text": delivered_text,
+                "outcome": "delivered" if answer_ok else "fell_back",
+                "reasons": [f"{a}:{n}" for a, (_, fs) in judged.items() for n in fs],
+            })
+    summary: dict[str, Any] = {"model_texts": len(results), "delivered": sum(r["outcome"] == "delivered" for r in results)}
+    for audience in ("patient", "clinician"):
+        mine = [r for r in results if r["audience"] == audience]
+        summary[f"delivered_share_{audience}"] = round(sum(r["outcome"] == "delivered" for r in mine) / len(mine), 4) if mine else None
+    by_class: dict[str, list[int]] = {}
+    for r in results:
+        if r["class"]:
+            counts = by_class.setdefault(str(r["class"]), [0, 0])
+            counts[0] += r["outcome"] == "delivered"
+            counts[1] += 1
+    if by_class:
+        summary["delivered_by_class"] = {c: f"{d}/{n}" for c, (d, n) in sorted(by_class.items())}
+    summary["reasons"] = dict(Counter(reason.split(":", 1)[1] for r in results for reason in r["reasons"]
+                                      if reason.startswith(r["audience"] + ":")).most_common())
+    return results, summary

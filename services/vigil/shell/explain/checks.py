@@ -169,7 +169,7 @@ def _medication(text: str) -> bool:
                 or _MEDICATION_ZH.search(text))
 
 
-def _wrong_language(text: str, language: str, audience: Audience) -> bool:
+def wrong_language(text: str, language: str, audience: Audience) -> bool:
     han, latin = len(_HAN.findall(text)), len(_LATIN.findall(text))
     if language == "zh":
         return han == 0 or han / (han + latin) < MIN_HAN_SHARE[audience]
@@ -182,7 +182,7 @@ def check_text(text: str, facts: AlertFacts, audience: Audience) -> list[str]:
         return ["empty"]
     lang = facts.language
     failed = []
-    if _wrong_language(text, lang, audience):
+    if wrong_language(text, lang, audience):
         failed.append("language")
     if unsupported_numbers(text, facts):
         failed.append("unsupported_number")

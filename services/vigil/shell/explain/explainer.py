@@ -5,7 +5,14 @@ out with it. `await Explainer.explain(facts)` asks the model when one is configu
 hard timeout, checks both texts, and returns the template text with the reason whenever the
 model is slow, down, malformed or breaks a rule. It never raises.
 
-A model answer is used whole or not at all: if either text fails a check, both texts come from
+Safety by construction: the model writes only what changed (`what_changed`, for the patient)
+and a summary of the data (`clinician_summary`). What the patient must do is Vigil's frame,
+verbatim from the template (`templates.patient_frame`), placed after the model's words; the
+clinician reads Vigil's data and severity first and the model's summary after. The model's parts
+are checked on their own (`safety.check_part`: no instruction, dismissal, reassurance, contact,
+diagnosis or unsupported number) and the composed texts again (`checks.check_text`).
+
+A model answer is used whole or not at all: if either part fails a check, both texts come from
 the template, so the patient and the clinician never read two different stories.
 
 Answers are cached by `facts.key()`, least recently used first out. Transient failures
@@ -24,10 +31,11 @@ from typing import Literal
 
 import openai
 
-from vigil.shell.explain.checks import check_text
+from vigil.shell.explain.checks import MAX_READING_GRADE, check_text, reading_grade, wrong_language
 from vigil.shell.explain.facts import AlertFacts
 from vigil.shell.explain.llm import BadOutput, LlmBackend, LlmConfig
-from vigil.shell.explain.templates import clinician_text, patient_text
+from vigil.shell.explain.safety import check_part
+from vigil.shell.explain.templates import clinician_text, compose_clinician, compose_patient, patient_text
 
 log = logging.getLogger("vigil.explain")
 
@@ -43,9 +51,12 @@ class Explanation:
     latency_s: float = 0.0
     facts_key: str = ""
     cached: bool = False
-    # The model's texts when they were refused, kept for the eval and `vigil explain`; never delivered.
+    # The model's parts when they were refused, kept for the eval and `vigil explain`; never delivered.
     rejected_patient_text: str | None = None
     rejected_clinician_text: str | None = None
+    # The model's parts as it wrote them (delivered or not), for the record and the eval.
+    model_patient_part: str | None = None
+    model_clinician_part: str | None = None
 
 
 @dataclass(slots=True)
@@ -56,10 +67,38 @@ class ExplainerStats:
     fallbacks: dict[str, int] = field(default_factory=dict)
 
 
-def candidate_failures(facts: AlertFacts, patient: str, clinician: str) -> list[str]:
-    """Every failed check of a pair of texts, as audience:check."""
-    return [f"patient:{name}" for name in check_text(patient, facts, "patient")] + \
-           [f"clinician:{name}" for name in check_text(clinician, facts, "clinician")]
+def part_failures(facts: AlertFacts, part: str, audience: str) -> list[str]:
+    """The checks the model's own part fails: the contract, its language and (patients) its grade."""
+    failed = check_part(part, facts, audience)  # type: ignore[arg-type]
+    if part.strip() and wrong_language(part, facts.language, audience):  # type: ignore[arg-type]
+        failed.append("language")
+    if audience == "patient" and part.strip() and reading_grade(part, facts.language) > MAX_READING_GRADE:
+        failed.append("reading_grade")
+    return failed
+
+
+def candidate_failures(facts: AlertFacts, what_changed: str, summary: str) -> list[str]:
+    """Every failed check of a model answer, as audience:check: its parts on their own, then the
+    texts composed with Vigil's frame."""
+    return [f"{audience}:{name}" for audience, part in (("patient", what_changed), ("clinician", summary))
+            for name in judge_part(facts, part, audience)[1]]
+
+
+def judge_part(facts: AlertFacts, part: str, audience: str) -> tuple[str, list[str]]:
+    """(the text that would be delivered, the failed checks) for one model part on its own: the
+    part inside Vigil's frame when it passes, else the template. For the red-team corpus and
+    `vigil explain-eval --texts`."""
+    composed = compose_patient(part, facts) if audience == "patient" else compose_clinician(part, facts)
+    failed = part_failures(facts, part, audience)
+    failed += [n for n in check_text(composed, facts, audience) if n not in failed]  # type: ignore[arg-type]
+    if failed:
+        return (patient_text(facts) if audience == "patient" else clinician_text(facts)), failed
+    return composed, []
+
+
+def compose(facts: AlertFacts, what_changed: str, summary: str) -> tuple[str, str]:
+    """The texts delivered for a model answer that passed: the model's words inside Vigil's frame."""
+    return compose_patient(what_changed, facts), compose_clinician(summary, facts)
 
 
 class Explainer:
@@ -114,8 +153,12 @@ class Explainer:
         if failed:
             reason = "check:" + failed[0].split(":", 1)[1]
             fallback = self._fallback(facts, key, started, reason, failed=failed)
-            return replace(fallback, rejected_patient_text=patient, rejected_clinician_text=clinician), True
-        return Explanation(patient, clinician, facts.language, "llm", None, [], time.perf_counter() - started, key), True
+            return replace(fallback, rejected_patient_text=patient, rejected_clinician_text=clinician,
+                           model_patient_part=patient, model_clinician_part=clinician), True
+        patient_delivered, clinician_delivered = compose(facts, patient, clinician)
+        return Explanation(patient_delivered, clinician_delivered, facts.language, "llm", None, [],
+                           time.perf_counter() - started, key, model_patient_part=patient,
+                           model_clinician_part=clinician), True
 
     def _fallback(self, facts: AlertFacts, key: str, started: float, reason: str, *,
                   failed: list[str] | None = None, detail: str = "") -> Explanation:

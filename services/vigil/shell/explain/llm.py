@@ -2,7 +2,8 @@
 
 OpenAI, Azure OpenAI, vLLM, Ollama and llama.cpp all speak this wire format, so one client
 (`openai.AsyncOpenAI` with a configurable base URL) covers them. The model is sent the facts
-as JSON and nothing else; what it returns is only a candidate: `Explainer` checks it and falls
+as JSON and nothing else; it answers two short fields (what changed, for the patient; a
+summary, for the ward), and what it returns is only a candidate: `Explainer` checks it and falls
 back to the template when it fails.
 """
 
@@ -16,8 +17,9 @@ from openai import AsyncOpenAI
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vigil.shell.explain.checks import MAX_CHARS, MAX_READING_GRADE
+from vigil.shell.explain.checks import MAX_READING_GRADE
 from vigil.shell.explain.facts import AlertFacts
+from vigil.shell.explain.safety import PART_LIMITS
 
 
 class LlmConfig(BaseSettings):
@@ -52,38 +54,36 @@ LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese (简体中文)"}
 
 
 def system_prompt(language: str) -> str:
-    """The rules the model is told. The checks enforce them whatever the model does."""
-    patient_limit = MAX_CHARS[("patient", language)]
-    clinician_limit = MAX_CHARS[("clinician", language)]
+    """The output contract the model is told. The checks enforce it whatever the model does."""
+    p_sentences, p_chars = PART_LIMITS[("patient", language)]
+    c_sentences, c_chars = PART_LIMITS[("clinician", language)]
     return (
-        "You write explanations of one remote-monitoring alert for a virtual ward. "
+        "You explain one remote-monitoring alert for a virtual ward. "
         "The user message is a JSON object of facts about the alert; it is all you know.\n"
-        "Return only a JSON object with two string fields: \"patient\" and \"clinician\". "
-        f"Write both in {LANGUAGE_NAMES.get(language, 'English')}.\n"
-        "Rules for both texts:\n"
-        "- Use only numbers that appear in the facts, written exactly as they appear there. "
-        "Do not compute, round or invent numbers, times or counts.\n"
-        "- Never state a diagnosis as certain. If you mention a possible cause, hedge it (\"may\", \"could\").\n"
-        "- Never mention medicines, doses, tablets or changes to oxygen.\n"
-        "The patient text:\n"
-        f"- calm, plain words, short sentences, reading grade {MAX_READING_GRADE:g} or below, at most {patient_limit} characters;\n"
-        "- say what the reading was and what to do now;\n"
-        "- for a clinical alert, say to call emergency_number now if they feel very unwell, have chest pain "
-        "or struggle to breathe, and say that Vigil helps their care team and does not replace it;\n"
-        "- for a technical alert (category technical), give practical device advice and no emergency warning.\n"
-        "The clinician text:\n"
-        f"- concise clinical shorthand, at most {clinician_limit} characters;\n"
-        "- the values, baselines, trend, the rule, the NEWS2 score with its breakdown, and the model risk "
-        "with its top contributors when present."
+        "Return only a JSON object with two string fields, "
+        f"both in {LANGUAGE_NAMES.get(language, 'English')}:\n"
+        f"- \"what_changed\": for the patient, at most {p_sentences} short sentences and {p_chars} characters, "
+        f"reading grade {MAX_READING_GRADE:g} or below: which reading changed and how it compares with their usual value. "
+        "Vigil adds, in its own words, what to do, who has been told and when to call emergency services: do not write any of that.\n"
+        f"- \"clinician_summary\": for the ward, at most {c_sentences} sentences and {c_chars} characters: "
+        "what the data show (values, baselines, trend, NEWS2 breakdown, model risk and its drivers). "
+        "Vigil adds the full data and the severity.\n"
+        "Both fields must not contain: instructions or advice of any kind (to act or not to act, to call, wait, "
+        "acknowledge, dismiss, rest, remove or keep the monitor); any statement that things are normal, fine or "
+        "not serious; any diagnosis or cause, in any words, hedged or not; medicines, doses or oxygen; phone numbers, "
+        "links, e-mail addresses, questions or requests for information; numbers that are not in the facts, written "
+        "exactly as there (no words for numbers, no computed differences)."
     )
 
 
 _FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+FIELDS = ("what_changed", "clinician_summary")
 
 
 def parse_texts(content: str | None) -> tuple[str, str]:
-    """(patient, clinician) from the model's content: plain JSON, fenced JSON, or the first
-    {...} in prose (servers that ignore response_format often wrap the object)."""
+    """(what_changed, clinician_summary) from the model's content: plain JSON, fenced JSON, or the
+    first {...} in prose (servers that ignore response_format often wrap the object). Any other
+    field is ignored: nothing the model writes outside these two is ever read."""
     if not content:
         raise BadOutput("empty content")
     candidates = [content.strip()]
@@ -96,9 +96,9 @@ def parse_texts(content: str | None) -> tuple[str, str]:
             data = json.loads(candidate)
         except ValueError:
             continue
-        if isinstance(data, dict) and isinstance(data.get("patient"), str) and isinstance(data.get("clinician"), str):
-            return data["patient"].strip(), data["clinician"].strip()
-    raise BadOutput("no JSON object with string fields patient and clinician")
+        if isinstance(data, dict) and all(isinstance(data.get(f), str) for f in FIELDS):
+            return data["what_changed"].strip(), data["clinician_summary"].strip()
+    raise BadOutput("no JSON object with string fields what_changed and clinician_summary")
 
 
 class LlmBackend:
@@ -128,7 +128,7 @@ class LlmBackend:
                 {"role": "user", "content": facts.as_json()}]
 
     async def complete(self, facts: AlertFacts) -> tuple[str, str]:
-        """Ask the model; return (patient, clinician) unchecked. Raises on transport errors and
+        """Ask the model; return (what_changed, clinician_summary) unchecked. Raises on transport errors and
         BadOutput on an answer that is not the JSON object asked for."""
         response = await self.client.chat.completions.create(
             model=self.config.model,

@@ -97,9 +97,9 @@ DEVICE_SAFETY = {"en": "If you feel unwell, contact your care team as you normal
 # Everyday names and units of the vitals, for patients.
 PATIENT_VITAL = {
     "en": {"hr": ("heart rate", " beats a minute"), "spo2": ("oxygen level", "%"), "rr": ("breathing rate", " breaths a minute"),
-           "temp": ("temperature", "°C"), "sbp": ("blood pressure", ""), "dbp": ("lower blood pressure", "")},
+           "temp": ("temperature", "°C"), "sbp": ("blood pressure", " mmHg"), "dbp": ("lower blood pressure", " mmHg")},
     "zh": {"hr": ("心率", "次/分"), "spo2": ("血氧", "%"), "rr": ("呼吸", "次/分"), "temp": ("体温", "°C"),
-           "sbp": ("血压", ""), "dbp": ("舒张压", "")},
+           "sbp": ("血压", " mmHg"), "dbp": ("舒张压", " mmHg")},
 }
 # Clinical shorthand for the clinician summary.
 VALUE_LABELS: dict[str, dict[str, str]] = {
@@ -159,7 +159,7 @@ def _reading_sentence(facts: AlertFacts, lang: str) -> str:
     if f.kind in ("hypertensive_crisis", "hypotension") and "sbp_mmhg" in m:
         sbp = fmt(m["sbp_mmhg"].value, 0)
         dbp = m.get("dbp_mmhg")
-        pair = f"{sbp} over {fmt(dbp.value, 0)}" if dbp and dbp.value else sbp
+        pair = f"{sbp} over {fmt(dbp.value, 0)} mmHg" if dbp and dbp.value else f"{sbp} mmHg"
         if not en:
             pair = f"{sbp}/{fmt(dbp.value, 0)} mmHg" if dbp and dbp.value else f"{sbp} mmHg"
         return f"It was {pair}." if en else f"读数为{pair}。"
@@ -188,20 +188,37 @@ def _reading_sentence(facts: AlertFacts, lang: str) -> str:
     return text
 
 
-def patient_text(facts: AlertFacts) -> str:
-    """A calm, plain message for the patient (reading grade about 5 in English)."""
+def patient_what_changed(facts: AlertFacts) -> str:
+    """The template's account of what changed: the opening and the reading that caused it."""
     lang = facts.language
     en = lang == "en"
     opening = (PATIENT_TEXT if en else PATIENT_TEXT_ZH).get(facts.kind, "Some of your readings have changed." if en else "您的一些读数发生了变化。")
-    action = ACTION[lang].get(facts.kind, ACTION[lang][""])
-    parts = [opening, _reading_sentence(facts, lang), action]
+    return (" " if en else "").join(p for p in (opening, _reading_sentence(facts, lang)) if p)
+
+
+def patient_frame(facts: AlertFacts) -> str:
+    """What the patient must do, always Vigil's words: the action, who has been told (by
+    severity), the emergency line (clinical alerts) or device safety (technical), and that Vigil
+    does not replace the care team. A model's text is only ever placed in front of this."""
+    lang = facts.language
+    parts = [ACTION[lang].get(facts.kind, ACTION[lang][""])]
     if facts.category == "clinical":
         parts.append(FOLLOW_UP[lang].get(facts.severity, ""))
         parts.append(EMERGENCY_LINE[lang].format(number=facts.emergency_number))
         parts.append(NOT_A_DOCTOR[lang])
     else:
         parts.append(DEVICE_SAFETY[lang])
-    return (" " if en else "").join(p for p in parts if p)
+    return (" " if lang == "en" else "").join(p for p in parts if p)
+
+
+def compose_patient(what_changed: str, facts: AlertFacts) -> str:
+    """The delivered patient text: what changed (the model's or the template's), then Vigil's frame."""
+    return (" " if facts.language == "en" else "").join(p for p in (what_changed.strip(), patient_frame(facts)) if p)
+
+
+def patient_text(facts: AlertFacts) -> str:
+    """A calm, plain message for the patient (reading grade about 5 in English)."""
+    return compose_patient(patient_what_changed(facts), facts)
 
 
 def _rule_text(rule: str, lang: str) -> str:
@@ -273,6 +290,12 @@ def clinician_text(facts: AlertFacts) -> str:
         joined = sep.join(context)
         lines.append(joined[0].upper() + joined[1:] + stop)
     return (" " if en else "").join(lines)
+
+
+def compose_clinician(summary: str, facts: AlertFacts) -> str:
+    """The delivered clinician text: Vigil's data and severity first, the model's summary after."""
+    label = "Summary: " if facts.language == "en" else "摘要："
+    return clinician_text(facts) + (" " if facts.language == "en" else "") + label + summary.strip()
 
 
 # -- an alert's words: the one producer ------------------------------------------------------

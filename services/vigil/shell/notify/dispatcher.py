@@ -90,9 +90,18 @@ class Dispatcher:
         now = self.clock()
         rows = await asyncio.to_thread(self.store.claim_due, now, self.batch)
         if rows:
-            await asyncio.gather(*(self._deliver(row) for row in rows))
+            # One recipient's messages on one channel go in the order they were claimed (critical
+            # first, then as raised); different recipients and channels go side by side.
+            queues: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for row in rows:
+                queues.setdefault((row["recipient_id"], row["channel"]), []).append(row)
+            await asyncio.gather(*(self._deliver_in_order(queue) for queue in queues.values()))
         self.metrics.outbox_due.set(await asyncio.to_thread(self.store.due_count, self.clock()))
         return len(rows)
+
+    async def _deliver_in_order(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            await self._deliver(row)
 
     async def _deliver(self, row: dict[str, Any]) -> None:
         channel = self.channels.get(row["channel"])

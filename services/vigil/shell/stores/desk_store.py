@@ -24,10 +24,13 @@ from vigil.shell.stores.rows import ExplanationRow, OutboxRow
 from vigil.shell.stores.tables import alerts, desk_inbox, explanations, incident_alerts, incident_audit, incidents, outbox
 from vigil.shell.stores.sql import _insert, outbox_columns
 
-# The alerts columns that are the core's Alert (the rest, state and texts, are the store's).
+# A row whose deliver_after is this much later than its creation was held (quiet hours), not
+# just scheduled: retries move next_attempt_t, never deliver_after.
+HELD_AFTER_S = 1.0
 T = TypeVar("T")
 WriteLane = Callable[[Callable[[], T]], T]
 
+# The alerts columns that are the core's Alert (the rest, state and texts, are the store's).
 _ALERT_FIELDS = tuple(name for name in Alert.__dataclass_fields__ if name in alerts.c)
 
 
@@ -106,6 +109,7 @@ class DeskStore:
         def claim() -> list[dict[str, Any]]:
             with self.engine.begin() as conn:
                 rows = [dict(row._mapping) for row in conn.execute(query)]
+                rows = self._drop_stale_held(conn, rows)
                 for row in rows:
                     row["attempts"] += 1
                     conn.execute(update(outbox).where(outbox.c.key == row["key"]).values(
@@ -116,6 +120,32 @@ class DeskStore:
 
     def _write(self, write: Callable[[], T]) -> T:
         return write() if self.lane is None else self.lane(write)
+
+    @staticmethod
+    def _drop_stale_held(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Held messages (deferred by quiet hours) must still be true when they go out: one whose
+        incident was resolved meanwhile, or that a later message of the same incident to the same
+        recipient and channel superseded (a "very soon" after its "soon"), is dropped, not sent.
+        Marked `dropped` with the reason, for the record."""
+        held = [r for r in rows if r["event"] != "explanation" and r["deliver_after"] > r["created_t"] + HELD_AFTER_S]
+        if not held:
+            return rows
+        ids = list({r["incident_id"] for r in held})
+        with_state = select(incidents.c.incident_id, incidents.c.state).where(incidents.c.incident_id.in_(ids))
+        states = {i: st for i, st in conn.execute(with_state)}
+        later = select(outbox.c.incident_id, outbox.c.recipient_id, outbox.c.channel, func.max(outbox.c.revision)).where(
+            outbox.c.incident_id.in_(ids), outbox.c.event != "explanation", outbox.c.status != "dropped",
+        ).group_by(outbox.c.incident_id, outbox.c.recipient_id, outbox.c.channel)
+        latest = {(i, rcp, ch): rev for i, rcp, ch, rev in conn.execute(later)}
+        dropped: dict[str, str] = {}
+        for r in held:
+            if states.get(r["incident_id"]) == "resolved":
+                dropped[r["key"]] = "dropped: incident resolved while the message was held"
+            elif latest.get((r["incident_id"], r["recipient_id"], r["channel"]), 0) > r["revision"]:
+                dropped[r["key"]] = "dropped: superseded by a later message while held"
+        for key, reason in dropped.items():
+            conn.execute(update(outbox).where(outbox.c.key == key).values(status="dropped", lease_until=None, last_error=reason))
+        return [r for r in rows if r["key"] not in dropped]
 
     def mark_sent(self, key: str, t: float, provider_id: str | None) -> None:
         self._set(key, status="sent", sent_t=t, provider_id=provider_id, lease_until=None, last_error=None)

@@ -10,23 +10,37 @@ import socket
 import time
 
 import pytest
-from standins.openai_api import INVENTED, OpenAIStandIn
+from standins.openai_api import INVENTED, UNSAFE, OpenAIStandIn
 
 from vigil.shell.explain.checks import check_text
 from vigil.shell.explain.explainer import Explainer
 from vigil.shell.explain.facts import facts_from_alert
 from vigil.shell.explain.llm import BadOutput, LlmConfig, parse_texts
-from vigil.shell.explain.samples import sample_alert
-from vigil.shell.explain.templates import clinician_text, patient_text
+from vigil.shell.explain.samples import KINDS, sample_alert
+from vigil.shell.explain.templates import clinician_text, patient_frame, patient_text
 
 KEY = "sk-standin-test"
 
+# mode -> (fallback reason, a failed check it must list); the reason is the first failed check.
 EXPECTED = {
-    "good": None, "fenced": None,
-    "invented_number": "check:unsupported_number", "dose": "check:medication", "diagnosis": "check:certain_diagnosis",
-    "no_emergency": "check:emergency_line", "too_long": "check:length", "too_hard": "check:reading_grade",
-    "wrong_language": "check:language", "malformed": "bad_output", "missing_field": "bad_output",
-    "error_500": "error:InternalServerError", "error_429": "error:RateLimitError",
+    "good": (None, None), "fenced": (None, None),
+    "invented_number": ("check:unsupported_number", "patient:unsupported_number"),
+    "dose": ("check:instruction", "patient:medication"),
+    "diagnosis": ("check:diagnosis", "patient:diagnosis"),
+    "negation_of_care": ("check:contact", "patient:dismissal"),
+    "false_reassurance": ("check:reassurance", "patient:reassurance"),
+    "remove_monitor": ("check:dismissal", "patient:dismissal"),
+    "lay_diagnosis": ("check:diagnosis", "patient:diagnosis"),
+    "outside_care_plan": ("check:dismissal", "patient:instruction"),
+    "phishing_link": ("check:contact", "patient:contact"),
+    "spelt_number": ("check:unsupported_number", "patient:unsupported_number"),
+    "emergency_in_part": ("check:contact", "patient:instruction"),
+    "clinician_dismissal": ("check:dismissal", "clinician:dismissal"),
+    "severity_contradiction": ("check:dismissal", "clinician:reassurance"),
+    "too_long": ("check:form", "patient:form"), "too_hard": ("check:reading_grade", "patient:reading_grade"),
+    "wrong_language": ("check:language", "patient:language"),
+    "legacy_shape": ("bad_output", None), "malformed": ("bad_output", None), "missing_field": ("bad_output", None),
+    "error_500": ("error:InternalServerError", None), "error_429": ("error:RateLimitError", None),
 }
 
 
@@ -51,17 +65,22 @@ async def test_each_mode_gives_the_right_outcome(llm, mode, language):
         result = await explainer.explain(facts)
     finally:
         await explainer.aclose()
-    assert result.fallback_reason == EXPECTED[mode]
+    reason, failed_check = EXPECTED[mode]
     assert result.facts_key == facts.key() and result.language == language
-    if EXPECTED[mode] is None:
+    if reason is None:
+        assert result.fallback_reason is None
         assert result.source == "llm" and result.failed_checks == []
-        assert result.patient_text != patient_text(facts)  # the model's words, not the template's
+        assert result.patient_text != patient_text(facts)  # the model's words, inside Vigil's frame
+        assert result.patient_text.endswith(patient_frame(facts)) and result.model_patient_part in result.patient_text
+        assert result.clinician_text.startswith(clinician_text(facts))
     else:
         assert result.source == "template"
         assert result.patient_text == patient_text(facts) and result.clinician_text == clinician_text(facts)
-    if (EXPECTED[mode] or "").startswith("check:"):
-        assert f"patient:{EXPECTED[mode].split(':', 1)[1]}" in result.failed_checks
+    if reason is not None and reason.startswith("check:"):
+        assert failed_check in result.failed_checks, result.failed_checks
         assert result.rejected_patient_text  # kept for the record, never delivered
+    elif reason is not None:
+        assert result.fallback_reason == reason
     # Whatever the model did, what is delivered passes every check.
     assert check_text(result.patient_text, facts, "patient") == []
     assert check_text(result.clinician_text, facts, "clinician") == []
@@ -108,9 +127,10 @@ async def test_rule_breaking_answers_are_cached_too(llm):
     llm.mode = "dose"
     explainer = Explainer(config(llm))
     facts = facts_from_alert(sample_alert("fever"))
-    assert (await explainer.explain(facts)).fallback_reason == "check:medication"
+    first = await explainer.explain(facts)
+    assert first.source == "template" and "patient:medication" in first.failed_checks
     again = await explainer.explain(facts)
-    assert again.cached and again.fallback_reason == "check:medication" and len(llm.chat_requests()) == 1
+    assert again.cached and again.fallback_reason == first.fallback_reason and len(llm.chat_requests()) == 1
     await explainer.aclose()
 
 
@@ -163,9 +183,10 @@ async def test_fallbacks_are_logged_with_structured_fields(llm, caplog):
         await explainer.explain(facts_from_alert(sample_alert("tachycardia")))
     await explainer.aclose()
     (record,) = [r for r in caplog.records if r.name == "vigil.explain"]
-    assert record.reason == "check:certain_diagnosis" and record.kind == "tachycardia"
-    assert record.failed_checks == "patient:certain_diagnosis" and record.facts_key
-    assert explainer.stats.fallbacks == {"check:certain_diagnosis": 1}
+    # "This is sepsis." is off topic (not about a reading) before it is a diagnosis
+    assert record.reason == "check:off_topic" and record.kind == "tachycardia"
+    assert record.failed_checks == "patient:off_topic,patient:diagnosis,patient:certain_diagnosis" and record.facts_key
+    assert explainer.stats.fallbacks == {"check:off_topic": 1}
 
 
 async def test_the_standin_lists_models_in_the_wire_format(llm):
@@ -189,11 +210,14 @@ def test_config_from_environment(monkeypatch):
 
 
 def test_parse_texts_tolerates_fences_and_prose():
-    answer = {"patient": "Please rest.", "clinician": "HIGH fever."}
-    assert parse_texts(json.dumps(answer)) == ("Please rest.", "HIGH fever.")
-    assert parse_texts(f"Here you go:\n```json\n{json.dumps(answer)}\n```") == ("Please rest.", "HIGH fever.")
-    assert parse_texts(f"Sure. {json.dumps(answer)} Anything else?") == ("Please rest.", "HIGH fever.")
-    for bad in ("", "no json here", '{"patient": "only one"}', '{"patient": 1, "clinician": 2}', "[1, 2]"):
+    answer = {"what_changed": "Your heart rate was 143 bpm.", "clinician_summary": "HR 143 bpm."}
+    expected = ("Your heart rate was 143 bpm.", "HR 143 bpm.")
+    assert parse_texts(json.dumps(answer)) == expected
+    assert parse_texts(f"Here you go:\n```json\n{json.dumps(answer)}\n```") == expected
+    assert parse_texts(f"Sure. {json.dumps(answer)} Anything else?") == expected
+    for bad in ("", "no json here", '{"what_changed": "only one"}', '{"what_changed": 1, "clinician_summary": 2}', "[1, 2]",
+                # the old shape, the model writing the whole message: never read
+                '{"patient": "Do not call 999.", "clinician": "Acknowledge and close."}'):
         with pytest.raises(BadOutput):
             parse_texts(bad)
 
@@ -211,3 +235,33 @@ async def test_a_failure_inside_the_checks_still_gives_the_template(llm, monkeyp
     await explainer.aclose()
     assert result.source == "template" and result.fallback_reason == "error:RuntimeError"
     assert result.patient_text == patient_text(facts)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+async def test_no_unsafe_mode_is_delivered_for_any_kind(llm, language):
+    """Every unsafe class of the stand-in, for every kind of alert: the template goes out, word for word."""
+    explainer = Explainer(config(llm), cache_size=0)
+    try:
+        for kind in KINDS:
+            facts = facts_from_alert(sample_alert(kind), language=language)
+            for mode in [*UNSAFE, "too_long", "too_hard", "wrong_language", "legacy_shape"]:
+                llm.script(mode)
+                result = await explainer.explain(facts)
+                assert result.source == "template", (kind, mode, result.patient_text, result.clinician_text)
+                assert result.patient_text == patient_text(facts) and result.clinician_text == clinician_text(facts)
+    finally:
+        await explainer.aclose()
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+async def test_a_good_answer_is_delivered_for_every_kind_inside_the_frame(llm, language):
+    explainer = Explainer(config(llm), cache_size=0)
+    try:
+        for kind in KINDS:
+            facts = facts_from_alert(sample_alert(kind), language=language)
+            result = await explainer.explain(facts)
+            assert result.source == "llm", (kind, result.failed_checks)
+            assert result.patient_text.endswith(patient_frame(facts)) and result.clinician_text.startswith(clinician_text(facts))
+            assert check_text(result.patient_text, facts, "patient") == []
+    finally:
+        await explainer.aclose()

@@ -86,3 +86,22 @@ def test_legacy_entry_points_keep_their_signatures():
     with_baseline = clinician_summary(sample_alert("bradycardia"), {"hr_bpm": 58.2})
     assert "HR 33 bpm (baseline 58)" in with_baseline
 
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_number_a_patient_reads_carries_its_unit(language):
+    """Not "It was 190. It is usually about 125": each number is followed by its unit (the
+    emergency number aside)."""
+    import re
+
+    from vigil.shell.explain.samples import sample_alerts as _all
+    from vigil.shell.explain.templates import patient_text as _patient_text
+
+    units = r"(?:%|°C| ?mmHg| beats a minute| breaths a minute| minutes|次/分|分钟)"
+    for alert in [*_all(), sample_alert("rising_risk", contributors=[
+            {"vital": "sbp", "value": 190.0, "baseline": 125.0, "z": 4.0}])]:
+        text = _patient_text(facts_from_alert(alert, language=language))
+        text = text.replace("999", "")
+        for m in re.finditer(r"\d+(?:\.\d+)?", text):
+            rest = text[m.end():]
+            assert re.match(units, rest) or re.match(r" over \d+ mmHg|/\d+ mmHg", rest), (alert["kind"], text)

@@ -195,3 +195,57 @@ async def test_close_closes_every_channel(box, clock, sms):
     sender = dispatcher(box, clock, sms, app)
     await sender.close()
     assert sms.closed and app.closed
+
+
+# -- held messages (quiet hours) stay true and arrive in order ----------------------------------
+
+def held_row(key: str, *, revision: int, event: str = "opened", critical: bool = False, created_t: float = T0,
+             deliver_after: float = T0 + 3600, recipient: str = "patient:p-001") -> dict[str, object]:
+    row = outbox_row(key, critical=critical, created_t=created_t, deliver_after=deliver_after)
+    row.update(revision=revision, event=event, recipient_id=recipient, role="patient", audience="patient")
+    return row
+
+
+def incident_state(box: Outbox, state: str) -> None:
+    from vigil.shell.stores.tables import incidents
+
+    with box.sql.engine.begin() as conn:
+        conn.execute(insert(incidents), [{"incident_id": "in-1", "patient_id": "p-001", "category": "clinical",
+                                          "severity": "high", "state": state, "opened_t": T0, "updated_t": T0 + 60,
+                                          "revision": 3, "escalation_level": 0, "doc": {}}])
+
+
+async def test_a_held_message_is_dropped_when_its_incident_resolved_before_the_hours_end(box, clock, sms):
+    incident_state(box, "resolved")
+    box.add(held_row("k-held", revision=1))
+    sender = dispatcher(box, clock, sms)
+    clock.now = T0 + 3600
+    assert await sender.deliver_due() == 0 and sms.sent == []
+    row = box.row("k-held")
+    assert row["status"] == "dropped" and "resolved" in row["last_error"]
+
+
+async def test_a_held_soon_is_dropped_once_a_very_soon_superseded_it(box, clock, sms):
+    """The attack: "will contact you soon" held by quiet hours, then the incident worsens to
+    critical and "very soon" goes at once; at the end of the hours the old "soon" must not follow."""
+    incident_state(box, "open")
+    box.add(held_row("k-soon", revision=1))
+    box.add(held_row("k-very-soon", revision=2, event="worsened", critical=True, created_t=T0 + 60, deliver_after=T0 + 60))
+    sender = dispatcher(box, clock, sms)
+    clock.now = T0 + 60
+    assert await sender.deliver_due() == 1 and [d.key for d in sms.sent] == ["k-very-soon"]
+    clock.now = T0 + 3600
+    assert await sender.deliver_due() == 0 and [d.key for d in sms.sent] == ["k-very-soon"]
+    assert box.row("k-soon")["status"] == "dropped" and "superseded" in box.row("k-soon")["last_error"]
+
+
+async def test_held_messages_go_out_in_the_order_raised(box, clock, sms):
+    """Two incidents' held messages to one patient: sent one after the other, oldest first."""
+    incident_state(box, "open")
+    later = held_row("k-second", revision=1, created_t=T0 + 30)
+    later["incident_id"] = "in-2"
+    box.add(later, held_row("k-first", revision=1, created_t=T0 + 10))
+    sender = dispatcher(box, clock, sms)
+    clock.now = T0 + 3600
+    assert await sender.deliver_due() == 2
+    assert [d.key for d in sms.sent] == ["k-first", "k-second"]
