@@ -151,14 +151,22 @@ class EmbeddedRuntime:
         """Score a batch, announce its alerts, hand their changes to the desk (its rows join the
         batch: one transaction) and queue the batch on the writer thread."""
         decision = self.pipeline.process(messages)
+        self._announce(decision)
+        self._queue(decision)
+        return decision
+
+    def _announce(self, decision: Decision) -> None:
         if self.announce is not None:
             for announced in decision.announced:
                 self.announce(announced)
+
+    def _queue(self, decision: Decision) -> None:
+        """The desk's share of the alert changes joins the batch (one transaction), and the batch
+        goes to the writer thread."""
         if decision.alert_changes:
             self.alerting.desk.take(decision.alert_changes, decision.batch)
         if decision.batch:
             self.writer.write(decision.batch)
-        return decision
 
     async def _process_forever(self) -> None:
         assert self.source is not None
@@ -210,18 +218,12 @@ class EmbeddedRuntime:
         """Run the timers: patients' (silent devices), then the desk's (escalations, reminders),
         in one transaction with the desk's share of the alert changes; wait until it is durable."""
         decision = self.pipeline.tick(now)
-        if self.announce is not None:
-            for announced in decision.announced:
-                self.announce(announced)
-        desk = self.alerting.desk
-        desk.tick(now, decision.batch)
-        if decision.alert_changes:
-            desk.take(decision.alert_changes, decision.batch)
-        if decision.batch:
-            self.writer.write(decision.batch)
+        self._announce(decision)
+        self.alerting.desk.tick(now, decision.batch)
+        self._queue(decision)
         await self.writer.barrier()
         if notifies(decision.batch):
-            desk.committed()
+            self.alerting.desk.committed()
 
     async def _tick_forever(self) -> None:
         while True:
