@@ -15,20 +15,17 @@ import asyncio
 import logging
 import socket
 import time
-import uuid
 
 from aiokafka import AIOKafkaProducer
 
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.shell.streams.records import DeadLetterRecord, ReadingsRecord
-from vigil.shell.contract.topics import device_id_from_topic
 from vigil.shell.contract.validation import (
     CheckedPayload,
     ContractLimits,
-    Rejection,
-    RejectReason,
     check_vitals_payload,
+    internal_error,
 )
 from vigil.shell.mqtt.message import Message
 from vigil.shell.mqtt.client import mqtt_client
@@ -172,13 +169,8 @@ class Gateway:
             return check_vitals_payload(message.topic, message.payload, received_at=message.received_at,
                                         patient_for_device=self.registry.patient_for_device, limits=self.limits)
         except Exception as exc:  # noqa: BLE001 - isolation: one message, never the batch
-            trace_id = uuid.uuid4().hex[:16]
-            log.error("message failed: dead-lettered, the batch goes on", exc_info=exc,
-                      extra={"trace_id": trace_id, "topic": message.topic})
-            detail = f"trace_id={trace_id}: {type(exc).__name__}: {str(exc)[:200]}"
-            device_id = device_id_from_topic(message.topic)
-            return CheckedPayload(device_id, None, rejections=[Rejection(
-                RejectReason.INTERNAL_ERROR, detail, message.payload, message.topic, device_id, message.received_at)])
+            rejection = internal_error(message.topic, message.payload, message.received_at, exc, log)
+            return CheckedPayload(rejection.device_id, None, rejections=[rejection])
 
     def queue_depth(self) -> int:
         return self.source.depth if self.source else 0

@@ -14,6 +14,8 @@ mode so that the slow path refuses exactly what the fast path refuses.
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -259,3 +261,14 @@ def _salvage(raw: bytes, topic: str, received_at: float
 def _not_a_number(literal: str) -> Any:
     """NaN, Infinity and -Infinity are not JSON, though Python's parser takes them."""
     raise ValueError(f"{literal} is not a JSON number")
+
+
+def internal_error(topic: str, raw: bytes, received_at: float, cause: BaseException, log: logging.Logger,
+                   where: str = "") -> Rejection:
+    """Vigil failed on one message (a bug): its `internal_error` rejection, with a trace id that is
+    also in `log`'s error line with the traceback, so the batch can go on without it."""
+    trace_id = uuid.uuid4().hex[:16]
+    log.error("message failed: dead-lettered, the batch goes on", exc_info=cause,
+              extra={"trace_id": trace_id, "topic": topic})
+    return Rejection(RejectReason.INTERNAL_ERROR, f"trace_id={trace_id}: {where}{type(cause).__name__}: {str(cause)[:200]}",
+                     raw, topic, device_id_from_topic(topic), received_at)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from vigil.shell.contract.device import DeviceStatus
 from vigil.shell.mqtt.message import Message
 from vigil.shell.contract.topics import device_id_from_topic
 from vigil.shell.contract.bounds import prescan
-from vigil.shell.contract.validation import ContractLimits, Rejection, RejectReason, check_vitals_payload
+from vigil.shell.contract.validation import ContractLimits, Rejection, RejectReason, check_vitals_payload, internal_error
 from vigil.core.events import (
     Alert,
     AlertCleared,
@@ -311,15 +310,9 @@ class Pipeline:
         before the failure keep their rows and events (the monitor counted their seq, so dropping
         them would make a redelivery look like duplicates); the failing reading and the rest of
         the message are not stored, and this dead letter holds the whole message's bytes."""
-        trace_id = uuid.uuid4().hex[:16]
         cause = exc.__cause__ if isinstance(exc, _ReadingFailed) and exc.__cause__ is not None else exc
         where = f"at seq {exc.seq}, {exc.stored} reading(s) before it stored; " if isinstance(exc, _ReadingFailed) else ""
-        log.error("message failed: dead-lettered, the batch goes on", exc_info=cause,
-                  extra={"trace_id": trace_id, "topic": message.topic})
-        self._reject(Rejection(RejectReason.INTERNAL_ERROR,
-                               f"trace_id={trace_id}: {where}{type(cause).__name__}: {str(cause)[:200]}",
-                               message.payload, message.topic, device_id_from_topic(message.topic),
-                               message.received_at), batch)
+        self._reject(internal_error(message.topic, message.payload, message.received_at, cause, log, where), batch)
 
     def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
         raw = _reading_row(reading, "", None, None)._asdict()  # the dead letter keeps the row as a dict, as before
