@@ -9,26 +9,21 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import create_engine, select
 
-from vigil.shell.pipeline.pipeline import Message, Pipeline
-from vigil.shell.observability.metrics import Metrics
-from vigil.shell.registry import Registry, Roster
 from vigil_simulators.cohort import parse_scenarios, plan_cohort
 from vigil_simulators.fleet import Fleet
 from vigil_simulators.per_device import publish_fleet_per_device
 from vigil.shell.stores.tables import alert_events, alerts
-from vigil.shell.stores.sql import SqlStore
 from vigil.tools.ports import free_port
 
+from reference import RATE, expected_seqs, reference_alert_ids
 from stack import enrol_devices, explain_missing_readings, influx_count, topic_records, wait_for, write_roster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-RATE = 1 / 15
 HOURS = 3.0
 
 
@@ -39,25 +34,6 @@ def password_for(device_id: str) -> str:
 def cohort(run_id: str, patients: int = 16, seed: int = 5):
     start = time.time() - HOURS * 3600 - 120
     return plan_cohort(patients, seed, start, HOURS * 3600, parse_scenarios("clinical"), id_prefix=f"{run_id}-")
-
-
-def published(plan, end: float) -> list:
-    """Every message the publisher sends up to sim time `end`, in order: its batches, then the
-    farewells (each device's last, partial batch, and its offline status). A reference without
-    the partial batches misses what their readings raise (a CI run: a hypoxaemia alert whose
-    third minute of SpO2 <= 85 came in the last, partial batch)."""
-    fleet = Fleet(plan, RATE, 4, 0.0)
-    return [*fleet.batches_until(end), *fleet.farewells(end)]
-
-
-def reference_alert_ids(plan, tmp_path: Path) -> set[str]:
-    """What the embedded pipeline raises on exactly the same messages."""
-    store = SqlStore(f"sqlite:///{tmp_path / 'reference.sqlite'}")
-    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), Metrics(), store)
-    now = time.time()
-    store.write(pipeline.process([Message(m.topic, m.payload, now)
-                                  for m in published(plan, plan.start_t + plan.duration_s)]).batch)
-    return {a.alert_id for a in pipeline.totals.raised}
 
 
 MODEL_KINDS = ("anomaly", "rising_risk")
@@ -87,18 +63,6 @@ def influx_model_scores(servers, bucket: str) -> int:
                 '|> filter(fn: (r) => r._measurement == "scores" and r._field == "risk" and r.model_version != "") '
                 '|> group() |> count()')
         return sum(int(record.get_value()) for table in client.query_api().query(flux) for record in table.records)
-
-
-def expected_seqs(plan, end: float) -> dict[str, set[int]]:
-    """Each patient's published reading seqs."""
-    from vigil.shell.contract.device import VitalsBatch
-
-    expected: dict[str, set[int]] = {}
-    for message in published(plan, end):
-        if message.topic.endswith("/vitals"):
-            seqs = expected.setdefault(message.device_id.replace("-wr-", "-pt-"), set())
-            seqs.update(sample.seq for sample in VitalsBatch.model_validate_json(message.payload).samples)
-    return expected
 
 
 def publish_in_background(fleet, servers, end: float, over_s: float):
