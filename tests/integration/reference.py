@@ -26,12 +26,17 @@ def published(plan, end: float) -> list:
 
 def reference_alert_ids(plan, tmp_path: Path) -> set[str]:
     """What the embedded pipeline raises on exactly the same messages."""
+    return set(reference_alerts(plan, tmp_path))
+
+
+def reference_alerts(plan, tmp_path: Path) -> dict[str, str]:
+    """What the embedded pipeline raises on exactly the same messages: alert id -> patient id."""
     store = SqlStore(f"sqlite:///{tmp_path / 'reference.sqlite'}")
     pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), Metrics(), store)
     now = time.time()
     store.write(pipeline.process([Message(m.topic, m.payload, now)
                                   for m in published(plan, plan.start_t + plan.duration_s)]).batch)
-    return {a.alert_id for a in pipeline.totals.raised}
+    return {a.alert_id: a.patient_id for a in pipeline.totals.raised}
 
 
 def expected_seqs(plan, end: float) -> dict[str, set[int]]:

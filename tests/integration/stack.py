@@ -24,6 +24,16 @@ def influx_count(servers: dict[str, str], bucket: str) -> int:
         return sum(int(record.get_value()) for table in tables for record in table.records)
 
 
+def patients_with_late_readings(servers: dict[str, str], bucket: str) -> set[str]:
+    """Patients with a reading flagged `late` (new to Vigil, but behind the patient's state)."""
+    from influxdb_client import InfluxDBClient
+
+    with InfluxDBClient(url=servers["VIGIL_INFLUX_URL"], token=servers["VIGIL_INFLUX_TOKEN"], org=servers["VIGIL_INFLUX_ORG"]) as client:
+        flux = (f'from(bucket: "{bucket}") |> range(start: 0) '
+                '|> filter(fn: (r) => r._measurement == "vitals" and r._field == "flags" and r._value =~ /late/)')
+        return {record.values["patient_id"] for table in client.query_api().query(flux) for record in table.records}
+
+
 def influx_counts_by_patient(servers: dict[str, str], bucket: str) -> dict[str, int]:
     from influxdb_client import InfluxDBClient
 

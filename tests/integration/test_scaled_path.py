@@ -20,8 +20,9 @@ from vigil_simulators.per_device import publish_fleet_per_device
 from vigil.shell.stores.tables import alert_events, alerts
 from vigil.tools.ports import free_port
 
-from reference import RATE, expected_seqs, reference_alert_ids
-from stack import enrol_devices, explain_missing_readings, influx_count, topic_records, wait_for, write_roster
+from reference import RATE, expected_seqs, reference_alert_ids, reference_alerts
+from stack import (enrol_devices, explain_missing_readings, influx_count, patients_with_late_readings, topic_records,
+                   wait_for, write_roster)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HOURS = 3.0
@@ -53,6 +54,15 @@ def stored_alerts(database_url: str, run_id: str) -> tuple[set[str], int]:
             select(alert_events.c.alert_id).where(alert_events.c.event == "raised", alert_events.c.alert_id.in_(all_ids))).all()
     engine.dispose()
     return rule_ids, len(raised_events) - len(all_ids)
+
+
+def alert_patients(database_url: str, alert_ids: set[str]) -> dict[str, str]:
+    """Alert id -> patient id, for stored alerts."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(alerts.c.alert_id, alerts.c.patient_id).where(alerts.c.alert_id.in_(alert_ids))).all()
+    engine.dispose()
+    return {row.alert_id: row.patient_id for row in rows}
 
 
 def influx_model_scores(servers, bucket: str) -> int:
@@ -124,9 +134,7 @@ def test_every_published_reading_lands_in_influx_and_alerts_match_the_core(servi
     assert ids == expected and raised_twice == 0
 
 
-@pytest.mark.parametrize("victim", ["worker", pytest.param("gateway", marks=pytest.mark.xfail(
-    strict=False, reason="open (issue 12): one CI run after a gateway kill -9 found records seq 109-112 on "
-                         "vigil.readings that never reached InfluxDB; passes in most runs, cause not yet found"))])
+@pytest.mark.parametrize("victim", ["worker", "gateway"])
 def test_killing_a_service_mid_stream_loses_nothing_and_duplicates_no_alert(services, servers, run_id, influx_bucket,
                                                                            tmp_path, victim):
     """kill -9 of a Faust worker, or of the gateway (its persistent session keeps what Mosquitto
@@ -156,10 +164,19 @@ def test_killing_a_service_mid_stream_loses_nothing_and_duplicates_no_alert(serv
         raise AssertionError(f"readings missing in InfluxDB (logs in {tmp_path}):\n{report[:4000]}")
     time.sleep(3)
     assert influx_count(servers, influx_bucket) == stats.samples
-    expected = reference_alert_ids(plan, tmp_path)
+    # After a gateway kill, Mosquitto may redeliver a batch the dead gateway held after newer ones
+    # (a CI run: seq 109-112 of eight patients arrived after 113-120). Those readings are stored,
+    # flagged late, and not assessed, so these patients' alerts may differ from the reference.
+    late = patients_with_late_readings(servers, influx_bucket)
+    reference = reference_alerts(plan, tmp_path)
+    expected = set(reference)
     ids, raised_twice = wait_for_alerts(servers, run_id, expected)
-    assert ids == expected, f"missing {expected - ids}, unexpected {ids - expected}"
     assert raised_twice == 0, "each alert raised once"
+    patient_of = {**reference, **alert_patients(servers["VIGIL_DATABASE_URL"], ids)}
+    ids_in_order = {a for a in ids if patient_of[a] not in late}
+    expected_in_order = {a for a in expected if patient_of[a] not in late}
+    assert ids_in_order == expected_in_order, (f"missing {expected_in_order - ids_in_order}, "
+                                               f"unexpected {ids_in_order - expected_in_order} (late: {sorted(late)})")
     # A row in PostgreSQL means 'announced': every stored alert reached vigil.alerts (a replay
     # skips known ids, so a row written before its record was delivered would be lost there).
     announced = {json.loads(r.value)["alert"]["alert_id"] for r in topic_records(servers["VIGIL_KAFKA_BOOTSTRAP"],

@@ -24,6 +24,7 @@ from vigil.core.policy import RuleState, clear_alert, raise_alert, step_rule
 from vigil.core.profile import DEFAULT_CONTEXT, ClinicalContext
 from vigil.core.quality import (
     DEFAULT_QUALITY,
+    LATE,
     OFF_SKIN,
     UNTRUSTED_OPTICAL,
     QualityLimits,
@@ -52,23 +53,30 @@ class DeviceCursor:
         self.last_t = -math.inf
         self.recent: dict[int, None] = {}
 
-    def check(self, seq: int, t: float) -> str | None:
-        """None when the sample is new, else why not. A smaller seq with a newer time is a
-        counter reset (device reboot), not a replay, and is accepted."""
-        if seq in self.recent or (seq == self.last_seq):
+    def check(self, seq: int) -> str | None:
+        """None when the sample is new, else why it is refused (it was received already)."""
+        if seq in self.recent or seq == self.last_seq:
             return "duplicate_seq"
-        if seq < self.last_seq and t <= self.last_t:
-            return "out_of_order_seq"
         return None
+
+    def behind(self, seq: int, t: float) -> bool:
+        """A new sample from before the newest one: late (a broker may redeliver a batch after
+        newer ones when a subscriber reconnects). A smaller seq with a newer time is a counter
+        reset (device reboot), not a late sample."""
+        return seq < self.last_seq and t <= self.last_t
+
+    def remember(self, seq: int) -> None:
+        """Note a late sample as received, without moving the cursor back."""
+        recent = self.recent
+        recent[seq] = None
+        if len(recent) > RECENT_SEQS:
+            del recent[next(iter(recent))]
 
     def accept(self, seq: int, t: float) -> None:
         self.last_seq = seq
         if t > self.last_t:
             self.last_t = t
-        recent = self.recent
-        recent[seq] = None
-        if len(recent) > RECENT_SEQS:
-            del recent[next(iter(recent))]
+        self.remember(seq)
 
 
 @dataclass(slots=True)
@@ -136,11 +144,16 @@ class PatientMonitor:
         cursor = self.devices.get(r.device_id)
         if cursor is None:
             cursor = self.devices[r.device_id] = DeviceCursor()
-        refusal = cursor.check(r.seq, t)
+        refusal = cursor.check(r.seq)
         if refusal is not None:
             detail = f"seq {r.seq} after seq {cursor.last_seq} from device {r.device_id}"
             rejected = ReadingRejected(self.patient_id, r.device_id, r.seq, t, refusal, detail)
             return Assessment(r, False, events=[rejected])
+        if cursor.behind(r.seq, t):
+            # Kept (the series must hold every acknowledged reading) but not assessed: the
+            # patient's state has moved past it, and rules only step forward in time.
+            cursor.remember(r.seq)
+            return Assessment(r, True, flags=(LATE,))
         cursor.accept(r.seq, t)
 
         events: list[Event] = []

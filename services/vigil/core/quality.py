@@ -19,6 +19,7 @@ FLAT_LINE = "flat_line"
 DROPOUT = "dropout"
 LOW_BATTERY = "low_battery"
 STALE_DEVICE = "stale_device"
+LATE = "late"  # a new sample from before the newest one: stored, not assessed
 
 UNTRUSTED_OPTICAL = frozenset({MOTION, OFF_SKIN, FLAT_LINE})
 

@@ -47,7 +47,7 @@ class RejectReason(StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
     STALE_TIMESTAMP = "stale_timestamp"
     DUPLICATE_SEQ = "duplicate_seq"
-    OUT_OF_ORDER_SEQ = "out_of_order_seq"
+    OUT_OF_ORDER_SEQ = "out_of_order_seq"  # no longer produced: a late sample is kept (flag `late`), see core.patient
     UNKNOWN_TOPIC = "unknown_topic"  # a publish on a topic Vigil does not serve (counted by the embedded broker)
     INTERNAL_ERROR = "internal_error"  # Vigil failed on this message: a bug, kept with a trace id
 
