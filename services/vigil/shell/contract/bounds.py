@@ -43,40 +43,65 @@ class Overrun:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What the pre-scan saw: the bound broken (None: within bounds), and how many object keys
+    the bytes hold (colons outside strings). A parser keeps one value per key silently, so a
+    count above the keys the parsed models hold means a duplicate key (smuggling)."""
+
+    overrun: Overrun | None
+    keys: int
+
+
 def prescan(raw: bytes) -> Overrun | None:
     """None when `raw` stays within the structural bounds; else what it broke."""
+    return measure(raw).overrun
+
+
+def measure(raw: bytes) -> Shape:
+    """`prescan`, and the number of object keys the bytes hold."""
+    overrun = _overrun(raw)
+    return overrun if isinstance(overrun, Shape) else Shape(None, overrun)
+
+
+def _overrun(raw: bytes) -> Shape | int:
+    """The Shape of a payload that breaks a bound, else the number of keys it holds."""
     if b"\\" in raw:
         strings = _STRING.findall(raw)
         skeleton = _STRING.sub(b"", raw)
         if strings and not (len(strings[-1]) > 1 and strings[-1].endswith(b'"') and _closed(strings[-1])):
-            return Overrun(True, "a string is not terminated")
+            return _refused(True, "a string is not terminated")
         longest = max(map(len, strings), default=2) - 2  # the quotes are not the string's
     else:
         parts = raw.split(b'"')
         if not len(parts) & 1:
-            return Overrun(True, "a string is not terminated")
+            return _refused(True, "a string is not terminated")
         longest = max(map(len, parts[1::2]), default=0)
         skeleton = b"".join(parts[::2])
     if longest > MAX_STRING_BYTES:
-        return Overrun(False, f"a string of {longest} bytes (limit {MAX_STRING_BYTES})")
+        return _refused(False, f"a string of {longest} bytes (limit {MAX_STRING_BYTES})")
     values = skeleton.count(b",") + 1  # separators outside strings: items and entries
     if values > MAX_VALUES:
-        return Overrun(False, f"{values} values and entries (limit {MAX_VALUES})")
+        return _refused(False, f"{values} values and entries (limit {MAX_VALUES})")
     brackets = skeleton.translate(None, _NOT_BRACKET)
     containers = len(brackets) // 2
     if containers > MAX_CONTAINERS:
-        return Overrun(False, f"{containers} objects and arrays (limit {MAX_CONTAINERS}: more than "
+        return _refused(False, f"{containers} objects and arrays (limit {MAX_CONTAINERS}: more than "
                               f"{MAX_SAMPLES_PER_BATCH} samples)")
     depth = 0
     while brackets:
         inner = _INNERMOST.sub(b"", brackets)  # each pass removes the innermost level
         if len(inner) == len(brackets):
-            return Overrun(True, "brackets do not match")
+            return _refused(True, "brackets do not match")
         depth += 1
         if depth > MAX_DEPTH:
-            return Overrun(False, f"nested deeper than {MAX_DEPTH} levels (a vitals batch needs 4)")
+            return _refused(False, f"nested deeper than {MAX_DEPTH} levels (a vitals batch needs 4)")
         brackets = inner
-    return None
+    return skeleton.count(b":")
+
+
+def _refused(malformed: bool, detail: str) -> Shape:
+    return Shape(Overrun(malformed, detail), 0)
 
 
 def _closed(token: bytes) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vigil.shell.contract.bounds import prescan
+from vigil.shell.contract.bounds import measure
 from vigil.shell.contract.device import DEVICE_ID_PATTERN, MAX_SAMPLES_PER_BATCH, STRICT, VitalSample, VitalsBatch
 from vigil.shell.contract.topics import device_id_from_topic
 from vigil.core.reading import Reading
@@ -176,13 +176,16 @@ def check_vitals_payload(
     earliest_allowed = received_at - limits.max_sample_age_s
     samples: list[tuple[int, VitalSample]]
     rejections: list[Rejection] = []
-    overrun = prescan(raw)
+    shape = measure(raw)
+    overrun = shape.overrun
     if overrun is not None:
         return refuse(RejectReason.MALFORMED_JSON if overrun.malformed else RejectReason.SCHEMA_INVALID, overrun.detail)
     try:
         batch = VitalsBatch.model_validate_json(raw)
     except ValidationError:
         batch = None
+    if batch is not None and shape.keys != keys_held(batch):
+        batch = None  # a key given twice: the slow path names it
     if batch is not None:
         # Fast path: the whole batch is valid (nearly always).
         device_id = batch.device_id
@@ -236,7 +239,9 @@ def _salvage(raw: bytes, topic: str, received_at: float
     """The slow path, only for bad payloads: find out what exactly is wrong, keep what is good.
     Returns the refusal of the whole payload, or (device_id, good samples, rejected samples)."""
     try:  # bounded by `prescan` before this: no deep nesting, no huge strings
-        document = json.loads(raw, parse_constant=_not_a_number)
+        document = json.loads(raw, parse_constant=_not_a_number, object_pairs_hook=_unique_keys)
+    except DuplicateKey as exc:
+        return Refusal(RejectReason.SCHEMA_INVALID, str(exc))
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, NaN/Infinity, 4,300+ digit integers
         return Refusal(RejectReason.MALFORMED_JSON, str(exc)[:200])
     try:
@@ -256,6 +261,32 @@ def _salvage(raw: bytes, topic: str, received_at: float
             reason, detail = _describe(exc)
             rejections.append(Rejection(reason, detail, sample_raw, topic, device_id, received_at, index))
     return device_id, samples, rejections
+
+
+def keys_held(batch: VitalsBatch) -> int:
+    """How many object keys the JSON a batch was parsed from held, one per field it set: compared
+    with the pre-scan's count of keys in the bytes, a difference is a duplicate key."""
+    held = len(batch.__pydantic_fields_set__)
+    for sample in batch.samples:
+        held += len(sample.__pydantic_fields_set__)
+        manual = sample.manual
+        if manual is not None:
+            held += len(manual.__pydantic_fields_set__)
+    return held
+
+
+class DuplicateKey(ValueError):
+    """A JSON object gives the same key twice: parsers disagree on which value wins, so a
+    payload could say one thing to Vigil and another to any other reader. Refused."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise DuplicateKey(f"key {twice[:64]!r} appears more than once in one object")
+    return document
 
 
 def _not_a_number(literal: str) -> Any:

@@ -22,7 +22,7 @@ from vigil.shell.desk.desk import AlertChange
 from vigil.shell.contract.device import DeviceStatus
 from vigil.shell.mqtt.message import Message
 from vigil.shell.contract.topics import device_id_from_topic
-from vigil.shell.contract.bounds import prescan
+from vigil.shell.contract.bounds import measure
 from vigil.shell.contract.validation import ContractLimits, Rejection, RejectReason, check_vitals_payload, internal_error
 from vigil.core.events import (
     Alert,
@@ -269,7 +269,8 @@ class Pipeline:
 
         if len(raw) > self.limits.max_payload_bytes:
             return refuse(RejectReason.OVERSIZE, f"{len(raw)} bytes > limit {self.limits.max_payload_bytes}")
-        overrun = prescan(raw)
+        shape = measure(raw)
+        overrun = shape.overrun
         if overrun is not None:
             return refuse(RejectReason.MALFORMED_JSON if overrun.malformed else RejectReason.SCHEMA_INVALID,
                           overrun.detail)
@@ -277,6 +278,8 @@ class Pipeline:
             status = DeviceStatus.model_validate_json(raw)
         except ValidationError as exc:
             return refuse(RejectReason.SCHEMA_INVALID, str(exc.errors(include_url=False, include_input=False)[:2])[:300])
+        if shape.keys != len(status.__pydantic_fields_set__):
+            return refuse(RejectReason.SCHEMA_INVALID, "a key appears more than once in the status object")
         if status.device_id != topic_device:
             return refuse(RejectReason.TOPIC_MISMATCH,
                           f"payload device_id {status.device_id!r} on topic of {topic_device!r}")

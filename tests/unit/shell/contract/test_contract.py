@@ -226,3 +226,26 @@ def test_fast_path_readings_equal_the_models():
     expected = [to_reading(s, "wr-1", "pt-1") for s in VitalsBatch.model_validate_json(raw).samples]
     assert check(raw).readings == expected
     assert type(expected[1].sbp) is float and type(expected[1].steps) is int
+
+
+@pytest.mark.parametrize("where, raw", [
+    # The attack: a reader that keeps the first value sees one thing, Vigil (last wins) another.
+    ("batch", b'{"v":1,"device_id":"wr-2","device_id":"wr-1","samples":[]}'),
+    ("sample", payload(sample(1)).replace(b'"spo2_pct": 97.0', b'"spo2_pct": 99.0, "spo2_pct": 80.0')),
+    ("manual", payload(sample(1, manual={"acvpu": "A"})).replace(b'"acvpu": "A"', b'"acvpu": "A", "acvpu": "U"')),
+])
+def test_a_key_given_twice_is_refused_not_resolved_silently(where, raw):
+    assert raw.count(b'"device_id"') == 2 or where != "batch"
+    checked = check(raw)
+    assert not checked.readings, f"duplicate key in the {where} must not become a reading"
+    assert [r.reason for r in checked.rejections] == [RejectReason.SCHEMA_INVALID]
+    assert "more than once" in checked.rejections[0].detail and checked.rejections[0].raw == raw
+
+
+def test_colons_inside_strings_are_not_keys():
+    # Every ts holds colons ("12:00:00+00:00"); an escaped character sends the pre-scan down its
+    # regular-expression path. Neither may look like a duplicate key.
+    raw = payload(sample(1), sample(2, manual={"acvpu": "A"}))
+    assert raw.count(b":") > 20 and [r.seq for r in check(raw).readings] == [1, 2]
+    escaped = raw.replace(b'"ts": "2026', b'"ts": "\\u0032026', 1)
+    assert b"\\u0032026" in escaped and [r.seq for r in check(escaped).readings] == [1, 2]

@@ -136,3 +136,15 @@ def test_models_off_or_broken_means_rules_alone_with_a_reason(tmp_path):
     assert model_stage_for(False, None) == (None, {"enabled": False, "loaded": False})
     stage, status = model_stage_for(True, tmp_path)  # an empty directory: no models
     assert stage is None and status["loaded"] is False and "metadata" in str(status["error"])
+
+
+def test_a_status_with_a_key_given_twice_is_refused(tmp_path):
+    store = SqlStore(f"sqlite:///{tmp_path / 'vigil.sqlite'}")
+    roster = Roster.model_validate({"patients": [{"patient_id": "pt-1", "devices": [{"device_id": "wr-1"}]}]})
+    pipeline = Pipeline(Registry(roster), Metrics(), store)
+    topic = "vigil/v1/devices/wr-1/status"
+    good = b'{"v":1,"device_id":"wr-1","state":"online"}'
+    twice = b'{"v":1,"device_id":"wr-1","state":"offline","state":"online"}'
+    decision = pipeline.process([Message(topic, good, time.time()), Message(topic, twice, time.time())])
+    assert [row.state for row in decision.batch.device_status] == ["online"]
+    assert [(row.reason, row.raw) for row in decision.batch.dead_letters] == [("schema_invalid", twice)]
