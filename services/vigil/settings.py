@@ -69,6 +69,9 @@ class VigilSettings(BaseSettings):
 
     # -- incidents and notifications (vigil.shell.desk, vigil.shell.notify); channels: ChannelSettings --
     emergency_number: str = Field("999", description="Quoted in patient messages for urgent help (112, 911, 120...).")
+    approve_patient_texts: bool = Field(False, description="Hold a language model's text for the patient until a "
+                                                           "clinician approves it in the ward console (the template "
+                                                           "text goes out at once either way).")
     escalate_critical_s: float | None = Field(300.0, description="Unacknowledged critical incident: next contact after this.")
     escalate_high_s: float | None = Field(900.0, description="Unacknowledged high incident: next contact after this.")
     remind_critical_s: float | None = Field(300.0, description="Reminder interval until acknowledged (critical).")

@@ -77,7 +77,8 @@ class AlertingService:
         self.channels = channels
         self.dispatcher = Dispatcher(self.store, channels, metrics, clock=clock, poll_s=settings.notify_poll_s)
         self.worker = ExplanationWorker(self.explainer, self.store, registry, metrics,
-                                        emergency_number=settings.emergency_number, clock=clock, wake=self.dispatcher.wake)
+                                        emergency_number=settings.emergency_number, clock=clock, wake=self.dispatcher.wake,
+                                        hold_patient_texts=settings.approve_patient_texts)
         self.desk = AlertDesk(registry, self.store, template_texts(settings.emergency_number), metrics,
                               policy=settings.lifecycle_policy(), ward_webhook=settings.ward_webhook_url, clock=clock,
                               on_raised=self.worker.submit, wake=self.dispatcher.wake)

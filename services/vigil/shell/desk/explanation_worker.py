@@ -45,7 +45,9 @@ def template_texts(emergency_number: str) -> TextSource:
 class ExplanationWorker:
     def __init__(self, explainer: Explainer, store: DeskStore, registry: Registry, metrics: Metrics, *,
                  emergency_number: str, clock: Callable[[], float], wake: Callable[[], None] | None = None,
-                 concurrency: int = 4) -> None:
+                 concurrency: int = 4, hold_patient_texts: bool = False) -> None:
+        """`hold_patient_texts` (VIGIL_APPROVE_PATIENT_TEXTS): a model's text for the patient waits
+        for a clinician's approval in the ward console; the template text has gone out already."""
         self.explainer = explainer
         self.store = store
         self.registry = registry
@@ -55,6 +57,7 @@ class ExplanationWorker:
         self.wake = wake
         self.queue: asyncio.Queue[Alert] = asyncio.Queue(QUEUE_MAX)
         self.concurrency = concurrency
+        self.hold_patient_texts = hold_patient_texts
         self.dropped = 0
         self.done = 0
 
@@ -96,10 +99,14 @@ class ExplanationWorker:
                 explanation.latency_s, self.clock(),
             )
             follow_ups: list[OutboxRow] = []
+            held: list[OutboxRow] = []
             if explanation.source == "llm" and not explanation.fallback_reason:  # templates already went out
                 incident_id = await asyncio.to_thread(self.store.incident_id_for_alert, alert.alert_id)
                 follow_ups = self._follow_ups(alert, explanation, language, language == patient_language, incident_id or "")
-            await asyncio.to_thread(self.store.save_explanation, row, follow_ups)
+                if self.hold_patient_texts:
+                    held = [r for r in follow_ups if r.audience == "patient"]
+                    follow_ups = [r for r in follow_ups if r.audience != "patient"]
+            await asyncio.to_thread(self.store.save_explanation, row, follow_ups, held)
             self.metrics.explanations.labels(explanation.source, explanation.fallback_reason or "").inc()
             if explanation.fallback_reason:
                 log.info("explanation fell back to template", extra={"alert_id": row.alert_id, "language": language,

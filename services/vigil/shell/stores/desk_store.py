@@ -27,6 +27,10 @@ from vigil.shell.stores.sql import _insert, outbox_columns
 # A row whose deliver_after is this much later than its creation was held (quiet hours), not
 # just scheduled: retries move next_attempt_t, never deliver_after.
 HELD_AFTER_S = 1.0
+# Outbox states of a model-written patient text under VIGIL_APPROVE_PATIENT_TEXTS: waiting for a
+# clinician, and refused by one. The dispatcher sends neither.
+HELD_FOR_APPROVAL = "held"
+TEXT_REFUSED = "refused"
 T = TypeVar("T")
 WriteLane = Callable[[Callable[[], T]], T]
 
@@ -180,15 +184,61 @@ class DeskStore:
 
     # -- explanations -------------------------------------------------------------------------
 
-    def save_explanation(self, row: ExplanationRow, outbox_rows: list[OutboxRow] | None = None) -> None:
-        """The explanation and the follow-up messages that carry it, in one transaction."""
+    def save_explanation(self, row: ExplanationRow, outbox_rows: list[OutboxRow] | None = None,
+                         held_rows: list[OutboxRow] | None = None) -> None:
+        """The explanation and the follow-up messages that carry it, in one transaction.
+        `held_rows` wait (status `held`) for a clinician's approval (`decide_held`)."""
         def save() -> None:
             with self.engine.begin() as conn:
                 conn.execute(self._explanation, row._asdict())
+                insert = _insert(self.engine, outbox).on_conflict_do_nothing()
                 if outbox_rows:
-                    conn.execute(_insert(self.engine, outbox).on_conflict_do_nothing(), outbox_columns(outbox_rows))
+                    conn.execute(insert, outbox_columns(outbox_rows))
+                if held_rows:
+                    conn.execute(insert, [dict(c, status=HELD_FOR_APPROVAL) for c in outbox_columns(held_rows)])
 
         self._write(save)
+
+    # -- model texts held for a clinician's approval ------------------------------------------
+
+    def held_texts(self, *, patient_ids: Iterable[str] | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Model-written patient texts waiting for approval, oldest first, with their incident's state
+        and the template text the patient already has."""
+        query = (select(outbox.c.key, outbox.c.incident_id, outbox.c.patient_id, outbox.c.language, outbox.c.severity,
+                        outbox.c.body, outbox.c.payload, outbox.c.created_t, incidents.c.state.label("incident_state"))
+                 .join(incidents, incidents.c.incident_id == outbox.c.incident_id, isouter=True)
+                 .where(outbox.c.status == HELD_FOR_APPROVAL).order_by(outbox.c.created_t).limit(limit))
+        if patient_ids is not None:
+            query = query.where(outbox.c.patient_id.in_(list(patient_ids)))
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def held_text(self, key: str) -> dict[str, Any] | None:
+        """One outbox row held for approval (any status once decided), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.key == key, outbox.c.text_source == "llm",
+                                                    outbox.c.audience == "patient")).first()
+        return None if row is None else dict(row._mapping)
+
+    def decide_held(self, key: str, approve: bool, decided_by: dict[str, str], now: float) -> bool:
+        """Release a held text for delivery (approve) or refuse it for good: only while it is still
+        held, and approving only while its incident is not resolved (the text would no longer be
+        true). The decision and who made it go into the row's payload. False: nothing changed."""
+        def decide() -> bool:
+            with self.engine.begin() as conn:
+                row = conn.execute(select(outbox.c.payload, incidents.c.state)
+                                   .join(incidents, incidents.c.incident_id == outbox.c.incident_id, isouter=True)
+                                   .where(outbox.c.key == key, outbox.c.status == HELD_FOR_APPROVAL)).first()
+                if row is None or (approve and row.state == "resolved"):
+                    return False
+                payload = dict(row.payload, review={"approved": approve, "t": now, **decided_by})
+                values = ({"status": "pending", "next_attempt_t": now} if approve
+                          else {"status": TEXT_REFUSED})
+                done = conn.execute(update(outbox).where(outbox.c.key == key, outbox.c.status == HELD_FOR_APPROVAL)
+                                    .values(payload=payload, **values))
+                return done.rowcount == 1
+
+        return self._write(decide)
 
     def explanations_for(self, alert_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
