@@ -49,7 +49,10 @@ class LoginAttempts:
 
     def take(self, state: str) -> LoginAttempt | None:
         self._expire()
-        return self._pending.pop(state, None)
+        attempt = self._pending.pop(state, None)
+        if attempt is None or time.monotonic() - attempt.started_at >= self.ttl_s:
+            return None
+        return attempt
 
     def _expire(self) -> None:
         now = time.monotonic()
