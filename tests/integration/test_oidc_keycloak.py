@@ -120,3 +120,16 @@ def test_a_token_from_the_master_realm_is_refused(config, servers):
     assert ServiceTokenVerifier(provider).verify(master_token) is None
     with pytest.raises(Exception, match="does not publish|another issuer"):
         provider.verify_id_token(master_token, "any")
+
+
+async def test_keycloak_refuses_a_code_exchanged_twice(config):
+    """The flow itself, without the routes: the second exchange of the same code is refused."""
+    from vigil.shell.identity.oidc import OidcRefused
+
+    flow = AuthorizationCodeFlow(OidcProvider(config))
+    url, attempt = await flow.begin()
+    location = await keycloak_login(url, "nina", password("nina"))
+    code = dict(p.split("=", 1) for p in location.split("?", 1)[1].split("&"))["code"]
+    assert (await flow.finish(code, attempt)).role is Role.NURSE
+    with pytest.raises(OidcRefused, match="invalid_grant"):
+        await flow.finish(code, attempt)
