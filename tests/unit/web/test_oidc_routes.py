@@ -145,3 +145,14 @@ def test_login_attempts_expire_and_are_bounded():
     assert attempts.take("s4") is not None and attempts.take("s4") is None  # single use
     attempts.put(LoginAttempt("old", "n", "v", "b", started_at=0.0))
     assert attempts.take("old") is None  # expired
+
+
+async def test_a_token_endpoint_answering_garbage_is_a_400_not_a_500():
+    idp, sessions = IdpStandIn(), []
+    original = idp._token
+    idp._token = lambda request: httpx.Response(200, content=b"<html>not json", headers={"content-type": "text/html"})
+    async with TestClient(TestServer(make_app(idp, sessions))) as client:
+        query = await start_login(client, idp)
+        answer = await client.get("/auth/oidc/callback", params={"state": query["state"], "code": "code-1"})
+        assert answer.status == 400 and "no ID token" in (await answer.json())["error"]
+    idp._token = original

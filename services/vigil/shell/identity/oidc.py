@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -66,7 +66,7 @@ class OidcConfig:
         if not settings.oidc_issuer:
             return None
         return cls(
-            issuer=settings.oidc_issuer.rstrip("/"), client_id=settings.oidc_client_id,
+            issuer=settings.oidc_issuer, client_id=settings.oidc_client_id,
             client_secret=settings.oidc_client_secret or "", redirect_uri=settings.oidc_redirect_uri or "",
             scopes=tuple(settings.oidc_scopes.split()),
             mapping=GroupMapping.parse(settings.oidc_role_groups, settings.oidc_ward_group_prefix,
@@ -108,13 +108,14 @@ class OidcProvider:
         self._metadata: dict[str, Any] | None = None
         self._keys: dict[str, jwt.PyJWK] = {}
         self._keys_fetched_at = float("-inf")
+        self._last_fetch_attempt = float("-inf")
 
     # -- metadata and keys ---------------------------------------------------------------------
     def _get_json(self, url: str) -> dict[str, Any]:
         response = self._http.get(url, headers={"Accept": "application/json"})
         if response.status_code != 200 or len(response.content) > _MAX_DOCUMENT_BYTES:
             raise OidcRefused(f"the identity provider answered {response.status_code} for {urlsplit(url).path}")
-        body = response.json()
+        body = _json(response)
         if not isinstance(body, dict):
             raise OidcRefused("the identity provider sent a document that is not a JSON object")
         return body
@@ -122,7 +123,7 @@ class OidcProvider:
     def metadata(self) -> dict[str, Any]:
         """The discovery document; its issuer must be ours, exactly (OpenID Connect Discovery 4.3)."""
         if self._metadata is None:
-            doc = self._get_json(f"{self.config.issuer}/.well-known/openid-configuration")
+            doc = self._get_json(f"{self.config.issuer.rstrip('/')}/.well-known/openid-configuration")
             if doc.get("issuer") != self.config.issuer:
                 raise OidcRefused("the discovery document names another issuer")
             for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
@@ -149,12 +150,21 @@ class OidcProvider:
         log.info("identity provider signing keys fetched: %d", len(keys))
 
     def signing_key(self, kid: str) -> jwt.PyJWK:
-        """The provider's key with this id. An unknown id (the provider rotated its keys) refetches the
-        set, but at most once per jwks_min_refresh_s, so a flood of forged ids cannot hammer the IdP."""
+        """The provider's key with this id. An unknown id (the provider rotated its keys) or a set older
+        than jwks_max_age_s refetches the set, but at most once per jwks_min_refresh_s (failed tries
+        included), so a flood of forged ids or an IdP outage cannot make every request wait on the IdP."""
         with self._lock:
-            age = time.monotonic() - self._keys_fetched_at
-            if (kid not in self._keys and age >= self.config.jwks_min_refresh_s) or age >= self.config.jwks_max_age_s:
-                self._refresh_keys()
+            now = time.monotonic()
+            stale = now - self._keys_fetched_at >= self.config.jwks_max_age_s
+            if (kid not in self._keys or stale) and now - self._last_fetch_attempt >= self.config.jwks_min_refresh_s:
+                self._last_fetch_attempt = now
+                try:
+                    self._refresh_keys()
+                except (httpx.HTTPError, OidcRefused) as exc:
+                    if not self._keys:
+                        raise
+                    log.warning("identity provider keys not refreshed (%s); keeping the %d known keys",
+                                type(exc).__name__, len(self._keys))
             key = self._keys.get(kid)
         if key is None:
             raise OidcRefused("the token was signed with a key the identity provider does not publish")
@@ -257,7 +267,8 @@ class AuthorizationCodeFlow:
                                          headers={"Accept": "application/json"})
         if response.status_code != 200:
             raise OidcRefused(f"the identity provider refused the code ({_error_code(response)})")
-        id_token = response.json().get("id_token") if _is_json(response) else None
+        body = _json(response)
+        id_token = body.get("id_token") if isinstance(body, dict) else None
         if not isinstance(id_token, str):
             raise OidcRefused("the identity provider sent no ID token")
         claims = await asyncio.to_thread(self.provider.verify_id_token, id_token, attempt.nonce)
@@ -265,18 +276,21 @@ class AuthorizationCodeFlow:
 
     def _client_auth(self) -> httpx.BasicAuth:
         # RFC 6749 2.3.1: client id and secret are form-encoded before Basic.
-        from urllib.parse import quote_plus
-
         return httpx.BasicAuth(quote_plus(self.config.client_id), quote_plus(self.config.client_secret))
 
 
-def _is_json(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("application/json")
+def _json(response: httpx.Response) -> Any:
+    """The body as JSON, or None if it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _error_code(response: httpx.Response) -> str:
     """The OAuth error code only (a fixed vocabulary), never the provider's free text."""
-    code = response.json().get("error") if _is_json(response) else None
+    body = _json(response)
+    code = body.get("error") if isinstance(body, dict) else None
     return code if isinstance(code, str) and re.fullmatch(r"[a-z_]{1,40}", code) else f"HTTP {response.status_code}"
 
 

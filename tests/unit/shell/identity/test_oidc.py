@@ -163,3 +163,30 @@ async def test_averify_fetches_keys_off_the_event_loop(idp):
 
 def test_pkce_challenge_matches_rfc7636_appendix_b():
     assert pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_an_idp_outage_keeps_the_known_keys_and_does_not_retry_on_every_token(idp):
+    calls = {"n": 0}
+    outage = {"on": False}
+
+    def handler(request):
+        if outage["on"]:
+            calls["n"] += 1
+            raise httpx.ConnectError("down")
+        return idp.handler(request)
+
+    cfg = OidcConfig(issuer=ISSUER, client_id=CLIENT_ID, mapping=MAPPING, jwks_min_refresh_s=60, jwks_max_age_s=0)
+    provider = OidcProvider(cfg, http=httpx.Client(transport=httpx.MockTransport(handler)))
+    provider.verify_id_token(idp.mint(idp.claims()), "n-1")
+    outage["on"] = True
+    provider._last_fetch_attempt = float("-inf")  # the minimum interval has passed; the set is stale (max age 0)
+    for _ in range(5):
+        assert provider.verify_id_token(idp.mint(idp.claims()), "n-1")["sub"] == "u-alice"
+    assert calls["n"] == 1
+
+
+def test_a_trailing_slash_issuer_is_matched_exactly():
+    idp = IdpStandIn(issuer="https://idp.test/tenant/")
+    cfg = OidcConfig(issuer="https://idp.test/tenant/", client_id=CLIENT_ID, mapping=MAPPING)
+    provider = OidcProvider(cfg, http=httpx.Client(transport=idp.transport()))
+    assert provider.verify_id_token(idp.mint(idp.claims()), "n-1")["iss"] == "https://idp.test/tenant/"
