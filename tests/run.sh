@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install Vigil with its test dependencies into .venv, start the real servers the integration
-# tests need (deploy/local/up: Mosquitto, Kafka, InfluxDB, PostgreSQL on 127.0.0.1), and run
+# tests need (deploy/local/up: Mosquitto, Kafka, InfluxDB, PostgreSQL,
+# Keycloak on 127.0.0.1), and run
 # the whole test suite. Usage: bash tests/run.sh [pytest args…]
 # VIGIL_SKIP_SERVERS=1 runs without servers (the integration tests then skip).
 set -euo pipefail

@@ -85,6 +85,28 @@ class VigilSettings(BaseSettings):
                                   "streams) when set.")
     notify_poll_s: float = Field(0.5, description="How often the dispatcher looks for due rows written by other processes.")
 
+    # -- single sign-on (OpenID Connect) and service accounts (docs/security.md) ----------------
+    oidc_issuer: str | None = Field(None, description="The identity provider's issuer URL (https; http only on "
+                                    "127.0.0.1), e.g. https://idp.hospital/realms/vigil. Unset: no single sign-on.")
+    oidc_client_id: str = Field("vigil-web", description="Vigil's client at the identity provider (authorization code).")
+    oidc_client_secret: str | None = Field(None, description="That client's secret (confidential client).")
+    oidc_redirect_uri: str | None = Field(None, description="Registered exactly at the provider: "
+                                          "https://<vigil>/auth/oidc/callback.")
+    oidc_scopes: str = Field("openid profile email", description="Scopes asked for at login.")
+    oidc_role_groups: dict[str, str] = Field(
+        default_factory=dict, description='JSON: group -> role, e.g. {"/roles/nurse": "nurse"}; only nurse, physician '
+        "and ward_admin. A user in no mapped group is refused.")
+    oidc_ward_group_prefix: str = Field("/wards/", description="Groups under this prefix name the user's wards.")
+    oidc_groups_claim: str = Field("groups", description="The ID token claim that lists the user's groups.")
+    oidc_name_claim: str = Field("preferred_username", description="The claim shown as the person's name.")
+    oidc_leeway_s: float = Field(30.0, ge=0, le=300, description="Clock skew allowed on exp/iat/nbf.")
+    oidc_service_clients: list[str] = Field(
+        default_factory=list, description='JSON list of client ids whose client-credentials tokens Vigil accepts as '
+        'service principals, e.g. ["vigil-fhir"].')
+    oidc_service_audience: str = Field("vigil-api", description="The audience (aud) a service token must carry.")
+    oidc_service_role: str | None = Field("vigil-service", description="Role a service token must hold (Keycloak "
+                                          "realm_access.roles or a roles claim); empty: none required.")
+
     def lifecycle_policy(self) -> "LifecyclePolicy":
         from vigil.core.incident import LifecyclePolicy
 

@@ -6,7 +6,8 @@ source "$_vl_lib/mosquitto.sh"
 source "$_vl_lib/postgres.sh"
 source "$_vl_lib/kafka.sh"
 source "$_vl_lib/influxdb.sh"
-VL_SERVERS=(mosquitto postgres kafka influxdb)
+source "$_vl_lib/keycloak.sh"
+VL_SERVERS=(mosquitto postgres kafka influxdb keycloak)
 
 # Check and normalise server names given on the command line (none = all).
 vl_select_servers() {
