@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.runtimes.notifier.cli", fromlist=["register"]).register(sub)  # vigil notifier
     __import__("vigil.tools.explain_cli", fromlist=["register"]).register(sub)  # vigil explain|explain-eval
     __import__("vigil.tools.dashboards.cli", fromlist=["register"]).register(sub)  # vigil dashboards export|publish
+    __import__("vigil.tools.users_cli", fromlist=["register"]).register(sub)  # vigil user …, vigil enrolment-code
     return parser
 
 
