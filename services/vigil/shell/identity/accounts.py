@@ -115,6 +115,9 @@ class Accounts:
             with self.engine.begin() as conn:
                 if conn.execute(select(users.c.username).where(users.c.username == username)).first():
                     raise ValueError(f"user {username} exists already")
+                # The incident audit trail records the display name: two people may not share one.
+                if conn.execute(select(users.c.username).where(users.c.display_name == row["display_name"])).first():
+                    raise ValueError(f"display name {row['display_name']!r} is taken: the audit trail must tell people apart")
                 conn.execute(insert(users).values(**row))
         self.lane(write)
         return password

@@ -42,6 +42,8 @@ class Session:
 
 
 class Sessions:
+    """The sessions table; `max_age_s` and `idle_s` are the defaults of a new session."""
+
     def __init__(self, engine: Engine, lane: Lane | None = None, *, max_age_s: float = 12 * 3600.0,
                  idle_s: float = 1800.0, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
@@ -49,13 +51,16 @@ class Sessions:
         self.max_age_s, self.idle_s = max_age_s, idle_s
         self.clock = clock
 
-    def open(self, principal: Principal, *, username: str | None, max_age_s: float | None = None) -> tuple[str, Session]:
-        """A new session for `principal`: returns the cookie's value (shown to nobody else) and the session."""
+    def open(self, principal: Principal, *, username: str | None, max_age_s: float | None = None,
+             idle_s: float | None = None) -> tuple[str, Session]:
+        """A new session for `principal`: returns the cookie's value (shown to nobody else) and the
+        session. `max_age_s`, `idle_s`: this session's own (a patient's phone keeps a longer one)."""
         session_id, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(24), self.clock()
         expires = now + (max_age_s or self.max_age_s)
         row = dict(id_hash=digest(session_id), username=username, subject=principal.subject, name=principal.name,
                    role=principal.role.value, wards=sorted(principal.wards), patients=sorted(principal.patients),
-                   csrf=csrf, created_t=now, last_seen_t=now, expires_t=expires)
+                   csrf=csrf, created_t=now, last_seen_t=now, expires_t=expires,
+                   idle_s=idle_s or self.idle_s)
 
         def write() -> None:
             with self.engine.begin() as conn:
@@ -70,7 +75,7 @@ class Sessions:
             row = conn.execute(select(sessions).where(sessions.c.id_hash == id_hash)).first()
         if row is None:
             return None
-        if now >= row.expires_t or now - row.last_seen_t > self.idle_s:
+        if now >= row.expires_t or now - row.last_seen_t > row.idle_s:
             self._delete(id_hash)
             return None
         if now - row.last_seen_t > TOUCH_EVERY_S:
@@ -90,7 +95,7 @@ class Sessions:
         def write() -> int:
             with self.engine.begin() as conn:
                 return int(conn.execute(delete(sessions).where(
-                    (sessions.c.expires_t <= now) | (sessions.c.last_seen_t < now - self.idle_s))).rowcount or 0)
+                    (sessions.c.expires_t <= now) | (sessions.c.last_seen_t + sessions.c.idle_s < now))).rowcount or 0)
         return self.lane(write)
 
     def _delete(self, id_hash: str) -> None:

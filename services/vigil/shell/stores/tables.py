@@ -256,6 +256,7 @@ sessions = Table(
     Column("created_t", Float, nullable=False),
     Column("last_seen_t", Float, nullable=False),
     Column("expires_t", Float, nullable=False),
+    Column("idle_s", Float, nullable=False),  # unused this long: ended (a console's is shorter than a phone's)
 )
 
 enrolment_codes = Table(
