@@ -1,0 +1,219 @@
+"""The HTTP attacker suite, against both runtimes: the embedded one (SQLite, in process) and the
+notifier (PostgreSQL, `integration`). Two wards, one patient each (pt-alpha in w-a, pt-bravo in
+w-b), every kind of caller, every endpoint. A read leaks when a caller who may not see pt-alpha
+gets a 200 whose body names pt-alpha; the matrix of leaks is printed (target: 0), and each cell
+is recorded as an attack. Then the attacks on the guards themselves: CSRF, forged actors,
+another ward's incident, credentials in URLs, malformed credentials, brute force, stream tickets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import create_engine, insert, text
+
+from vigil.core.events import Alert
+from vigil.core.identity import Principal, Role
+from vigil.settings import VigilSettings
+from vigil.shell.desk.desk import AlertChange
+from vigil.shell.identity.sessions import Sessions
+from vigil.shell.notify.channels.base import Delivery
+from vigil.shell.registry import Registry, Roster
+from vigil.shell.stores.rows import AlertRow
+from vigil.shell.stores.sql import WriteBatch
+from vigil.shell.stores.tables import dead_letters
+
+SERVICE_TOKEN = "service-token-for-the-attack-suite"
+PASSWORD = "a long passphrase"
+ROSTER = {"patients": [{"patient_id": "pt-alpha", "ward": "w-a"}, {"patient_id": "pt-bravo", "ward": "w-b"}]}
+ACCOUNTS = [  # username, role, wards, patients, display name
+    ("nurse.alpha", Role.NURSE, ["w-a"], [], "Nurse Alpha"),
+    ("nurse.bravo", Role.NURSE, ["w-b"], [], "Nurse Bravo"),
+    ("doc.alpha", Role.PHYSICIAN, ["w-a"], [], "Doctor Alpha"),
+    ("admin.alpha", Role.WARD_ADMIN, ["w-a"], [], "Admin Alpha"),
+    ("admin.bravo", Role.WARD_ADMIN, ["w-b"], [], "Admin Bravo"),
+    ("carer.alpha", Role.CAREGIVER, [], ["pt-alpha"], "Carer Alpha"),
+    ("carer.bravo", Role.CAREGIVER, [], ["pt-bravo"], "Carer Bravo"),
+    ("patient.bravo", Role.PATIENT, [], ["pt-bravo"], "Patient Bravo"),
+]
+RUNTIMES = ["embedded", pytest.param("notifier", marks=pytest.mark.integration)]
+
+
+class World:
+    """One runtime's HTTP app with two patients' alerts, incidents, dead letters and push events."""
+
+    def __init__(self, name: str, app, service, write, engine, close) -> None:  # noqa: ANN001
+        self.name, self.app, self.service, self.write, self.engine, self.close = name, app, service, write, engine, close
+        self.client: TestClient | None = None
+        self.callers: dict[str, dict[str, str]] = {}
+        self.incident: dict[str, str] = {}
+
+    async def request(self, method: str, path: str, headers: dict[str, str] | None = None, **kw) -> tuple[int, str]:
+        assert self.client is not None
+        async with self.client.request(method, path, headers=headers or {}, **kw) as response:
+            if response.content_type == "text/event-stream":
+                return response.status, await read_stream(response)
+            return response.status, await response.text()
+
+    async def login(self, username: str, password: str = PASSWORD) -> dict[str, str]:
+        async with self.client.post("/api/login", json={"username": username, "password": password}) as response:
+            assert response.status == 200, await response.text()
+            return session_headers(response, (await response.json())["csrf_token"])
+
+
+def session_headers(response: aiohttp.ClientResponse, csrf: str) -> dict[str, str]:
+    return {"Cookie": f"vigil_session={response.cookies['vigil_session'].value}", "X-CSRF-Token": csrf}
+
+
+async def read_stream(response: aiohttp.ClientResponse, seconds: float = 0.5) -> str:
+    """What a stream sends within `seconds` (its replay), then hang up."""
+    chunks: list[bytes] = []
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in response.content.iter_any():
+                chunks.append(chunk)
+    except TimeoutError:
+        pass
+    return b"".join(chunks).decode()
+
+
+def seed(world: World) -> None:
+    service, now = world.service, time.time()
+    for patient, alert_id in (("pt-alpha", "al-alpha"), ("pt-bravo", "al-bravo")):
+        alert = Alert(alert_id, patient, "hypoxaemia", "clinical", "critical", "SpO2 low", {"spo2_pct": 85}, now - 300, now)
+        batch = WriteBatch()
+        batch.alerts.append(AlertRow.of(alert))
+        service.desk.take([AlertChange("raised", alert, now)], batch)
+        world.write(batch)
+        service.desk.committed()
+        world.incident[patient] = service.desk.incident_id_for(alert_id)
+        for inbox in ("console", f"patient:{patient}"):
+            service.hub.publish(Delivery(f"k-{inbox}-{patient}", "app", inbox, inbox, "clinician", f"{patient} SpO2 85",
+                                         f"{patient}: SpO2 85 %", {"incident": {"patient_id": patient}}))
+    with world.engine.begin() as conn:
+        for patient in ("pt-alpha", "pt-bravo", None):
+            conn.execute(insert(dead_letters).values(received_at=now, topic="vigil/v1/devices/x/vitals", device_id="x",
+                                                     patient_id=patient, reason="invalid", detail=f"of {patient}",
+                                                     raw=f"raw of {patient}".encode()))
+
+
+async def build(name: str, tmp_path) -> World:  # noqa: ANN001
+    common = dict(models_enabled=False, api_token=SERVICE_TOKEN, login_max_failures=3,
+                  login_max_failures_per_address=8, enrolment_code_ttl_s=600)
+    registry = Registry(Roster.model_validate(ROSTER))
+    if name == "embedded":
+        from vigil.runtimes.embedded.runtime import EmbeddedRuntime
+
+        runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path, **common), registry)
+        world = World(name, runtime.skeleton.app(), runtime.alerting, runtime.writer.write_and_wait,
+                      runtime.store.engine, runtime.stop)
+    else:
+        from vigil.runtimes.notifier.notifier import Notifier
+
+        url = notifier_database(tmp_path)
+        notifier = Notifier(VigilSettings(data_dir=tmp_path, database_url=url, **common), registry)
+
+        async def close() -> None:
+            await notifier.service.stop()
+            notifier.store.close()
+        world = World(name, notifier.skeleton.app(), notifier.service, notifier.store.write, notifier.store.engine, close)
+    seed(world)
+    for username, role, wards, patients, display in ACCOUNTS:
+        world.service.people.accounts.add(username, role, wards=wards, patients=patients, display_name=display,
+                                          password=PASSWORD)
+    return world
+
+
+def notifier_database(tmp_path) -> str:  # noqa: ANN001
+    if os.environ.get("VIGIL_INTEGRATION") != "1":
+        pytest.skip("real servers not started here: tests/run.sh starts them with deploy/local/up")
+    base, schema = os.environ["VIGIL_DATABASE_URL"], "a" + uuid.uuid4().hex[:10]
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=RUNTIMES)
+async def world(request, tmp_path):  # noqa: ANN001
+    world = await build(request.param, tmp_path)
+    async with TestClient(TestServer(world.app), cookie_jar=aiohttp.DummyCookieJar()) as client:
+        world.client = client
+        for username, *_ in ACCOUNTS:
+            world.callers[username] = await world.login(username)
+        world.callers.update(await special_callers(world))
+        yield world
+    await world.close()
+
+
+async def special_callers(world: World) -> dict[str, dict[str, str]]:
+    """The enrolled phone of pt-alpha, the service, and callers who should be nobody."""
+    code = world.service.people.codes.issue("pt-alpha", "local:nurse.alpha")
+    async with world.client.post("/api/enrol", data={"code": code}) as response:
+        assert response.status == 200
+        phone = session_headers(response, (await response.json())["csrf_token"])
+    past = Sessions(world.engine, clock=lambda: time.time() - 86400)
+    expired, _ = past.open(Principal("local:nurse.alpha", "Nurse Alpha", Role.NURSE, frozenset({"w-a"})),
+                           username="nurse.alpha")
+    return {
+        "patient.alpha (enrolled phone)": phone,
+        "service token": {"Authorization": f"Bearer {SERVICE_TOKEN}"},
+        "anonymous": {},
+        "expired session (nurse.alpha)": {"Cookie": f"vigil_session={expired}"},
+        "forged session": {"Cookie": "vigil_session=" + "A" * 43},
+        "forged bearer": {"Authorization": "Bearer not-the-service-token"},
+    }
+
+
+# endpoint -> the callers who may see pt-alpha there (everyone else must not)
+READERS = {"patient.alpha (enrolled phone)", "carer.alpha", "nurse.alpha", "doc.alpha", "service token"}
+CONSOLE = {"nurse.alpha", "doc.alpha"}
+READS = {
+    "GET /api/alerts": READERS,
+    "GET /api/alerts/al-alpha": READERS,
+    "GET /api/dead-letters": {"admin.alpha"},
+    "GET /api/incidents": READERS,
+    "GET /api/incidents/{alpha}": READERS,
+    "GET /api/inbox?inbox=console": CONSOLE,
+    "GET /api/inbox?inbox=patient:pt-alpha": {"patient.alpha (enrolled phone)"},
+    "GET /api/stream?inbox=console": CONSOLE,
+    "GET /api/stream?inbox=patient:pt-alpha": {"patient.alpha (enrolled phone)"},
+}
+NOT_IN_NOTIFIER = {"GET /api/alerts", "GET /api/alerts/al-alpha", "GET /api/dead-letters"}  # the embedded runtime's
+
+
+async def test_no_endpoint_leaks_a_patient_to_the_wrong_caller(world: World, record_attack) -> None:
+    leaks, matrix = 0, {}
+    for endpoint, readers in READS.items():
+        if world.name == "notifier" and endpoint in NOT_IN_NOTIFIER:
+            continue
+        method, path = endpoint.split(" ")
+        path = path.replace("{alpha}", world.incident["pt-alpha"])
+        for caller, headers in world.callers.items():
+            status, body = await world.request(method, path, {**headers, "Last-Event-ID": "0"})
+            shows = status == 200 and "pt-alpha" in body
+            if caller in readers:
+                assert shows, f"{caller} should see pt-alpha on {endpoint}: {status} {body[:200]}"
+            else:
+                leaks += shows
+                record_attack("http", f"{endpoint} as {caller}", world.name, not shows)
+            matrix[(endpoint, caller)] = "ok" if caller in readers else ("LEAK" if shows else f"{status}")
+    print_matrix(world.name, matrix)
+    assert leaks == 0
+
+
+def print_matrix(runtime: str, matrix: dict[tuple[str, str], str]) -> None:
+    endpoints = list(dict.fromkeys(e for e, _ in matrix))
+    callers = list(dict.fromkeys(c for _, c in matrix))
+    print(f"\n[{runtime}] pt-alpha's data, endpoint x caller ('ok': may see it; else the answer; LEAK: shown)")
+    for caller in callers:
+        print(f"  {caller[:30]:<30} " + " ".join(f"{matrix[(e, caller)]:>5}" for e in endpoints))
+    print("  " + "; ".join(f"{i + 1}={e}" for i, e in enumerate(endpoints)))
+    print(f"  leaks: {sum(v == 'LEAK' for v in matrix.values())}")
