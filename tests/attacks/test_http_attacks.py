@@ -9,9 +9,11 @@ another ward's incident, credentials in URLs, malformed credentials, brute force
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -116,12 +118,13 @@ async def build(name: str, tmp_path) -> World:  # noqa: ANN001
     else:
         from vigil.runtimes.notifier.notifier import Notifier
 
-        url = notifier_database(tmp_path)
+        url, drop = notifier_database()
         notifier = Notifier(VigilSettings(data_dir=tmp_path, database_url=url, **common), registry)
 
         async def close() -> None:
             await notifier.service.stop()
             notifier.store.close()
+            drop()
         world = World(name, notifier.skeleton.app(), notifier.service, notifier.store.write, notifier.store.engine, close)
     seed(world)
     for username, role, wards, patients, display in ACCOUNTS:
@@ -130,15 +133,20 @@ async def build(name: str, tmp_path) -> World:  # noqa: ANN001
     return world
 
 
-def notifier_database(tmp_path) -> str:  # noqa: ANN001
+def notifier_database() -> tuple[str, Callable[[], None]]:
+    """A fresh PostgreSQL schema on the real server, and how to drop it."""
     if os.environ.get("VIGIL_INTEGRATION") != "1":
         pytest.skip("real servers not started here: tests/run.sh starts them with deploy/local/up")
     base, schema = os.environ["VIGIL_DATABASE_URL"], "a" + uuid.uuid4().hex[:10]
     admin = create_engine(base)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    admin.dispose()
-    return f"{base}?options=-csearch_path%3D{schema}"
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+    return f"{base}?options=-csearch_path%3D{schema}", drop
 
 
 @pytest.fixture(params=RUNTIMES)
@@ -217,3 +225,138 @@ def print_matrix(runtime: str, matrix: dict[tuple[str, str], str]) -> None:
         print(f"  {caller[:30]:<30} " + " ".join(f"{matrix[(e, caller)]:>5}" for e in endpoints))
     print("  " + "; ".join(f"{i + 1}={e}" for i, e in enumerate(endpoints)))
     print(f"  leaks: {sum(v == 'LEAK' for v in matrix.values())}")
+
+
+async def test_actions_record_the_logged_in_person_and_refuse_everyone_else(world: World, record_attack) -> None:
+    alpha = world.incident["pt-alpha"]
+    ack = f"/api/incidents/{alpha}/acknowledge"
+    nurse = world.callers["nurse.alpha"]
+    attempts = {
+        "acknowledge without CSRF token": ({k: v for k, v in nurse.items() if k != "X-CSRF-Token"}, {}, 403),
+        "acknowledge with another session's CSRF token": ({**nurse, "X-CSRF-Token": world.callers["doc.alpha"]["X-CSRF-Token"]}, {}, 403),
+        "acknowledge with a forged actor": (nurse, {"actor": "mallory"}, 400),
+        "acknowledge another ward's incident": (world.callers["nurse.bravo"], {}, 404),
+        "acknowledge as the patient": (world.callers["patient.alpha (enrolled phone)"], {}, 403),
+        "acknowledge as a caregiver": (world.callers["carer.alpha"], {}, 403),
+        "acknowledge as a ward admin": (world.callers["admin.alpha"], {}, 403),
+        "acknowledge with the service token": (world.callers["service token"], {}, 403),
+        "acknowledge anonymously": ({}, {}, 401),
+        "acknowledge with an expired session": (world.callers["expired session (nurse.alpha)"], {}, 401),
+        "resolve another ward's incident": (world.callers["nurse.bravo"], {}, 404),
+    }
+    for attack, (headers, body, expected) in attempts.items():
+        path = ack.replace("acknowledge", "resolve") if attack.startswith("resolve") else ack
+        status, _ = await world.request("POST", path, headers, json=body)
+        record_attack("http", attack, world.name, status == expected)
+        assert status == expected, (attack, status)
+    assert world.service.store.incident(alpha)["state"] == "open"  # none of them changed anything
+    status, body = await world.request("POST", ack, nurse, json={"note": "on my way"})
+    assert status == 200
+    audit = world.service.store.audit(alpha)
+    assert [(a["event"], a["actor"]) for a in audit if a["actor"] != "vigil"] == [("acknowledged", "Nurse Alpha")]
+    assert "mallory" not in str(audit)
+
+
+async def test_credentials_never_in_urls_and_malformed_ones_get_401(world: World, record_attack) -> None:
+    nurse = world.callers["nurse.alpha"]
+    cookie_value = nurse["Cookie"].split("=", 1)[1]
+    in_url = {
+        "service token in ?access_token=": ("/api/incidents?access_token=" + SERVICE_TOKEN, {}),
+        "service token in ?token=": ("/api/incidents?token=" + SERVICE_TOKEN, {}),
+        "session id in ?session=": ("/api/incidents?session=" + cookie_value, {}),
+        "token in the stream URL": ("/api/stream?inbox=console&access_token=" + SERVICE_TOKEN, {}),
+        "enrolment code in a query": ("/api/enrol?code=ABCDEFGHJK", {}),
+    }
+    for attack, (path, headers) in in_url.items():
+        status, _ = await world.request("POST" if "enrol" in path else "GET", path, headers)
+        record_attack("http", attack, world.name, status == 400)
+        assert status == 400, (attack, status)
+    malformed = {
+        "non-ASCII bearer": {"Authorization": "Bearer t\u00f6ken-\u00e9\u00e9\u00e9\u00e9"},
+        "empty bearer": {"Authorization": "Bearer "},
+        "Basic instead of Bearer": {"Authorization": "Basic " + "YWRtaW46YWRtaW4="},
+        "bearer of 10 kB": {"Authorization": "Bearer " + "a" * 10_000},
+        "non-ASCII session cookie": {"Cookie": "vigil_session=s\u00e9ssion-" + "x" * 30},
+        "session cookie of 4 kB": {"Cookie": "vigil_session=" + "a" * 4000},
+        "session cookie with quotes": {"Cookie": 'vigil_session="' + "a" * 40 + '"'},
+        "ticket on a non-stream path": {},
+    }
+    for attack, headers in malformed.items():
+        path = "/api/incidents?ticket=whatever" if "ticket" in attack else "/api/incidents"
+        try:
+            status, _ = await world.request("GET", path, headers)
+        except aiohttp.ClientError:  # the client refused to send it: then nobody got in either
+            status = 401
+        record_attack("http", attack, world.name, status in (400, 401))
+        assert status in (400, 401), (attack, status)
+
+
+async def test_login_and_enrolment_brute_force_is_rate_limited(world: World, record_attack) -> None:
+    for _ in range(3):  # VIGIL_LOGIN_MAX_FAILURES=3 here
+        status, _ = await world.request("POST", "/api/login", json={"username": "doc.alpha", "password": "guess"})
+        assert status == 401
+    status, _ = await world.request("POST", "/api/login", json={"username": "doc.alpha", "password": PASSWORD})
+    record_attack("http", "login brute force, one username", world.name, status == 429)
+    assert status == 429  # even the right password, until the window passes
+    for i in range(8):  # spraying other usernames from the same address
+        await world.request("POST", "/api/login", json={"username": f"user{i}", "password": "guess"})
+    status, _ = await world.request("POST", "/api/login", json={"username": "nurse.bravo", "password": PASSWORD})
+    record_attack("http", "password spraying, one address", world.name, status == 429)
+    assert status == 429
+    world.service.people.by_address._failures.clear()
+    code = world.service.people.codes.issue("pt-bravo", "local:nurse.bravo")
+    spent = [await world.request("POST", "/api/enrol", json={"code": code}) for _ in range(2)]
+    record_attack("http", "enrolment code used twice", world.name, spent[1][0] == 401)
+    assert [s for s, _ in spent] == [200, 401]
+    for _ in range(8):
+        await world.request("POST", "/api/enrol", json={"code": "AAAAAAAAAA"})
+    fresh = world.service.people.codes.issue("pt-bravo", "local:nurse.bravo")
+    status, _ = await world.request("POST", "/api/enrol", json={"code": fresh})
+    record_attack("http", "enrolment code guessing", world.name, status == 429)
+    assert status == 429
+
+
+async def test_streams_need_a_session_or_a_fresh_single_use_ticket(world: World, record_attack) -> None:
+    status, _ = await world.request("GET", "/api/stream?inbox=console")
+    record_attack("http", "SSE without a session", world.name, status == 401)
+    assert status == 401
+    nurse = world.callers["nurse.alpha"]
+    status, body = await world.request("POST", "/api/stream-ticket", nurse)
+    ticket = json.loads(body)["ticket"]
+    first, replay = await world.request("GET", f"/api/stream?inbox=console&ticket={ticket}", {"Last-Event-ID": "0"})
+    assert first == 200 and "pt-alpha" in replay and "pt-bravo" not in replay
+    again, _ = await world.request("GET", f"/api/stream?inbox=console&ticket={ticket}")
+    record_attack("http", "SSE with a reused ticket", world.name, again == 401)
+    assert again == 401
+    status, body = await world.request("POST", "/api/stream-ticket", world.callers["patient.bravo"])
+    theirs = json.loads(body)["ticket"]
+    status, _ = await world.request("GET", f"/api/stream?inbox=patient:pt-alpha&ticket={theirs}")
+    record_attack("http", "SSE ticket of another patient", world.name, status == 403)
+    assert status == 403
+    status, _ = await world.request("POST", "/api/stream-ticket", {k: v for k, v in nurse.items() if k != "X-CSRF-Token"})
+    record_attack("http", "stream ticket without CSRF token", world.name, status == 403)
+    assert status == 403
+
+
+async def test_logout_disable_and_enrolment_codes_are_guarded(world: World, record_attack) -> None:
+    doc = world.callers["doc.alpha"]
+    assert (await world.request("POST", "/api/logout", doc))[0] == 200
+    status, _ = await world.request("GET", "/api/incidents", doc)
+    record_attack("http", "session reused after logout", world.name, status == 401)
+    assert status == 401
+    world.service.people.accounts.disable("carer.alpha")
+    status, _ = await world.request("GET", "/api/incidents", world.callers["carer.alpha"])
+    record_attack("http", "session of a disabled account", world.name, status == 401)
+    assert status == 401
+    attempts = {
+        "enrolment code for another ward's patient": ("nurse.bravo", 404),
+        "enrolment code issued by a patient": ("patient.alpha (enrolled phone)", 403),
+        "enrolment code issued by a caregiver": ("carer.bravo", 403),
+    }
+    for attack, (caller, expected) in attempts.items():
+        status, _ = await world.request("POST", "/api/enrolment-codes", world.callers[caller], json={"patient_id": "pt-alpha"})
+        record_attack("http", attack, world.name, status == expected)
+        assert status == expected, (attack, status)
+    status, body = await world.request("POST", "/api/enrolment-codes", world.callers["nurse.alpha"],
+                                       json={"patient_id": "pt-alpha"})
+    assert status == 200 and len(json.loads(body)["code"]) == 10
