@@ -105,7 +105,7 @@ def _bearer(request: web.Request, gate: Gate, header: str) -> Principal:
 async def _cookie(request: web.Request, gate: Gate, value: str) -> tuple[Principal, Session]:
     if not value.isascii() or not _SESSION_SHAPE.fullmatch(value):
         raise unauthorized("malformed session cookie")
-    session = await asyncio.to_thread(gate.sessions.find, value)
+    session = gate.sessions.cached(value) or await asyncio.to_thread(gate.sessions.find, value)
     if session is None:
         raise unauthorized("session expired or unknown: log in again")
     if request.method not in SAFE_METHODS and not csrf_ok(session, request.headers.get(CSRF_HEADER)):

@@ -91,6 +91,7 @@ class Accounts:
         self.engine = engine
         self.lane: Lane = lane or _here
         self.clock = clock
+        self.on_sessions_ended: Callable[[str], None] = lambda _username: None  # sessions' in-memory cache
 
     def add(self, username: str, role: Role, *, display_name: str | None = None, wards: Iterable[str] = (),
             patients: Iterable[str] = (), password: str | None = None) -> str:
@@ -150,7 +151,9 @@ class Accounts:
                 done = conn.execute(update(users).where(users.c.username == username).values(disabled=True)).rowcount
                 conn.execute(delete(sessions).where(sessions.c.username == username))
             return bool(done)
-        return self.lane(write)
+        found = self.lane(write)
+        self.on_sessions_ended(username)
+        return found
 
     def set_password(self, username: str, password: str | None = None) -> str:
         """A new password (given or generated); the account's sessions end."""
@@ -164,4 +167,5 @@ class Accounts:
                     raise ValueError(f"no user {username}")
                 conn.execute(delete(sessions).where(sessions.c.username == username))
         self.lane(write)
+        self.on_sessions_ended(username)
         return password

@@ -24,6 +24,9 @@ class People:
     by_username: Throttle  # failed logins per username
     by_address: Throttle  # failed logins and enrolment codes per client address
 
+    def __post_init__(self) -> None:
+        self.accounts.on_sessions_ended = self.sessions.forget  # disable / new password: at once here too
+
     @classmethod
     def from_settings(cls, settings: VigilSettings, engine: Engine, lane: Lane | None = None) -> "People":
         return cls(

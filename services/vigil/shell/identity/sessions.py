@@ -27,6 +27,10 @@ from vigil.shell.identity.accounts import Lane, _here
 from vigil.shell.stores.tables import sessions
 
 TOUCH_EVERY_S = 60.0  # last_seen is written at most this often per session (not on every request)
+# A session read from the store is trusted from memory this long: most requests then cost no
+# query. An end decided by this process (logout, disable, new password) drops it at once; one
+# decided by another process (`vigil user disable`, a second notifier) is noticed within this.
+CACHE_S = 2.0
 
 
 def digest(secret: str) -> str:
@@ -39,6 +43,7 @@ class Session:
     principal: Principal
     csrf: str
     expires_t: float
+    username: str | None = None
 
 
 class Sessions:
@@ -50,6 +55,7 @@ class Sessions:
         self.lane: Lane = lane or _here
         self.max_age_s, self.idle_s = max_age_s, idle_s
         self.clock = clock
+        self._cache: dict[str, tuple[Session, float]] = {}  # id hash -> (session, read at)
 
     def open(self, principal: Principal, *, username: str | None, max_age_s: float | None = None,
              idle_s: float | None = None) -> tuple[str, Session]:
@@ -66,11 +72,26 @@ class Sessions:
             with self.engine.begin() as conn:
                 conn.execute(insert(sessions).values(**row))
         self.lane(write)
-        return session_id, Session(principal, csrf, expires)
+        return session_id, Session(principal, csrf, expires, username)
+
+    def cached(self, session_id: str) -> Session | None:
+        """The session if it was read from the store within CACHE_S (no I/O); else None: `find` it."""
+        id_hash, now = digest(session_id), self.clock()
+        hit = self._cache.get(id_hash)
+        if hit is None or now - hit[1] > CACHE_S or now >= hit[0].expires_t:
+            return None
+        return hit[0]
+
+    def forget(self, username: str) -> None:
+        """Drop the cached sessions of `username` (disabled, or a new password)."""
+        for id_hash, (session, _) in list(self._cache.items()):
+            if session.username == username:
+                self._cache.pop(id_hash, None)
 
     def find(self, session_id: str) -> Session | None:
         """The live session with this id, or None (unknown, expired, idle too long: then removed)."""
         id_hash, now = digest(session_id), self.clock()
+        self._cache.pop(id_hash, None)
         with self.engine.connect() as conn:
             row = conn.execute(select(sessions).where(sessions.c.id_hash == id_hash)).first()
         if row is None:
@@ -82,7 +103,11 @@ class Sessions:
             self._touch(id_hash, now)
         principal = Principal(row.subject, row.name, Role(row.role), frozenset(row.wards), frozenset(row.patients),
                               via="session")
-        return Session(principal, row.csrf, row.expires_t)
+        session = Session(principal, row.csrf, row.expires_t, row.username)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[id_hash] = (session, now)
+        return session
 
     def close(self, session_id: str) -> None:
         """Logout: the session ends here, whatever its cookie says."""
@@ -99,6 +124,8 @@ class Sessions:
         return self.lane(write)
 
     def _delete(self, id_hash: str) -> None:
+        self._cache.pop(id_hash, None)
+
         def write() -> None:
             with self.engine.begin() as conn:
                 conn.execute(delete(sessions).where(sessions.c.id_hash == id_hash))

@@ -126,3 +126,25 @@ def test_throttle_blocks_after_failures_and_forgets() -> None:
     assert not throttle.blocked("u:jo")
     throttle.failed("a"), throttle.failed("b"), throttle.failed("c")
     assert len(throttle._failures) == 2  # bounded
+
+
+def test_cached_sessions_end_at_once_here_and_within_seconds_elsewhere(store) -> None:
+    from vigil.settings import VigilSettings
+    from vigil.shell.identity.people import People
+    from vigil.shell.identity.sessions import CACHE_S
+
+    clock = Clock()
+    people = People.from_settings(VigilSettings(), store.engine)
+    people.sessions.clock = clock
+    people.accounts.add("jo", Role.NURSE, wards=["w1"], password="a long passphrase")
+    sid, _ = people.sessions.open(people.accounts.get("jo").principal(), username="jo")
+    assert people.sessions.cached(sid) is None and people.sessions.find(sid) is not None
+    assert people.sessions.cached(sid) is not None  # no query for CACHE_S
+    people.accounts.disable("jo")
+    assert people.sessions.cached(sid) is None and people.sessions.find(sid) is None  # at once, in this process
+    people.accounts.add("al", Role.NURSE, wards=["w1"], password="a long passphrase")
+    sid, _ = people.sessions.open(people.accounts.get("al").principal(), username="al")
+    assert people.sessions.find(sid) is not None
+    Sessions(store.engine).close(sid)  # another process logs it out
+    clock.t += CACHE_S + 0.1
+    assert people.sessions.cached(sid) is None and people.sessions.find(sid) is None
