@@ -95,7 +95,7 @@ class VigilSettings(BaseSettings):
                                                 "address within the window.")
     login_window_s: float = Field(900.0, gt=0, description="The login rate limit's sliding window.")
     cookie_secure: bool | None = Field(None, description="Session cookie's Secure flag; default: set when the request "
-                                       "came over TLS (or X-Forwarded-Proto https from a trusted proxy).")
+                                       "came over TLS. Behind a proxy that terminates TLS, set it to true.")
     stream_ticket_ttl_s: float = Field(60.0, gt=0, description="A push-stream ticket must be used within this.")
 
     def lifecycle_policy(self) -> "LifecyclePolicy":

@@ -164,7 +164,7 @@ async def world(request, tmp_path):  # noqa: ANN001
 async def special_callers(world: World) -> dict[str, dict[str, str]]:
     """The enrolled phone of pt-alpha, the service, and callers who should be nobody."""
     code = world.service.people.codes.issue("pt-alpha", "local:nurse.alpha")
-    async with world.client.post("/api/enrol", data={"code": code}) as response:
+    async with world.client.post("/api/enrol", json={"code": code}) as response:
         assert response.status == 200
         phone = session_headers(response, (await response.json())["csrf_token"])
     past = Sessions(world.engine, clock=lambda: time.time() - 86400)
@@ -292,6 +292,9 @@ async def test_credentials_never_in_urls_and_malformed_ones_get_401(world: World
 
 
 async def test_login_and_enrolment_brute_force_is_rate_limited(world: World, record_attack) -> None:
+    status, _ = await world.request("POST", "/api/login", data={"username": "doc.alpha", "password": PASSWORD})
+    record_attack("http", "login by a cross-site HTML form (login CSRF)", world.name, status == 415)
+    assert status == 415
     for _ in range(3):  # VIGIL_LOGIN_MAX_FAILURES=3 here
         status, _ = await world.request("POST", "/api/login", json={"username": "doc.alpha", "password": "guess"})
         assert status == 401

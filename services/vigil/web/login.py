@@ -1,10 +1,10 @@
 """Logging in and out, binding a patient's phone, and who am I.
 
-- `POST /api/login` {username, password} (JSON or form): a session cookie; failures are rate
+- `POST /api/login` {"username", "password"} (JSON only): a session cookie; failures are rate
   limited per username and per client address (429 with Retry-After).
 - `POST /api/logout`: the session ends on the server, the cookie is cleared.
 - `POST /api/enrol` {code}: a one-time enrolment code opens a patient session for its patient.
-  `GET /enrol` is the phone's page: a form, which also takes the code from the link's fragment
+  `GET /enrol` is the phone's page: a form (sent as JSON), which also takes the code from the link's fragment
   (`/enrol#code=...`, never sent to the server).
 - `GET /api/me`: the caller, their role, wards and patients, and the session's CSRF token.
 - `POST /api/stream-ticket`: a single-use ticket for `GET /api/stream?ticket=` (~60 s).
@@ -41,11 +41,14 @@ document.getElementById("enrol").addEventListener("submit", async (e) => {
 
 
 async def _fields(request: web.Request, *names: str) -> dict[str, str]:
-    """The named string fields of a JSON object or a form body (400 otherwise)."""
+    """The named string fields of a JSON object (400 otherwise). JSON only: a cross-site HTML form
+    cannot send it, so another site cannot log a browser in to an account of its choosing."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="send application/json")
     try:
-        body: Any = await request.json() if request.content_type == "application/json" else dict(await request.post())
+        body: Any = await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(text="body must be a JSON object or a form") from None
+        raise web.HTTPBadRequest(text="body must be a JSON object") from None
     if not isinstance(body, dict) or not all(isinstance(body.get(n), str) and body.get(n) for n in names):
         raise web.HTTPBadRequest(text=f"required: {', '.join(names)} (strings)")
     return {n: body[n][:512] for n in names}
