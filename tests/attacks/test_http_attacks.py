@@ -363,3 +363,19 @@ async def test_logout_disable_and_enrolment_codes_are_guarded(world: World, reco
     status, body = await world.request("POST", "/api/enrolment-codes", world.callers["nurse.alpha"],
                                        json={"patient_id": "pt-alpha"})
     assert status == 200 and len(json.loads(body)["code"]) == 10
+
+
+async def test_raw_non_ascii_credential_bytes_get_401_not_500(world: World, record_attack) -> None:
+    """Bytes no client library would send: straight onto the socket."""
+    host, port = world.client.server.host, world.client.server.port
+    for attack, header in {"raw Latin-1 bearer": b"Authorization: Bearer \xff\xfe\xfdtoken",
+                           "raw UTF-8 session cookie": b"Cookie: vigil_session=\xc3\xa9" + b"a" * 40,
+                           "raw control characters in a bearer": b"Authorization: Bearer abc\x01\x02def"}.items():
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET /api/incidents HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        status = int(status_line.split()[1])
+        record_attack("http", attack, world.name, status in (400, 401))
+        assert status in (400, 401), (attack, status_line)
