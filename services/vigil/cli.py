@@ -141,6 +141,11 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.notify import bench_notify
 
         result = bench_notify(alerts=args.alerts, rate_hz=args.rate)
+    elif args.target == "api":
+        from vigil.tools.bench.api import bench_api
+
+        result = bench_api(requests=args.requests, patients=args.patients, block=args.block,
+                           baseline=Path(args.baseline) if args.baseline else None)
     elif args.target == "fuzz":
         from vigil.tools.bench.fuzz import bench_fuzz
 
@@ -167,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.runtimes.notifier.cli", fromlist=["register"]).register(sub)  # vigil notifier
     __import__("vigil.tools.explain_cli", fromlist=["register"]).register(sub)  # vigil explain|explain-eval
     __import__("vigil.tools.dashboards.cli", fromlist=["register"]).register(sub)  # vigil dashboards export|publish
+    __import__("vigil.tools.users_cli", fromlist=["register"]).register(sub)  # vigil user …, vigil enrolment-code
     return parser
 
 
@@ -251,7 +257,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
@@ -265,6 +271,9 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
                        help="fuzz: payloads through the contract (a tenth as many through the pipeline)")
     bench.add_argument("--alerts", type=int, default=200, help="notify: alerts raised per mode")
     bench.add_argument("--rate", type=float, default=20.0, help="notify: alerts raised per second")
+    bench.add_argument("--requests", type=int, default=2000, help="api: GET /api/incidents per side")
+    bench.add_argument("--block", type=int, default=50, help="api: requests per side before switching sides")
+    bench.add_argument("--baseline", help="api: a source tree to compare with (services/, simulators/, models/)")
     bench.set_defaults(func=_bench)
 
 

@@ -81,8 +81,6 @@ class VigilSettings(BaseSettings):
                                       "level the whole team is paged again.")
     incident_settle_s: float = Field(600.0, description="All alerts cleared this long: the incident resolves itself.")
     ward_webhook_url: str | None = Field(None, description="Every incident event is also POSTed here (signed), e.g. an EHR.")
-    api_token: str | None = Field(None, description="Bearer token required for acknowledge/resolve (and the push "
-                                  "streams) when set.")
     notify_poll_s: float = Field(0.5, description="How often the dispatcher looks for due rows written by other processes.")
 
     # -- single sign-on (OpenID Connect) and service accounts (docs/security.md) ----------------
@@ -106,6 +104,23 @@ class VigilSettings(BaseSettings):
     oidc_service_audience: str = Field("vigil-api", description="The audience (aud) a service token must carry.")
     oidc_service_role: str | None = Field("vigil-service", description="Role a service token must hold (Keycloak "
                                           "realm_access.roles or a roles claim); empty: none required.")
+    # -- people: local accounts, sessions, the service token (issue 11; docs/security.md "People") --
+    api_token: str | None = Field(None, description="A service's bearer token (`Authorization: Bearer`): it reads "
+                                  "vitals, alerts and incidents of every ward (role service, grant \"*\"), never acts.")
+    session_max_age_s: float = Field(12 * 3600.0, gt=0, description="A console login lasts at most this long.")
+    session_idle_s: float = Field(1800.0, gt=0, description="A session unused this long ends.")
+    patient_session_max_age_s: float = Field(
+        30 * 86400.0, gt=0, description="A patient's phone session (from an enrolment code) lasts at most this long.")
+    patient_session_idle_s: float = Field(14 * 86400.0, gt=0, description="A patient's phone session unused this long ends.")
+    enrolment_code_ttl_s: float = Field(900.0, gt=0, description="A patient enrolment code must be redeemed within this.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per username within VIGIL_LOGIN_WINDOW_S "
+                                    "before further attempts are refused (429).")
+    login_max_failures_per_address: int = Field(20, ge=1, description="Failed logins (and enrolment codes) per client "
+                                                "address within the window.")
+    login_window_s: float = Field(900.0, gt=0, description="The login rate limit's sliding window.")
+    cookie_secure: bool | None = Field(None, description="Session cookie's Secure flag; default: set when the request "
+                                       "came over TLS. Behind a proxy that terminates TLS, set it to true.")
+    stream_ticket_ttl_s: float = Field(60.0, gt=0, description="A push-stream ticket must be used within this.")
 
     def lifecycle_policy(self) -> "LifecyclePolicy":
         from vigil.core.incident import LifecyclePolicy

@@ -61,37 +61,50 @@ async def test_a_good_model_answer_follows_in_the_app(tmp_path, free_port, http_
             await runtime.stop()
 
 
-async def test_incident_api_acknowledges_with_a_name_behind_a_token(tmp_path, free_port, http_port, smtp, monkeypatch):
+async def test_incident_api_acknowledges_with_the_logged_in_name(tmp_path, free_port, http_port, smtp, monkeypatch):
+    """Reads need credentials (a service token reads, never acts); acknowledging needs a clinician's
+    session and its CSRF token; the audit trail records who is logged in, never a name from the body."""
     import httpx
+
+    from vigil.core.identity import Role
 
     controller, _ = smtp
     monkeypatch.setenv("VIGIL_API_TOKEN", "ward-7-token")
     with TwilioStandIn(SID, TOKEN) as twilio, OpenAIStandIn("good") as llm:
         runtime = await run_ward(tmp_path, free_port, http_port, llm, twilio, controller.port, monkeypatch)
+        runtime.alerting.people.accounts.add("ahmed", Role.PHYSICIAN, wards=["ward"], display_name="Dr Ahmed",
+                                             password="a long passphrase")
         base = f"http://127.0.0.1:{http_port}"
-        auth = {"Authorization": "Bearer ward-7-token"}
+        service = {"Authorization": "Bearer ward-7-token"}
         try:
             async with httpx.AsyncClient(base_url=base, timeout=10) as http:
                 page = await http.get("/console")
                 assert page.status_code == 200 and "EventSource" in page.text
-                incidents = (await http.get("/api/incidents?state=open")).json()
+                assert (await http.get("/api/incidents?state=open")).status_code == 401
+                incidents = (await http.get("/api/incidents?state=open", headers=service)).json()
                 assert len(incidents) == 1
                 incident_id = incidents[0]["incident_id"]
-                detail = (await http.get(f"/api/incidents/{incident_id}")).json()
+                detail = (await http.get(f"/api/incidents/{incident_id}", headers=service)).json()
                 assert detail["audit"][0]["event"] == "opened" and detail["notifications"]
-                assert (await http.post(f"/api/incidents/{incident_id}/acknowledge", json={"actor": "x"})).status_code == 401
-                assert (await http.post(f"/api/incidents/{incident_id}/acknowledge", json={}, headers=auth)).status_code == 400
-                assert (await http.get("/api/inbox?inbox=console")).status_code == 403
-                assert (await http.get("/api/inbox?inbox=console&access_token=ward-7-token")).json()["events"]
-                acked = await http.post(f"/api/incidents/{incident_id}/acknowledge", json={"actor": "Dr Ahmed"}, headers=auth)
+                assert (await http.post(f"/api/incidents/{incident_id}/acknowledge", json={})).status_code == 401
+                assert (await http.post(f"/api/incidents/{incident_id}/acknowledge", json={}, headers=service)).status_code == 403
+                assert (await http.get("/api/inbox?inbox=console")).status_code == 401
+                assert (await http.get("/api/inbox?inbox=console&access_token=ward-7-token")).status_code == 400
+                me = (await http.post("/api/login", json={"username": "ahmed", "password": "a long passphrase"})).json()
+                csrf = {"X-CSRF-Token": me["csrf_token"]}
+                assert (await http.get("/api/inbox?inbox=console")).json()["events"]
+                assert (await http.post(f"/api/incidents/{incident_id}/acknowledge", json={})).status_code == 403  # no CSRF
+                forged = await http.post(f"/api/incidents/{incident_id}/acknowledge", json={"actor": "mallory"}, headers=csrf)
+                assert forged.status_code == 400
+                acked = await http.post(f"/api/incidents/{incident_id}/acknowledge", json={}, headers=csrf)
                 assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "Dr Ahmed"
-                resolved = await http.post(f"/api/incidents/{incident_id}/resolve", headers=auth,
-                                           json={"actor": "Dr Ahmed", "note": "phoned the patient; improving"})
+                resolved = await http.post(f"/api/incidents/{incident_id}/resolve", headers=csrf,
+                                           json={"note": "phoned the patient; improving"})
                 assert resolved.json()["state"] == "resolved"
                 audit = (await http.get(f"/api/incidents/{incident_id}")).json()["audit"]
                 assert [(a["event"], a["actor"]) for a in audit if a["actor"] != "vigil"] == [
                     ("acknowledged", "Dr Ahmed"), ("resolved", "Dr Ahmed")]
-                assert (await http.post("/api/incidents/in-nope/acknowledge", json={"actor": "x"}, headers=auth)).status_code == 404
+                assert (await http.post("/api/incidents/in-nope/acknowledge", json={}, headers=csrf)).status_code == 404
         finally:
             await runtime.stop()
 

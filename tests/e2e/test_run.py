@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
@@ -27,8 +28,16 @@ patients:
 """
 
 
-def get(url: str):
-    return json.loads(urllib.request.urlopen(url, timeout=2).read())
+def get(url: str, headers: dict[str, str] | None = None):
+    return json.loads(urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2).read())
+
+
+def login(base: str, username: str, password: str) -> dict[str, str]:
+    """Log in as the console does; the headers that carry the session (cookie) from then on."""
+    request = urllib.request.Request(f"{base}/api/login", data=json.dumps({"username": username, "password": password})
+                                     .encode(), headers={"Content-Type": "application/json"})
+    response = urllib.request.urlopen(request, timeout=5)
+    return {"Cookie": response.headers["Set-Cookie"].split(";")[0]}
 
 
 def test_run_with_roster_accepts_enrolled_and_dead_letters_strangers(tmp_path):
@@ -36,6 +45,9 @@ def test_run_with_roster_accepts_enrolled_and_dead_letters_strangers(tmp_path):
     mqtt_port, http_port = free_port(), free_port()
     env = dict(os.environ, VIGIL_MQTT_PORT=str(mqtt_port), VIGIL_HTTP_PORT=str(http_port),
                VIGIL_DATA_DIR=str(tmp_path / "data"), VIGIL_ROSTER=str(tmp_path / "roster.yaml"))
+    # The quick start's first admin: `vigil user add` before `vigil run`, password from stdin.
+    subprocess.run([sys.executable, "-m", "vigil.cli", "user", "add", "admin", "--role", "ward_admin", "--ward", "ward",
+                    "--password-stdin"], env=env, input="a long passphrase\n", text=True, check=True, capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "run"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 30
@@ -69,7 +81,11 @@ def test_run_with_roster_accepts_enrolled_and_dead_letters_strangers(tmp_path):
         assert health["readings"] == 10 and health["rejected"] == 1
         # Counted when processed; stored by the writer thread a moment later.
         deadline = time.time() + 10
-        while not (dead := get(f"http://127.0.0.1:{http_port}/api/dead-letters")) and time.time() < deadline:
+        base = f"http://127.0.0.1:{http_port}"
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            get(f"{base}/api/dead-letters")  # raw device payloads: never without a login
+        session = login(base, "admin", "a long passphrase")
+        while not (dead := get(f"{base}/api/dead-letters", session)) and time.time() < deadline:
             time.sleep(0.1)
         assert dead[0]["reason"] == "unknown_device" and "wr-z" in dead[0]["raw"]
     finally:

@@ -108,8 +108,19 @@ def test_notifier_survives_a_kill_sends_once_and_escalates_until_acknowledged(se
                  "the incident of the record sent while the notifier was down")
         # The escalation timer survived the kill: the on-call number is paged once.
         wait_for(lambda: any(m["to"] == "+447700900003" for m in twilio.messages), 60, "the escalation SMS")
-        response = httpx.post(f"http://127.0.0.1:{port}/api/incidents/{incident_id}/acknowledge",
-                              json={"actor": "dr.ahmed"}, timeout=10)
+        # A clinician logs in (an account in the same PostgreSQL store) and acknowledges as themself.
+        from vigil.core.identity import Role
+        from vigil.shell.identity.accounts import Accounts
+        from vigil.shell.stores.sql import SqlStore
+
+        store = SqlStore(url)
+        Accounts(store.engine).add("dr.ahmed", Role.PHYSICIAN, wards=["ward"], password="a long passphrase")
+        store.close()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            assert http.post(f"/api/incidents/{incident_id}/acknowledge", json={}).status_code == 401
+            me = http.post("/api/login", json={"username": "dr.ahmed", "password": "a long passphrase"}).json()
+            response = http.post(f"/api/incidents/{incident_id}/acknowledge", json={},
+                                 headers={"X-CSRF-Token": me["csrf_token"]})
         assert response.status_code == 200 and response.json()["state"] == "acknowledged"
         time.sleep(8)  # longer than an escalation interval: nothing more may be sent after the acknowledgement
         sent_to = sorted(m["to"] for m in twilio.messages)

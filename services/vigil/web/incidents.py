@@ -7,9 +7,10 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from vigil.core.access import Permission
 from vigil.shell.desk.desk import AlertDesk
 from vigil.shell.stores.desk_store import DeskStore
-from vigil.web.auth import bearer_ok
+from vigil.web.access import may_see, patients_in_scope, require
 from vigil.web.json import dumps
 
 
@@ -18,29 +19,37 @@ class IncidentService(Protocol):
 
     store: DeskStore
     desk: AlertDesk
-    api_token: str | None
 
     def act(self, ident: str, action: str, actor: str, note: str = "") -> dict[str, Any] | None: ...
 
 
 def add_incident_routes(app: web.Application, service: IncidentService) -> None:
     """GET /api/incidents[?state=&patient_id=], GET /api/incidents/{id} (with audit trail,
-    notifications and explanations), POST /api/incidents/{id}/acknowledge and /resolve with a
-    JSON body {"actor": "...", "note": "..."}; {id} may also be an alert id."""
+    notifications and explanations), POST /api/incidents/{id}/acknowledge and /resolve with an
+    optional JSON body {"note": "..."}; {id} may also be an alert id. Everything is filtered to
+    the caller's patients (another's incident answers 404); the actor recorded is the
+    authenticated person, never a name from the body (a body naming one is refused)."""
     store = service.store
 
+    async def visible_incident(request: web.Request, permission: Permission) -> str:
+        """The incident id of {ident}, if the caller may `permission` on its patient; else 404."""
+        incident_id = service.desk.incident_id_for(request.match_info["ident"])
+        row = None if incident_id is None else await asyncio.to_thread(store.incident, incident_id)
+        if row is None or not may_see(request, permission, row["patient_id"]):
+            raise web.HTTPNotFound(text="no such incident")
+        return incident_id
+
     async def list_incidents(request: web.Request) -> web.Response:
+        require(request, Permission.READ_INCIDENTS)
         rows = await asyncio.to_thread(store.incidents, state=request.query.get("state"),
                                        patient_id=request.query.get("patient_id"),
-                                       limit=int(request.query.get("limit", 200)))
+                                       limit=int(request.query.get("limit", 200)), patient_ids=patients_in_scope(request))
         return web.json_response([{k: v for k, v in row.items() if k != "doc"} for row in rows], dumps=dumps)
 
     async def one_incident(request: web.Request) -> web.Response:
-        incident_id = service.desk.incident_id_for(request.match_info["ident"])
-        row = None if incident_id is None else await asyncio.to_thread(store.incident, incident_id)
-        if row is None:
-            raise web.HTTPNotFound(text="no such incident")
-        row = dict(row)
+        require(request, Permission.READ_INCIDENTS)
+        incident_id = await visible_incident(request, Permission.READ_INCIDENTS)
+        row = dict(await asyncio.to_thread(store.incident, incident_id))
         row["alerts"] = row.pop("doc").get("members", {})
         row["audit"] = await asyncio.to_thread(store.audit, incident_id)
         row["notifications"] = [{k: n[k] for k in ("key", "event", "recipient_id", "channel", "status", "attempts",
@@ -51,16 +60,18 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
 
     def action(name: str):
         async def handler(request: web.Request) -> web.Response:
-            if service.api_token and not bearer_ok(request, service.api_token):
-                raise web.HTTPUnauthorized(text="a bearer token is required (VIGIL_API_TOKEN)")
+            actor = require(request, Permission.ACT_ON_INCIDENT).name
             try:
                 body = await request.json() if request.can_read_body else {}
             except ValueError:
-                raise web.HTTPBadRequest(text="body must be JSON: {\"actor\": \"...\", \"note\": \"...\"}") from None
-            actor = str(body.get("actor") or "").strip()
-            if not actor:
-                raise web.HTTPBadRequest(text="'actor' is required: the audit trail records who did it")
-            row = service.act(request.match_info["ident"], name, actor[:128], str(body.get("note") or "")[:2000])
+                raise web.HTTPBadRequest(text="body must be JSON: {\"note\": \"...\"}") from None
+            if not isinstance(body, dict):
+                raise web.HTTPBadRequest(text="body must be a JSON object: {\"note\": \"...\"}")
+            if "actor" in body:
+                raise web.HTTPBadRequest(text="'actor' is not taken from the request: the audit trail records who "
+                                              "is logged in")
+            incident_id = await visible_incident(request, Permission.ACT_ON_INCIDENT)
+            row = service.act(incident_id, name, actor[:128], str(body.get("note") or "")[:2000])
             if row is None:
                 raise web.HTTPNotFound(text="no such incident")
             return web.json_response({k: v for k, v in row.items() if k != "doc"}, dumps=dumps)

@@ -15,6 +15,11 @@ from aiohttp import web
 from vigil.shell.notify.channels.push import SSE_EVENT, PushEvent, PushHub
 
 Authorize = Callable[[web.Request, str], Awaitable[bool]]
+Visible = Callable[[web.Request, PushEvent], bool]  # an event of a shared inbox the caller may see
+
+
+def _everything(_request: web.Request, _event: PushEvent) -> bool:
+    return True
 
 
 def _format_sse(event: PushEvent) -> bytes:
@@ -39,10 +44,10 @@ async def _inbox_of(request: web.Request, authorize: Authorize | None) -> str:
     return inbox
 
 
-def sse_handler(hub: PushHub, keepalive_s: float = 15.0,
-                authorize: Authorize | None = None) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def sse_handler(hub: PushHub, keepalive_s: float = 15.0, authorize: Authorize | None = None,
+                visible: Visible = _everything) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """`GET /api/stream?inbox=<id>`: replay after `Last-Event-ID` (header, or `last_event_id`
-    query for clients that cannot set headers), then stream live events."""
+    query for clients that cannot set headers), then stream live events (those `visible`)."""
 
     async def stream(request: web.Request) -> web.StreamResponse:
         inbox = await _inbox_of(request, authorize)
@@ -64,7 +69,8 @@ def sse_handler(hub: PushHub, keepalive_s: float = 15.0,
                 await response.write(f"event: gap\ndata: {json.dumps({'after': last_id})}\n\n".encode())
             sent = last_id or 0
             for event in backlog:
-                await response.write(_format_sse(event))
+                if visible(request, event):
+                    await response.write(_format_sse(event))
                 sent = event.id
             while True:
                 try:
@@ -75,7 +81,8 @@ def sse_handler(hub: PushHub, keepalive_s: float = 15.0,
                 if event is None:  # dropped as too slow, or the hub closed: the client reconnects
                     break
                 if event.id > sent:
-                    await response.write(_format_sse(event))
+                    if visible(request, event):
+                        await response.write(_format_sse(event))
                     sent = event.id
         except ConnectionResetError:
             pass  # the client went away; noticed on the next write (a keep-alive at the latest)
@@ -86,14 +93,15 @@ def sse_handler(hub: PushHub, keepalive_s: float = 15.0,
     return stream
 
 
-def inbox_handler(hub: PushHub, authorize: Authorize | None = None) -> Callable[[web.Request], Awaitable[web.Response]]:
+def inbox_handler(hub: PushHub, authorize: Authorize | None = None,
+                  visible: Visible = _everything) -> Callable[[web.Request], Awaitable[web.Response]]:
     """`GET /api/inbox?inbox=<id>&after=<id>`: what the ring holds, for polling clients.
     `gap` is true when events after `after` may have been pushed out of the ring already."""
 
     async def inbox_view(request: web.Request) -> web.Response:
         inbox = await _inbox_of(request, authorize)
         after = _int_or_none(request.query.get("after"))
-        events = hub.events(inbox, after=after)
+        events = [event for event in hub.events(inbox, after=after) if visible(request, event)]
         gap = after is not None and hub.has_gap(inbox, after)
         return web.json_response({"inbox": inbox, "events": [e.to_json() for e in events], "gap": gap},
                                  dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
@@ -102,8 +110,9 @@ def inbox_handler(hub: PushHub, authorize: Authorize | None = None) -> Callable[
 
 
 def add_push_routes(app: web.Application, hub: PushHub, authorize: Authorize | None = None,
-                    keepalive_s: float = 15.0) -> None:
+                    keepalive_s: float = 15.0, visible: Visible = _everything) -> None:
     """Mount `/api/stream` and `/api/inbox`. `authorize(request, inbox)` decides who may read an
-    inbox; without it every caller may read every inbox, like the rest of the operator API."""
-    app.router.add_get("/api/stream", sse_handler(hub, keepalive_s=keepalive_s, authorize=authorize))
-    app.router.add_get("/api/inbox", inbox_handler(hub, authorize=authorize))
+    inbox (the runtimes: a person only their own, vigil.core.access); `visible(request, event)`
+    which events of it (the shared console inbox: only the caller's patients)."""
+    app.router.add_get("/api/stream", sse_handler(hub, keepalive_s=keepalive_s, authorize=authorize, visible=visible))
+    app.router.add_get("/api/inbox", inbox_handler(hub, authorize=authorize, visible=visible))

@@ -22,6 +22,8 @@ from vigil.shell.observability.percentile import percentile
 from vigil.shell.pipeline.pipeline import AnnouncedAlert, PipelineTotals
 from vigil.runtimes.embedded.runtime import EmbeddedRuntime
 from vigil_simulators.detection import DetectionSummary, RaisedAlert, TruthEvent, score_detection
+from vigil.core.identity import Role
+from vigil.shell.registry.roster import DEFAULT_WARD
 from vigil.shell.registry import Registry, Roster
 from vigil.settings import VigilSettings
 from vigil_simulators.cohort import CohortPlan, parse_scenarios, plan_cohort
@@ -96,6 +98,9 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
     console.say(f"  MQTT  {runtime.mqtt_url}  (publish to vigil/v1/devices/<id>/vitals)")
     console.say(f"  HTTP  http://{settings.http_host}:{settings.http_port}/healthz  /metrics  /api/alerts")
     console.say(f"  data  {data_dir.resolve()}  (truth: {truth_path.name})")
+    # The console needs a login: a nurse of the demo's ward, with a password made for this run only.
+    password = runtime.alerting.people.accounts.add("demo", Role.NURSE, wards=[DEFAULT_WARD], display_name="Demo Nurse")
+    console.say(f"  console  http://{settings.http_host}:{settings.http_port}/console  (log in as demo / {password})")
 
     fleet = Fleet(plan, options.rate_hz, options.batch_size, options.bad_payload_rate)
     stop = threading.Event()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -20,16 +20,20 @@ from vigil.shell.stores.desk_store import DeskStore, WriteLane
 from vigil.shell.explain.explainer import Explainer
 from vigil.shell.explain.llm import LlmConfig
 from vigil.shell.notify.channels.base import Channel
-from vigil.shell.notify.channels.push import PushHub
+from vigil.shell.notify.channels.push import PushEvent, PushHub
 from vigil.shell.notify.channels.registry import ChannelSettings, build_channels
 from vigil.shell.notify.dispatcher import Dispatcher
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
 from vigil.settings import VigilSettings
 from vigil.shell.stores.sql import WriteBatch
-from vigil.web.auth import bearer_ok
+from vigil.core.access import Permission, may_read_inbox
+from vigil.shell.identity.people import People
+from vigil.shell.identity.sessions import StreamTickets
+from vigil.web.access import BearerVerifier, Gate, ServiceToken, install, may_see, principal_of
 from vigil.web.console import add_console_route
 from vigil.web.incidents import add_incident_routes
+from vigil.web.login import add_login_routes
 from vigil.web.push_streams import add_push_routes
 
 log = logging.getLogger("vigil.alerting")
@@ -61,7 +65,11 @@ class AlertingService:
         lane: WriteLane | None = None,
     ) -> None:
         self.settings = settings
-        self.api_token = settings.api_token
+        self.registry = registry
+        # People: accounts and sessions in the same store (the embedded runtime's writes on its writer thread).
+        self.people = People.from_settings(settings, engine, lane)
+        # Bearer tokens: the service token here; the OpenID Connect verifier is appended when configured.
+        self.bearer_verifiers: list[BearerVerifier] = [ServiceToken(settings.api_token)] if settings.api_token else []
         self.write = write
         self.clock = clock
         self.store = DeskStore(engine, lane)  # lane: the embedded runtime's one writer thread
@@ -130,14 +138,37 @@ class AlertingService:
             **self.dispatcher.health(),
         }
 
-    def add_routes(self, app: web.Application) -> None:
-        add_incident_routes(app, self)
-        async def authorize(request: web.Request, _inbox: str) -> bool:
-            return bearer_ok(request, self.api_token or "", query_token=True)
+    def ward_of(self, patient_id: str) -> str | None:
+        """The roster's ward of a patient; a patient not in the roster is in no ward."""
+        profile = self.registry.profile(patient_id)
+        return profile.ward if profile is not None else None
 
+    def patients_of_wards(self, wards: Iterable[str]) -> frozenset[str]:
+        wards = set(wards)
+        return frozenset(p.patient_id for p in self.registry.patients() if p.ward in wards)
+
+    def gate(self, tickets: StreamTickets | None = None) -> Gate:
+        return Gate(self.people.sessions, tickets or self.people.tickets, self.ward_of, self.patients_of_wards,
+                    self.bearer_verifiers, self.settings.cookie_secure)
+
+    def add_routes(self, app: web.Application) -> None:
+        """Authentication on every route of `app`, the login routes, the incident API, the
+        console and the push streams (a person reads only their own inbox)."""
+        install(app, self.gate())
+        add_login_routes(app, self.people)
+        add_incident_routes(app, self)
         add_console_route(app)
 
-        add_push_routes(app, self.hub, authorize=authorize if self.api_token else None)
+        async def own_inbox(request: web.Request, inbox: str) -> bool:
+            return may_read_inbox(principal_of(request), inbox)
+
+        def visible(request: web.Request, event: PushEvent) -> bool:
+            if event.inbox != "console":
+                return True  # a person's own inbox holds only what was meant for them
+            patient_id = event.payload.get("patient_id") or (event.payload.get("incident") or {}).get("patient_id")
+            return may_see(request, Permission.READ_INCIDENTS, patient_id)
+
+        add_push_routes(app, self.hub, authorize=own_inbox, visible=visible)
 
     async def stop(self) -> None:
         await cancel_tasks(self.tasks)

@@ -135,7 +135,8 @@ class ExplanationWorker:
                 key, incident_id, patient_id, "explanation", 0, recipient_id,
                 "console" if audience == "clinician" else "patient", audience, "app", address, language,
                 alert.severity, False, subject, body,
-                {"event": "explanation", "alert_id": alert_id, "incident_id": incident_id, "source": "llm"},
+                {"event": "explanation", "alert_id": alert_id, "incident_id": incident_id, "source": "llm",
+                 "patient_id": patient_id},
                 "llm", now, now,
             ))
         return rows

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from vigil.shell.contract.device import DEVICE_ID_PATTERN
 from vigil.core.profile import ClinicalContext, UsualRange
 
+# One virtual ward unless the roster says otherwise: clinicians of this ward see every patient.
+DEFAULT_WARD = "ward"
+
 Channel = Literal["app", "sms", "email", "webhook"]
 
 
@@ -95,6 +98,8 @@ class PatientProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     patient_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     display_name: str | None = None
+    ward: str = Field(DEFAULT_WARD, pattern=r"^[A-Za-z0-9._-]{1,64}$",
+                      description="The ward whose nurses and physicians see this patient (vigil.core.access).")
     language: Literal["en", "zh"] = "en"
     devices: list[DeviceEnrolment] = Field(default_factory=list)
     clinical: ClinicalProfile = Field(default_factory=ClinicalProfile)

@@ -12,7 +12,7 @@ a second one could fail with "database is locked" under load.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, func, or_, select, update
@@ -58,8 +58,12 @@ class DeskStore:
         with self.engine.connect() as conn:
             return [Incident.from_dict(row[0]) for row in conn.execute(query)]
 
-    def incidents(self, *, state: str | None = None, patient_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def incidents(self, *, state: str | None = None, patient_id: str | None = None, limit: int = 200,
+                  patient_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Newest first; `patient_ids`: only these patients (the caller's scope), None: all."""
         query = select(incidents).order_by(incidents.c.updated_t.desc()).limit(limit)
+        if patient_ids is not None:
+            query = query.where(incidents.c.patient_id.in_(sorted(patient_ids)))
         if state:
             query = query.where(incidents.c.state == state)
         if patient_id:

@@ -7,7 +7,7 @@ transaction: a batch of readings, the alerts it caused and its dead letters land
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -205,10 +205,14 @@ class SqlStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
-    def alerts(self, *, patient_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def alerts(self, *, patient_id: str | None = None, limit: int = 200,
+               patient_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Newest first; `patient_ids`: only these patients (the caller's scope), None: all."""
         query = select(alerts).order_by(alerts.c.raised_t.desc()).limit(limit)
         if patient_id:
             query = query.where(alerts.c.patient_id == patient_id)
+        if patient_ids is not None:
+            query = query.where(alerts.c.patient_id.in_(sorted(patient_ids)))
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
@@ -236,8 +240,11 @@ class SqlStore:
             counts = conn.execute(delete(dead_letter_counts).where(dead_letter_counts.c.last_t < before_t)).rowcount
         return int(rows or 0), int(counts or 0)
 
-    def dead_letters(self, limit: int = 100) -> Sequence[dict[str, Any]]:
+    def dead_letters(self, limit: int = 100, patient_ids: Collection[str] | None = None) -> Sequence[dict[str, Any]]:
+        """Newest first; `patient_ids`: only these patients' and those of no known patient, None: all."""
         query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+        if patient_ids is not None:
+            query = query.where(dead_letters.c.patient_id.is_(None) | dead_letters.c.patient_id.in_(sorted(patient_ids)))
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 

@@ -226,3 +226,46 @@ explanations = Table(
 Index("ix_readings_t", readings.c.t)
 Index("ix_dead_letters_received_at", dead_letters.c.received_at)  # the retention purge
 Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_t)
+
+# -- people: local accounts, server-side sessions, patient enrolment codes (issue 11; vigil.shell.identity) --
+# Secrets are never stored: passwords as scrypt hashes, session ids and enrolment codes as SHA-256.
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display_name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("wards", JSON, nullable=False),  # list of ward names
+    Column("patients", JSON, nullable=False),  # list of patient ids (patient: own; caregiver: linked)
+    Column("password_hash", String(256), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_t", Float, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie's value
+    Column("username", String(64), index=True),  # None: a patient's phone bound by an enrolment code
+    Column("subject", String(160), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("wards", JSON, nullable=False),
+    Column("patients", JSON, nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_t", Float, nullable=False),
+    Column("last_seen_t", Float, nullable=False),
+    Column("expires_t", Float, nullable=False),
+    Column("idle_s", Float, nullable=False),  # unused this long: ended (a console's is shorter than a phone's)
+)
+
+enrolment_codes = Table(
+    "enrolment_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),  # SHA-256 of the code
+    Column("patient_id", String(64), nullable=False),
+    Column("created_by", String(160), nullable=False),
+    Column("created_t", Float, nullable=False),
+    Column("expires_t", Float, nullable=False),
+    Column("used_t", Float),
+)

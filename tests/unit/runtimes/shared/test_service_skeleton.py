@@ -143,7 +143,12 @@ def test_registry_for_reads_the_roster_or_is_empty(tmp_path):
 async def test_embedded_runtime_serves_health_metrics_and_the_operator_api(tmp_path):
     from vigil.runtimes.embedded.runtime import EmbeddedRuntime
 
-    runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path, models_enabled=False), Registry())
+    from vigil.core.identity import Role
+
+    runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path, models_enabled=False, api_token="service-token-1"),
+                              Registry())
+    runtime.alerting.people.accounts.add("admin", Role.WARD_ADMIN, wards=["ward"], password="a long passphrase")
+    service = {"Authorization": "Bearer service-token-1"}
     try:
         async with TestClient(TestServer(runtime.skeleton.app())) as client:
             health = await client.get("/healthz")
@@ -153,9 +158,11 @@ async def test_embedded_runtime_serves_health_metrics_and_the_operator_api(tmp_p
             assert {"mqtt", "store", "queue_depth", "patients", "readings", "rejected", "scoring", "models", "alerting",
                     "uptime_s", "last_error"} <= set(body)
             assert "vigil_readings_accepted_total" in await (await client.get("/metrics")).text()
-            assert await (await client.get("/api/alerts")).json() == []
+            assert (await client.get("/api/alerts")).status == 401  # nobody reads without credentials
+            assert await (await client.get("/api/alerts", headers=service)).json() == []
+            assert await (await client.get("/api/incidents", headers=service)).json() == []  # the alerting routes are there
+            assert (await client.post("/api/login", json={"username": "admin", "password": "a long passphrase"})).status == 200
             assert await (await client.get("/api/dead-letters")).json() == []
-            assert await (await client.get("/api/incidents")).json() == []  # the alerting routes are there
     finally:
         await runtime.stop()  # never started: the stop phases have nothing to wait for
 
