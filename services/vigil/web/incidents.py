@@ -9,6 +9,7 @@ from aiohttp import web
 
 from vigil.shell.desk.desk import AlertDesk
 from vigil.shell.stores.desk_store import DeskStore
+from vigil.web.audit_trail import note_action, note_read
 from vigil.web.auth import bearer_ok
 from vigil.web.json import dumps
 
@@ -33,11 +34,13 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
         rows = await asyncio.to_thread(store.incidents, state=request.query.get("state"),
                                        patient_id=request.query.get("patient_id"),
                                        limit=int(request.query.get("limit", 200)))
+        note_read(request, "read incidents", (row["patient_id"] for row in rows))
         return web.json_response([{k: v for k, v in row.items() if k != "doc"} for row in rows], dumps=dumps)
 
     async def one_incident(request: web.Request) -> web.Response:
         incident_id = service.desk.incident_id_for(request.match_info["ident"])
         row = None if incident_id is None else await asyncio.to_thread(store.incident, incident_id)
+        note_read(request, "read incident", [] if row is None else [row["patient_id"]], request.match_info["ident"])
         if row is None:
             raise web.HTTPNotFound(text="no such incident")
         row = dict(row)
@@ -61,6 +64,7 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
             if not actor:
                 raise web.HTTPBadRequest(text="'actor' is required: the audit trail records who did it")
             row = service.act(request.match_info["ident"], name, actor[:128], str(body.get("note") or "")[:2000])
+            note_action(request, name, None if row is None else row["patient_id"], request.match_info["ident"])
             if row is None:
                 raise web.HTTPNotFound(text="no such incident")
             return web.json_response({k: v for k, v in row.items() if k != "doc"}, dumps=dumps)

@@ -11,6 +11,7 @@ from typing import Protocol
 from aiohttp import web
 
 from vigil.shell.stores.sql import SqlStore
+from vigil.web.audit_trail import note_read
 from vigil.web.json import dumps
 
 
@@ -25,16 +26,19 @@ def add_operator_routes(app: web.Application, view: OperatorView) -> None:
 
     async def alerts(request: web.Request) -> web.Response:
         rows = view.store.alerts(patient_id=request.query.get("patient_id"), limit=int(request.query.get("limit", 100)))
+        note_read(request, "read alerts", (row["patient_id"] for row in rows))
         return web.json_response(rows, dumps=dumps)
 
     async def alert(request: web.Request) -> web.Response:
         row = view.store.alert(request.match_info["alert_id"])
+        note_read(request, "read alert", [] if row is None else [row["patient_id"]], request.match_info["alert_id"])
         if row is None:
             raise web.HTTPNotFound(text="no such alert")
         return web.json_response(row, dumps=dumps)
 
-    async def dead_letters(_request: web.Request) -> web.Response:
+    async def dead_letters(request: web.Request) -> web.Response:
         rows = [dict(row, raw=bytes(row["raw"])[:2048].decode("utf-8", "replace")) for row in view.store.dead_letters()]
+        note_read(request, "read dead letters", (row["patient_id"] for row in rows))
         return web.json_response(rows, dumps=dumps)
 
     app.router.add_get("/api/alerts", alerts)

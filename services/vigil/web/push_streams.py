@@ -13,6 +13,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from vigil.shell.notify.channels.push import SSE_EVENT, PushEvent, PushHub
+from vigil.web.audit_trail import note_read, record_now
 
 Authorize = Callable[[web.Request, str], Awaitable[bool]]
 
@@ -21,6 +22,11 @@ def _format_sse(event: PushEvent) -> bytes:
     # json.dumps escapes newlines inside strings, so `data:` is always one line.
     data = json.dumps(event.to_json(), ensure_ascii=False, default=str)
     return f"id: {event.id}\nevent: {SSE_EVENT}\ndata: {data}\n\n".encode("utf-8")
+
+
+def _patients(events: list[PushEvent]) -> set[str | None]:
+    """The patients whose incidents these events are about (for the access audit)."""
+    return {(e.payload.get("incident") or {}).get("patient_id") for e in events}
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -56,6 +62,8 @@ def sse_handler(hub: PushHub, keepalive_s: float = 15.0,
         # gap can be missed, and ids seen in the replay are skipped when they arrive live.
         subscription = hub.subscribe(inbox)
         backlog = hub.events(inbox, after=last_id) if last_id is not None else []
+        note_read(request, "open stream", _patients(backlog), inbox)
+        await record_now(request)  # the stream answers until it closes: recorded as it opens
         try:
             await response.prepare(request)
             await response.write(b"retry: 3000\n\n")
@@ -95,6 +103,7 @@ def inbox_handler(hub: PushHub, authorize: Authorize | None = None) -> Callable[
         after = _int_or_none(request.query.get("after"))
         events = hub.events(inbox, after=after)
         gap = after is not None and hub.has_gap(inbox, after)
+        note_read(request, "read inbox", _patients(events), inbox)
         return web.json_response({"inbox": inbox, "events": [e.to_json() for e in events], "gap": gap},
                                  dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
 

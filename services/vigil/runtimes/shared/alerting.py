@@ -27,6 +27,8 @@ from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
 from vigil.settings import VigilSettings
 from vigil.shell.stores.sql import WriteBatch
+from vigil.shell.stores.access_audit import AuditTrail
+from vigil.web.audit_trail import add_audit_trail
 from vigil.web.auth import bearer_ok
 from vigil.web.console import add_console_route
 from vigil.web.incidents import add_incident_routes
@@ -65,6 +67,7 @@ class AlertingService:
         self.write = write
         self.clock = clock
         self.store = DeskStore(engine, lane)  # lane: the embedded runtime's one writer thread
+        self.audit = AuditTrail(engine, lane)  # who read or did what to which patient's data (vigil.web.audit_trail)
         config = llm if llm is not None else LlmConfig.from_env()
         self.explainer = Explainer(config)
         self.llm_on = config is not None
@@ -130,6 +133,7 @@ class AlertingService:
         }
 
     def add_routes(self, app: web.Application) -> None:
+        add_audit_trail(app, self.audit)  # every route of the app, the operator API's included
         add_incident_routes(app, self)
         async def authorize(request: web.Request, _inbox: str) -> bool:
             return bearer_ok(request, self.api_token or "", query_token=True)
