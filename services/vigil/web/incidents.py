@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from vigil.shell.desk.desk import AlertDesk
+from vigil.shell.desk.desk import AlertDesk, IncidentClosed
 from vigil.shell.stores.desk_store import DeskStore
 from vigil.web.audit_trail import note_action, note_read
 from vigil.web.auth import bearer_ok
@@ -27,7 +27,9 @@ class IncidentService(Protocol):
 def add_incident_routes(app: web.Application, service: IncidentService) -> None:
     """GET /api/incidents[?state=&patient_id=], GET /api/incidents/{id} (with audit trail,
     notifications and explanations), POST /api/incidents/{id}/acknowledge and /resolve with a
-    JSON body {"actor": "...", "note": "..."}; {id} may also be an alert id."""
+    JSON body {"actor": "...", "note": "..."}; {id} may also be an alert id. Acting on a resolved
+    incident answers 409 with the reason; acknowledging twice answers 200 with the incident as it
+    stands (the first acknowledgement is kept)."""
     store = service.store
 
     async def list_incidents(request: web.Request) -> web.Response:
@@ -63,7 +65,13 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
             actor = str(body.get("actor") or "").strip()
             if not actor:
                 raise web.HTTPBadRequest(text="'actor' is required: the audit trail records who did it")
-            row = service.act(request.match_info["ident"], name, actor[:128], str(body.get("note") or "")[:2000])
+            try:
+                row = service.act(request.match_info["ident"], name, actor[:128], str(body.get("note") or "")[:2000])
+            except IncidentClosed as closed:
+                note_action(request, name, closed.row["patient_id"], request.match_info["ident"])
+                raise web.HTTPConflict(text=f"incident {closed.row['incident_id']} is resolved "
+                                            f"({closed.row.get('resolution') or 'resolved'}): "
+                                            f"it can no longer be {name}d") from None
             note_action(request, name, None if row is None else row["patient_id"], request.match_info["ident"])
             if row is None:
                 raise web.HTTPNotFound(text="no such incident")

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
-from vigil.shell.desk.desk import AlertDesk
+from vigil.shell.desk.desk import AlertDesk, IncidentClosed
 from vigil.shell.desk.explanation_worker import ExplanationWorker, template_texts
 from vigil.shell.stores.desk_store import DeskStore, WriteLane
 from vigil.shell.explain.explainer import Explainer
@@ -96,10 +96,17 @@ class AlertingService:
     # -- clinician actions (the API) ----------------------------------------------------------
 
     def act(self, ident: str, action: str, actor: str, note: str = "") -> dict[str, Any] | None:
-        """Acknowledge or resolve an incident (or the incident of an alert id). None: unknown."""
+        """Acknowledge or resolve an incident (or the incident of an alert id). None: unknown.
+
+        A resolved incident raises IncidentClosed (the API answers 409): acknowledging it would
+        record an acknowledgement of nothing. Acknowledging an acknowledged incident changes
+        nothing and answers with it as it stands (idempotent: a double click, a retried request)."""
         incident_id = self.desk.incident_id_for(ident)
-        if incident_id is None or self.store.incident(incident_id) is None:
+        row = None if incident_id is None else self.store.incident(incident_id)
+        if row is None:
             return None
+        if row["state"] == "resolved" or incident_id not in self.desk.book.incidents:  # the book: the unresolved
+            raise IncidentClosed(row)
         batch = WriteBatch()
         try:
             if action == "acknowledge":
