@@ -12,6 +12,10 @@ from vigil.shell.stores.desk_store import DeskStore
 from vigil.web.audit_trail import note_action, note_read
 from vigil.web.auth import bearer_ok
 from vigil.web.json import dumps
+from vigil.web.params import json_object, one_of, path_id, query_id, query_int
+
+STATES = ("open", "acknowledged", "resolved")
+BODY = '{"actor": "...", "note": "..."}'
 
 
 class IncidentService(Protocol):
@@ -33,16 +37,17 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
     store = service.store
 
     async def list_incidents(request: web.Request) -> web.Response:
-        rows = await asyncio.to_thread(store.incidents, state=request.query.get("state"),
-                                       patient_id=request.query.get("patient_id"),
-                                       limit=int(request.query.get("limit", 200)))
+        rows = await asyncio.to_thread(store.incidents, state=one_of(request, "state", STATES),
+                                       patient_id=query_id(request, "patient_id"),
+                                       limit=query_int(request, "limit", default=200))
         note_read(request, "read incidents", (row["patient_id"] for row in rows))
         return web.json_response([{k: v for k, v in row.items() if k != "doc"} for row in rows], dumps=dumps)
 
     async def one_incident(request: web.Request) -> web.Response:
-        incident_id = service.desk.incident_id_for(request.match_info["ident"])
+        ident = path_id(request, "ident")
+        incident_id = service.desk.incident_id_for(ident)
         row = None if incident_id is None else await asyncio.to_thread(store.incident, incident_id)
-        note_read(request, "read incident", [] if row is None else [row["patient_id"]], request.match_info["ident"])
+        note_read(request, "read incident", [] if row is None else [row["patient_id"]], ident)
         if row is None:
             raise web.HTTPNotFound(text="no such incident")
         row = dict(row)
@@ -58,21 +63,19 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
         async def handler(request: web.Request) -> web.Response:
             if service.api_token and not bearer_ok(request, service.api_token):
                 raise web.HTTPUnauthorized(text="a bearer token is required (VIGIL_API_TOKEN)")
-            try:
-                body = await request.json() if request.can_read_body else {}
-            except ValueError:
-                raise web.HTTPBadRequest(text="body must be JSON: {\"actor\": \"...\", \"note\": \"...\"}") from None
-            actor = str(body.get("actor") or "").strip()
+            ident = path_id(request, "ident")
+            body = await json_object(request, {"actor": 128, "note": 2000}, BODY)
+            actor = body.get("actor", "").strip()
             if not actor:
                 raise web.HTTPBadRequest(text="'actor' is required: the audit trail records who did it")
             try:
-                row = service.act(request.match_info["ident"], name, actor[:128], str(body.get("note") or "")[:2000])
+                row = service.act(ident, name, actor, body.get("note", ""))
             except IncidentClosed as closed:
-                note_action(request, name, closed.row["patient_id"], request.match_info["ident"])
+                note_action(request, name, closed.row["patient_id"], ident)
                 raise web.HTTPConflict(text=f"incident {closed.row['incident_id']} is resolved "
                                             f"({closed.row.get('resolution') or 'resolved'}): "
                                             f"it can no longer be {name}d") from None
-            note_action(request, name, None if row is None else row["patient_id"], request.match_info["ident"])
+            note_action(request, name, None if row is None else row["patient_id"], ident)
             if row is None:
                 raise web.HTTPNotFound(text="no such incident")
             return web.json_response({k: v for k, v in row.items() if k != "doc"}, dumps=dumps)

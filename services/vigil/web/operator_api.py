@@ -13,6 +13,7 @@ from aiohttp import web
 from vigil.shell.stores.sql import SqlStore
 from vigil.web.audit_trail import note_read
 from vigil.web.json import dumps
+from vigil.web.params import path_id, query_id, query_int
 
 
 class OperatorView(Protocol):
@@ -25,19 +26,21 @@ def add_operator_routes(app: web.Application, view: OperatorView) -> None:
     """Add /api/alerts, /api/alerts/{alert_id} and /api/dead-letters to `app`."""
 
     async def alerts(request: web.Request) -> web.Response:
-        rows = view.store.alerts(patient_id=request.query.get("patient_id"), limit=int(request.query.get("limit", 100)))
+        rows = view.store.alerts(patient_id=query_id(request, "patient_id"), limit=query_int(request, "limit", default=100))
         note_read(request, "read alerts", (row["patient_id"] for row in rows))
         return web.json_response(rows, dumps=dumps)
 
     async def alert(request: web.Request) -> web.Response:
-        row = view.store.alert(request.match_info["alert_id"])
-        note_read(request, "read alert", [] if row is None else [row["patient_id"]], request.match_info["alert_id"])
+        alert_id = path_id(request, "alert_id")
+        row = view.store.alert(alert_id)
+        note_read(request, "read alert", [] if row is None else [row["patient_id"]], alert_id)
         if row is None:
             raise web.HTTPNotFound(text="no such alert")
         return web.json_response(row, dumps=dumps)
 
     async def dead_letters(request: web.Request) -> web.Response:
-        rows = [dict(row, raw=bytes(row["raw"])[:2048].decode("utf-8", "replace")) for row in view.store.dead_letters()]
+        rows = [dict(row, raw=bytes(row["raw"])[:2048].decode("utf-8", "replace")) for row in view.store.dead_letters(
+            limit=query_int(request, "limit", default=100))]
         note_read(request, "read dead letters", (row["patient_id"] for row in rows))
         return web.json_response(rows, dumps=dumps)
 

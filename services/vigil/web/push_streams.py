@@ -14,6 +14,7 @@ from aiohttp import web
 
 from vigil.shell.notify.channels.push import SSE_EVENT, PushEvent, PushHub
 from vigil.web.audit_trail import note_read, record_now
+from vigil.web.params import query_id, whole_number
 
 Authorize = Callable[[web.Request, str], Awaitable[bool]]
 
@@ -30,16 +31,12 @@ def _patients(events: list[PushEvent]) -> set[str | None]:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"not an event id: {value!r}") from None
+    return whole_number(value, "the event id", low=0, high=2**63 - 1)
 
 
 async def _inbox_of(request: web.Request, authorize: Authorize | None) -> str:
-    inbox = request.query.get("inbox", "").strip()
-    if not inbox:
-        raise web.HTTPBadRequest(text="inbox is required")
+    inbox = query_id(request, "inbox", required=True)
+    assert inbox is not None
     if authorize is not None and not await authorize(request, inbox):
         raise web.HTTPForbidden(text="not your inbox")
     return inbox
