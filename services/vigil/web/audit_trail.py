@@ -40,8 +40,8 @@ def note_action(request: web.Request, action: str, patient_id: str | None, targe
 
 
 async def record_now(request: web.Request, status: int = 200) -> None:
-    """Write this request's notes now (a push stream, before it starts streaming)."""
-    await _write_notes(request, status)
+    """Write this request's notes now (a push stream, before it starts streaming); 503 if they cannot be."""
+    await _write_or_withhold(request, status)
 
 
 async def _write_notes(request: web.Request, status: int) -> None:
@@ -69,15 +69,20 @@ def audit_middleware() -> Callable[[web.Request, Handler], Awaitable[web.StreamR
         except Exception:
             await _write_quietly(request, 500)
             raise
-        try:
-            await _write_notes(request, response.status)
-        except Exception:
-            log.exception("access audit not written: the answer is withheld", extra={"path": request.rel_url.path})
-            raise web.HTTPServiceUnavailable(text="the access audit could not be written, so nothing is shown; "
-                                                  "try again") from None
+        await _write_or_withhold(request, response.status)
         return response
 
     return audit
+
+
+async def _write_or_withhold(request: web.Request, status: int) -> None:
+    """Write the notes of an answer that shows patient data; if that fails, the data is not sent (503)."""
+    try:
+        await _write_notes(request, status)
+    except Exception:
+        log.exception("access audit not written: the answer is withheld", extra={"path": request.rel_url.path})
+        raise web.HTTPServiceUnavailable(text="the access audit could not be written, so nothing is shown; "
+                                              "try again") from None
 
 
 async def _write_quietly(request: web.Request, status: int) -> None:

@@ -59,9 +59,9 @@ def sse_handler(hub: PushHub, keepalive_s: float = 15.0,
         # gap can be missed, and ids seen in the replay are skipped when they arrive live.
         subscription = hub.subscribe(inbox)
         backlog = hub.events(inbox, after=last_id) if last_id is not None else []
-        note_read(request, "open stream", _patients(backlog), inbox)
-        await record_now(request)  # the stream answers until it closes: recorded as it opens
         try:
+            note_read(request, "open stream", _patients(backlog), inbox)
+            await record_now(request)  # the stream answers until it closes: recorded as it opens
             await response.prepare(request)
             await response.write(b"retry: 3000\n\n")
             if last_id is not None and hub.has_gap(inbox, last_id):

@@ -111,3 +111,15 @@ async def test_when_the_audit_cannot_be_written_patient_data_is_withheld(tmp_pat
         assert response.status == 503 and "pt-a" not in await response.text()
         assert "audit" in await response.text()
     await asyncio.sleep(0)
+
+
+async def test_a_stream_whose_opening_cannot_be_recorded_does_not_open(ward, monkeypatch):
+    runtime, client = ward
+
+    def broken(rows):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runtime.alerting.audit, "write", broken)
+    response = await client.get("/api/stream?inbox=console")
+    assert response.status == 503 and "audit" in await response.text()
+    assert runtime.alerting.hub.subscriber_count("console") == 0  # the subscription was closed
