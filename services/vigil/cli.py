@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_commands(sub)
     _add_tool_commands(sub)
     _add_bench_command(sub)
+    _add_audit_command(sub)  # vigil audit export
     __import__("vigil_models.cli", fromlist=["register"]).register(sub)  # vigil model train|evaluate|info
     __import__("vigil.runtimes.notifier.cli", fromlist=["register"]).register(sub)  # vigil notifier
     __import__("vigil.tools.explain_cli", fromlist=["register"]).register(sub)  # vigil explain|explain-eval
@@ -275,6 +276,63 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--block", type=int, default=50, help="api: requests per side before switching sides")
     bench.add_argument("--baseline", help="api: a source tree to compare with (services/, simulators/, models/)")
     bench.set_defaults(func=_bench)
+
+
+# -- vigil audit export: the access audit, streamed (issue 11; docs/security.md, "Audit") ---------
+
+
+def _audit_time(value: str) -> float:
+    """An ISO 8601 date or time as epoch seconds; without a zone, UTC."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {value!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    import csv
+    from datetime import datetime, timezone
+
+    from sqlalchemy import create_engine, inspect
+
+    from vigil.settings import VigilSettings
+    from vigil.shell.stores.access_audit import EXPORT_COLUMNS, AuditTrail
+
+    settings = VigilSettings()
+    engine = create_engine(settings.database_url or settings.sqlite_url())
+    if not inspect(engine).has_table("access_audit"):
+        print("vigil audit export: this store has no access audit yet (VIGIL_DATABASE_URL / VIGIL_DATA_DIR)",
+              file=sys.stderr)
+        return 1
+    rows = AuditTrail(engine).export(since=args.since, until=args.until, patient_id=args.patient)
+    columns = ("when", *EXPORT_COLUMNS)
+    out = csv.DictWriter(sys.stdout, columns, lineterminator="\n") if args.format == "csv" else None
+    if out is not None:
+        out.writeheader()
+    for row in rows:
+        row = {"when": datetime.fromtimestamp(row["t"], timezone.utc).isoformat(), **row}
+        if out is not None:
+            out.writerow(row)
+        else:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    engine.dispose()
+    return 0
+
+
+def _add_audit_command(sub: argparse._SubParsersAction) -> None:
+    audit = sub.add_parser("audit", help="the access audit: who read or did what to which patient's data")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_sub.add_parser("export", help="stream the access audit, oldest first (VIGIL_DATABASE_URL or the "
+                                  "embedded store in VIGIL_DATA_DIR)")
+    export.add_argument("--since", type=_audit_time, default=None, help="ISO 8601, inclusive (no zone: UTC)")
+    export.add_argument("--until", type=_audit_time, default=None, help="ISO 8601, exclusive (no zone: UTC)")
+    export.add_argument("--patient", default=None, help="only this patient's rows")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.set_defaults(func=_audit_export)
 
 
 def main(argv: list[str] | None = None) -> int:

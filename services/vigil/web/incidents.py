@@ -8,10 +8,15 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from vigil.core.access import Permission
-from vigil.shell.desk.desk import AlertDesk
+from vigil.shell.desk.desk import AlertDesk, IncidentClosed
 from vigil.shell.stores.desk_store import DeskStore
 from vigil.web.access import may_see, patients_in_scope, require
+from vigil.web.audit_trail import note_action, note_read
 from vigil.web.json import dumps
+from vigil.web.params import json_object, one_of, path_id, query_id, query_int
+
+STATES = ("open", "acknowledged", "resolved")
+BODY = '{"note": "..."}'
 
 
 class IncidentService(Protocol):
@@ -28,12 +33,14 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
     notifications and explanations), POST /api/incidents/{id}/acknowledge and /resolve with an
     optional JSON body {"note": "..."}; {id} may also be an alert id. Everything is filtered to
     the caller's patients (another's incident answers 404); the actor recorded is the
-    authenticated person, never a name from the body (a body naming one is refused)."""
+    authenticated person, never a name from the body (a body naming one is refused). Acting on a
+    resolved incident answers 409 with the reason; acknowledging twice answers 200 with the
+    incident as it stands (the first acknowledgement is kept)."""
     store = service.store
 
     async def visible_incident(request: web.Request, permission: Permission) -> str:
         """The incident id of {ident}, if the caller may `permission` on its patient; else 404."""
-        incident_id = service.desk.incident_id_for(request.match_info["ident"])
+        incident_id = service.desk.incident_id_for(path_id(request, "ident"))
         row = None if incident_id is None else await asyncio.to_thread(store.incident, incident_id)
         if row is None or not may_see(request, permission, row["patient_id"]):
             raise web.HTTPNotFound(text="no such incident")
@@ -41,15 +48,17 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
 
     async def list_incidents(request: web.Request) -> web.Response:
         require(request, Permission.READ_INCIDENTS)
-        rows = await asyncio.to_thread(store.incidents, state=request.query.get("state"),
-                                       patient_id=request.query.get("patient_id"),
-                                       limit=int(request.query.get("limit", 200)), patient_ids=patients_in_scope(request))
+        rows = await asyncio.to_thread(store.incidents, state=one_of(request, "state", STATES),
+                                       patient_id=query_id(request, "patient_id"),
+                                       limit=query_int(request, "limit", default=200), patient_ids=patients_in_scope(request))
+        note_read(request, "read incidents", (row["patient_id"] for row in rows))
         return web.json_response([{k: v for k, v in row.items() if k != "doc"} for row in rows], dumps=dumps)
 
     async def one_incident(request: web.Request) -> web.Response:
         require(request, Permission.READ_INCIDENTS)
         incident_id = await visible_incident(request, Permission.READ_INCIDENTS)
         row = dict(await asyncio.to_thread(store.incident, incident_id))
+        note_read(request, "read incident", [row["patient_id"]], incident_id)
         row["alerts"] = row.pop("doc").get("members", {})
         row["audit"] = await asyncio.to_thread(store.audit, incident_id)
         row["notifications"] = [{k: n[k] for k in ("key", "event", "recipient_id", "channel", "status", "attempts",
@@ -61,17 +70,19 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
     def action(name: str):
         async def handler(request: web.Request) -> web.Response:
             actor = require(request, Permission.ACT_ON_INCIDENT).name
-            try:
-                body = await request.json() if request.can_read_body else {}
-            except ValueError:
-                raise web.HTTPBadRequest(text="body must be JSON: {\"note\": \"...\"}") from None
-            if not isinstance(body, dict):
-                raise web.HTTPBadRequest(text="body must be a JSON object: {\"note\": \"...\"}")
+            body = await json_object(request, {"actor": 128, "note": 2000}, BODY)
             if "actor" in body:
                 raise web.HTTPBadRequest(text="'actor' is not taken from the request: the audit trail records who "
                                               "is logged in")
             incident_id = await visible_incident(request, Permission.ACT_ON_INCIDENT)
-            row = service.act(incident_id, name, actor[:128], str(body.get("note") or "")[:2000])
+            try:
+                row = service.act(incident_id, name, actor[:128], body.get("note") or "")
+            except IncidentClosed as closed:
+                note_action(request, name, closed.row["patient_id"], incident_id)
+                raise web.HTTPConflict(text=f"incident {closed.row['incident_id']} is resolved "
+                                            f"({closed.row.get('resolution') or 'resolved'}): "
+                                            f"it can no longer be {name}d") from None
+            note_action(request, name, None if row is None else row["patient_id"], incident_id)
             if row is None:
                 raise web.HTTPNotFound(text="no such incident")
             return web.json_response({k: v for k, v in row.items() if k != "doc"}, dumps=dumps)

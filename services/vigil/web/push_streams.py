@@ -13,6 +13,8 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from vigil.shell.notify.channels.push import SSE_EVENT, PushEvent, PushHub
+from vigil.web.audit_trail import note_read, record_now
+from vigil.web.params import query_id, whole_number
 
 Authorize = Callable[[web.Request, str], Awaitable[bool]]
 Visible = Callable[[web.Request, PushEvent], bool]  # an event of a shared inbox the caller may see
@@ -28,17 +30,18 @@ def _format_sse(event: PushEvent) -> bytes:
     return f"id: {event.id}\nevent: {SSE_EVENT}\ndata: {data}\n\n".encode("utf-8")
 
 
+def _patients(events: list[PushEvent]) -> set[str | None]:
+    """The patients whose incidents these events are about (for the access audit)."""
+    return {(e.payload.get("incident") or {}).get("patient_id") for e in events}
+
+
 def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"not an event id: {value!r}") from None
+    return whole_number(value, "the event id", low=0, high=2**63 - 1)
 
 
 async def _inbox_of(request: web.Request, authorize: Authorize | None) -> str:
-    inbox = request.query.get("inbox", "").strip()
-    if not inbox:
-        raise web.HTTPBadRequest(text="inbox is required")
+    inbox = query_id(request, "inbox", required=True)
+    assert inbox is not None
     if authorize is not None and not await authorize(request, inbox):
         raise web.HTTPForbidden(text="not your inbox")
     return inbox
@@ -62,6 +65,8 @@ def sse_handler(hub: PushHub, keepalive_s: float = 15.0, authorize: Authorize | 
         subscription = hub.subscribe(inbox)
         backlog = hub.events(inbox, after=last_id) if last_id is not None else []
         try:
+            note_read(request, "open stream", _patients(backlog), inbox)
+            await record_now(request)  # the stream answers until it closes: recorded as it opens
             await response.prepare(request)
             await response.write(b"retry: 3000\n\n")
             if last_id is not None and hub.has_gap(inbox, last_id):
@@ -103,6 +108,7 @@ def inbox_handler(hub: PushHub, authorize: Authorize | None = None,
         after = _int_or_none(request.query.get("after"))
         events = [event for event in hub.events(inbox, after=after) if visible(request, event)]
         gap = after is not None and hub.has_gap(inbox, after)
+        note_read(request, "read inbox", _patients(events), inbox)
         return web.json_response({"inbox": inbox, "events": [e.to_json() for e in events], "gap": gap},
                                  dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
 

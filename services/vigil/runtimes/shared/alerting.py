@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
-from vigil.shell.desk.desk import AlertDesk
+from vigil.shell.desk.desk import AlertDesk, IncidentClosed
 from vigil.shell.desk.explanation_worker import ExplanationWorker, template_texts
 from vigil.shell.stores.desk_store import DeskStore, WriteLane
 from vigil.shell.explain.explainer import Explainer
@@ -31,6 +31,8 @@ from vigil.core.access import Permission, may_read_inbox
 from vigil.shell.identity.people import People
 from vigil.shell.identity.sessions import StreamTickets
 from vigil.web.access import BearerVerifier, Gate, ServiceToken, install, may_see, principal_of
+from vigil.shell.stores.access_audit import AuditTrail
+from vigil.web.audit_trail import add_audit_trail
 from vigil.web.console import add_console_route
 from vigil.web.incidents import add_incident_routes
 from vigil.web.login import add_login_routes
@@ -73,6 +75,7 @@ class AlertingService:
         self.write = write
         self.clock = clock
         self.store = DeskStore(engine, lane)  # lane: the embedded runtime's one writer thread
+        self.audit = AuditTrail(engine, lane)  # who read or did what to which patient's data (vigil.web.audit_trail)
         config = llm if llm is not None else LlmConfig.from_env()
         self.explainer = Explainer(config)
         self.llm_on = config is not None
@@ -102,10 +105,17 @@ class AlertingService:
     # -- clinician actions (the API) ----------------------------------------------------------
 
     def act(self, ident: str, action: str, actor: str, note: str = "") -> dict[str, Any] | None:
-        """Acknowledge or resolve an incident (or the incident of an alert id). None: unknown."""
+        """Acknowledge or resolve an incident (or the incident of an alert id). None: unknown.
+
+        A resolved incident raises IncidentClosed (the API answers 409): acknowledging it would
+        record an acknowledgement of nothing. Acknowledging an acknowledged incident changes
+        nothing and answers with it as it stands (idempotent: a double click, a retried request)."""
         incident_id = self.desk.incident_id_for(ident)
-        if incident_id is None or self.store.incident(incident_id) is None:
+        row = None if incident_id is None else self.store.incident(incident_id)
+        if row is None:
             return None
+        if row["state"] == "resolved" or incident_id not in self.desk.book.incidents:  # the book: the unresolved
+            raise IncidentClosed(row)
         batch = WriteBatch()
         try:
             if action == "acknowledge":
@@ -155,6 +165,7 @@ class AlertingService:
         """Authentication on every route of `app`, the login routes, the incident API, the
         console and the push streams (a person reads only their own inbox)."""
         install(app, self.gate())
+        add_audit_trail(app, self.audit)  # every route of the app after authentication, the operator API's included
         add_login_routes(app, self.people)
         add_incident_routes(app, self)
         add_console_route(app)

@@ -23,6 +23,7 @@ from vigil.runtimes.shared.health import http_status
 from vigil.settings import VigilSettings
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry, load_roster
+from vigil.web.params import MAX_BODY_BYTES
 
 log = logging.getLogger("vigil.service")
 
@@ -68,7 +69,7 @@ class ServiceSkeleton:
 
     def app(self) -> web.Application:
         """The runtime's HTTP app: /healthz and /metrics, then the routes it was given."""
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY_BYTES)  # larger bodies: 413, before any handler reads them
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         for add_routes in self.routes:

@@ -32,6 +32,14 @@ log = logging.getLogger("vigil.desk")
 ALERT_EVENTS = ("raised", "severity_changed", "cleared")
 
 
+class IncidentClosed(Exception):
+    """A clinician acted on a resolved incident: nothing changes, and the caller is told so (HTTP 409)."""
+
+    def __init__(self, row: dict) -> None:
+        super().__init__(f"incident {row['incident_id']} is resolved")
+        self.row = row
+
+
 @dataclass(frozen=True, slots=True)
 class AlertChange:
     """One event of an alert, with the alert as it stood then."""

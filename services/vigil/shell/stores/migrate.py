@@ -11,6 +11,9 @@ columns. On start-up every store therefore:
 
 Every change is logged. Changing a column's type or a key is not attempted: that needs a
 written migration, and start-up fails loudly rather than guess.
+
+Tables marked `info={"append_only": True}` (the access audit) get triggers that make the database
+itself refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL), installed when missing.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def upgrade(engine: Engine, metadata: MetaData) -> list[str]:
             for statement in statements:
                 log.warning("store schema upgraded", extra={"statement": statement})
                 conn.execute(text(statement))
-    return statements + _add_indexes(engine, metadata, existing_tables)
+    return statements + _add_indexes(engine, metadata, existing_tables) + append_only(engine, metadata)
 
 
 def _add_indexes(engine: Engine, metadata: MetaData, existing_tables: set[str]) -> list[str]:
@@ -69,4 +72,45 @@ def _add_indexes(engine: Engine, metadata: MetaData, existing_tables: set[str]) 
                     index.create(conn, checkfirst=True)
                 log.warning("store index added", extra={"index": index.name})
                 created.append(f"CREATE INDEX {index.name}")
+    return created
+
+
+# PostgreSQL: one function refuses every change; each append-only table's trigger calls it.
+_PG_REFUSE = (
+    "CREATE OR REPLACE FUNCTION vigil_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only: ' || TG_OP || ' refused'; END $$"
+)
+_PG_LOCK = 0x5649_4749  # pg_advisory_xact_lock key: two processes starting at once install the triggers once
+
+
+def append_only(engine: Engine, metadata: MetaData) -> list[str]:
+    """Install the triggers that refuse UPDATE and DELETE on append-only tables; return those created."""
+    tables = [t.name for t in metadata.sorted_tables if t.info.get("append_only")]
+    if not tables:
+        return []
+    created: list[str] = []
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+            conn.execute(text(_PG_REFUSE))
+        for table in tables:
+            if engine.dialect.name == "postgresql":
+                name = f"{table}_append_only"
+                have = conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND tgname = :n"),
+                                    {"t": table, "n": name}).scalar()
+                if not have:
+                    conn.execute(text(f'CREATE TRIGGER "{name}" BEFORE UPDATE OR DELETE OR TRUNCATE ON "{table}" '
+                                      "FOR EACH STATEMENT EXECUTE FUNCTION vigil_refuse_change()"))
+                    created.append(name)
+                continue
+            for operation in ("UPDATE", "DELETE"):
+                name = f"{table}_no_{operation.lower()}"
+                have = conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
+                                    {"n": name}).scalar()
+                if not have:
+                    conn.execute(text(f'CREATE TRIGGER "{name}" BEFORE {operation} ON "{table}" '
+                                      f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END"))
+                    created.append(name)
+    for name in created:
+        log.info("store trigger added", extra={"trigger": name})
     return created

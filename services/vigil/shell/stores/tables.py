@@ -269,3 +269,27 @@ enrolment_codes = Table(
     Column("expires_t", Float, nullable=False),
     Column("used_t", Float),
 )
+# -- the access audit (issue 11): who read or did what to which patient's data --------------------
+# One row per request and patient (a list of ten patients' incidents: ten rows, one insert). Append-only,
+# enforced by the database: migrate.py installs triggers that refuse UPDATE, DELETE (and, on PostgreSQL,
+# TRUNCATE) on every table marked `append_only`. Nothing in Vigil deletes these rows: how long they are
+# kept is the hospital's decision (docs/security.md, "Audit").
+access_audit = Table(
+    "access_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("t", Float, nullable=False),  # when (epoch seconds, UTC)
+    Column("subject", String(160), nullable=False),  # who: Principal.subject, "anonymous" without one
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("via", String(16), nullable=False),  # how they were authenticated
+    Column("patient_id", String(64)),  # which patient (None: no patient's data, e.g. a refused request)
+    Column("action", String(32), nullable=False),  # "read incidents", "acknowledge", ...
+    Column("target", String(256), nullable=False),  # what exactly, e.g. an incident id
+    Column("outcome", String(16), nullable=False),  # ok, denied, not_found, conflict, invalid, error
+    Column("status", Integer),  # the HTTP status answered
+    Column("address", String(64)),  # the request's client address
+    info={"append_only": True},
+)
+Index("ix_access_audit_t", access_audit.c.t)
+Index("ix_access_audit_patient", access_audit.c.patient_id, access_audit.c.t)

@@ -1,0 +1,157 @@
+"""Attacks on the access audit: rewriting or erasing who read what.
+
+The table is append-only by the database's own triggers, so even a caller with SQL access through
+Vigil's own connection cannot UPDATE, DELETE (or, on PostgreSQL, TRUNCATE) a row. Runs on SQLite
+always and on PostgreSQL with the real servers (VIGIL_INTEGRATION=1). Then, through HTTP: a forged
+actor or forwarded address does not change the row; reads are recorded against the patient shown.
+(tests/attacks/conftest.py's `record_attack` is not on this branch: these tests assert directly.)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DatabaseError
+
+from vigil.core.events import Alert
+from vigil.core.identity import Principal, Role
+from vigil.settings import VigilSettings
+from vigil.shell.desk.desk import AlertChange
+from vigil.shell.registry import Registry, Roster
+from vigil.shell.stores.access_audit import AuditTrail
+from vigil.shell.stores.rows import AlertRow
+from vigil.shell.stores.sql import SqlStore, WriteBatch
+
+MALLORY = Principal("local:mallory", "Mallory", Role.NURSE)
+TAMPERING = [
+    "UPDATE access_audit SET subject = 'local:someone-else' WHERE subject = 'local:mallory'",
+    "UPDATE access_audit SET t = 0",
+    "DELETE FROM access_audit WHERE subject = 'local:mallory'",
+    "DELETE FROM access_audit",
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'vigil.sqlite'}"
+        return
+    if os.environ.get("VIGIL_INTEGRATION") != "1":
+        pytest.skip("PostgreSQL: real servers not started here (VIGIL_INTEGRATION=1)")
+    base = os.environ["VIGIL_DATABASE_URL"]
+    schema = "a" + uuid.uuid4().hex[:10]
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{base}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.mark.parametrize("statement", TAMPERING)
+async def test_an_audit_row_cannot_be_rewritten_or_erased_through_sql(database, statement):
+    store = SqlStore(database)
+    trail = AuditTrail(store.engine)
+    await trail.record(MALLORY, "read incident", ["pt-a"], "in-1", "ok", "10.0.0.66", 200)
+    try:
+        with pytest.raises(DatabaseError, match="append-only"):
+            with store.engine.begin() as conn:
+                conn.execute(text(statement))
+        assert [(r["subject"], r["patient_id"]) for r in trail.export()] == [("local:mallory", "pt-a")]
+    finally:
+        store.engine.dispose()
+
+
+async def test_postgresql_also_refuses_truncate_and_a_second_start_keeps_one_trigger(database):
+    if not database.startswith("postgresql"):
+        pytest.skip("TRUNCATE bypasses row triggers; SQLite has no TRUNCATE")
+    store = SqlStore(database)
+    again = SqlStore(database)  # a second process starting on the same schema
+    try:
+        await AuditTrail(store.engine).record(MALLORY, "read alerts", ["pt-a"])
+        with pytest.raises(DatabaseError, match="append-only"):
+            with store.engine.begin() as conn:
+                conn.execute(text("TRUNCATE access_audit"))
+        with store.engine.connect() as conn:
+            triggers = conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass('access_audit') "
+                                         "AND NOT tgisinternal")).scalar()
+        assert triggers == 1 and len(list(AuditTrail(store.engine).export())) == 1
+    finally:
+        store.engine.dispose()
+        again.engine.dispose()
+
+
+# -- through HTTP: what a caller sends cannot change who the audit says they are, or where from ---------
+
+ALICE = Principal("local:alice", "Alice Nurse", Role.NURSE, wards=frozenset({"w1"}))
+
+
+@pytest.fixture
+async def ward(tmp_path):
+    """The embedded runtime's app over one stored incident (alert a1 of pt-a); every request is Alice's,
+    as the authentication middleware will make it."""
+    from vigil.runtimes.embedded.runtime import EmbeddedRuntime
+
+    roster = Roster.model_validate({"patients": [{"patient_id": "pt-a", "ward": "w1", "devices": []}]})
+    runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path, models_enabled=False), Registry(roster))
+    raised = Alert(alert_id="a1", patient_id="pt-a", kind="hypoxaemia", category="clinical", severity="critical",
+                   rule="SpO2 < 88", values={"spo2_pct": 85}, onset_t=1.0, raised_t=2.0, news2=None, contributors=[],
+                   model_version=None, cleared_t=None, baselines={}, trends={})
+    batch = WriteBatch(alerts=[AlertRow.of(raised)])
+    runtime.alerting.desk.take([AlertChange("raised", raised, 2.0)], batch)
+    runtime.store.write(batch)
+    runtime.alerting.desk.committed()
+
+    class AliceToken:  # the real authentication middleware, through its bearer seam
+        def verify(self, token: str):
+            return ALICE if token == "test-alice" else None
+
+    @web.middleware
+    async def as_alice(request, handler):
+        return await handler(request.clone(headers={**request.headers, "Authorization": "Bearer test-alice"}))
+
+    runtime.alerting.bearer_verifiers.append(AliceToken())
+
+    app = runtime.skeleton.app()
+    app.middlewares.insert(0, as_alice)
+    try:
+        async with TestClient(TestServer(app)) as client:
+            yield runtime, client
+    finally:
+        await runtime.stop()
+
+
+async def test_a_forged_actor_or_forwarded_address_does_not_change_the_audit_row(ward):
+    runtime, client = ward
+    response = await client.post("/api/incidents/a1/acknowledge", json={"actor": "mallory"},
+                                 headers={"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"})
+    assert response.status == 200
+    (row,) = runtime.alerting.audit.export()
+    assert (row["subject"], row["name"], row["action"], row["patient_id"], row["address"]) == (
+        "local:alice", "Alice Nurse", "acknowledge", "pt-a", "127.0.0.1")
+
+
+async def test_a_read_through_a_filter_or_an_alert_id_is_recorded_against_the_patient_shown(ward):
+    runtime, client = ward
+    await client.get("/api/incidents?patient_id=pt-a")
+    await client.get("/api/incidents/a1")  # an alert id standing for its incident
+    await client.get("/api/alerts?patient_id=pt-a&limit=1")
+    assert [(r["action"], r["patient_id"]) for r in runtime.alerting.audit.export()] == [
+        ("read incidents", "pt-a"), ("read incident", "pt-a"), ("read alerts", "pt-a")]
+
+
+async def test_a_rejected_hostile_request_leaves_no_false_row_and_no_row_is_lost(ward):
+    runtime, client = ward
+    assert (await client.get("/api/incidents?limit=1e9")).status == 400  # refused before reading: nothing shown
+    assert (await client.post("/api/incidents/a1/resolve", data=b"[1]")).status == 400
+    assert list(runtime.alerting.audit.export()) == []
+    assert (await client.post("/api/incidents/a1/resolve", json={"actor": "x"})).status == 200
+    assert (await client.post("/api/incidents/a1/acknowledge", json={"actor": "x"})).status == 409
+    assert [(r["action"], r["outcome"]) for r in runtime.alerting.audit.export()] == [
+        ("resolve", "ok"), ("acknowledge", "conflict")]
