@@ -129,7 +129,9 @@ async def ward(tmp_path):
 
 async def test_a_forged_actor_or_forwarded_address_does_not_change_the_audit_row(ward):
     runtime, client = ward
-    response = await client.post("/api/incidents/a1/acknowledge", json={"actor": "mallory"},
+    forged = await client.post("/api/incidents/a1/acknowledge", json={"actor": "mallory"})
+    assert forged.status == 400, "a body naming an actor is refused, never recorded"
+    response = await client.post("/api/incidents/a1/acknowledge",
                                  headers={"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"})
     assert response.status == 200
     (row,) = runtime.alerting.audit.export()
@@ -151,7 +153,7 @@ async def test_a_rejected_hostile_request_leaves_no_false_row_and_no_row_is_lost
     assert (await client.get("/api/incidents?limit=1e9")).status == 400  # refused before reading: nothing shown
     assert (await client.post("/api/incidents/a1/resolve", data=b"[1]")).status == 400
     assert list(runtime.alerting.audit.export()) == []
-    assert (await client.post("/api/incidents/a1/resolve", json={"actor": "x"})).status == 200
-    assert (await client.post("/api/incidents/a1/acknowledge", json={"actor": "x"})).status == 409
+    assert (await client.post("/api/incidents/a1/resolve", json={"note": "x"})).status == 200
+    assert (await client.post("/api/incidents/a1/acknowledge")).status == 409
     assert [(r["action"], r["outcome"]) for r in runtime.alerting.audit.export()] == [
         ("resolve", "ok"), ("acknowledge", "conflict")]

@@ -5,7 +5,9 @@ introspecting app.router, so a route added later is walked too: bad query values
 parameters, bodies that are not JSON or not the expected shape (a list, a string, nested junk,
 lone surrogates, 50 000 levels of nesting, 10 MB), bytes that are not UTF-8 in headers, and
 non-ASCII Authorization headers and cookies. /healthz alone may answer 503: the runtime under
-test is not started, and "down" is its true answer (with a JSON reason).
+test is not started, and "down" is its true answer (with a JSON reason). The walk goes as a
+logged-in physician (session cookie and CSRF header), or with the service token, so that the
+hostile values reach the handlers and not only the authentication middleware.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from aiohttp import ClientError, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from vigil.core.identity import Role
 from vigil.settings import VigilSettings
 from vigil.shell.registry import Registry
 
@@ -43,11 +46,11 @@ def runtime_app(kind: str, tmp_path):
 
         token = "s3cret" if kind.endswith("token") else None  # the bearer check runs on the hostile headers too
         runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path, models_enabled=False, api_token=token), Registry())
-        return runtime, runtime.skeleton.app(), runtime.alerting.hub, runtime.stop
+        return runtime.alerting, runtime.skeleton.app(), runtime.alerting.hub, runtime.stop
     from vigil.runtimes.notifier.notifier import Notifier
 
     notifier = Notifier(VigilSettings(data_dir=tmp_path), Registry())
-    return notifier, notifier.skeleton.app(), notifier.service.hub, notifier.service.stop
+    return notifier.service, notifier.skeleton.app(), notifier.service.hub, notifier.service.stop
 
 
 def routes(app: web.Application) -> list[tuple[str, str]]:
@@ -60,12 +63,25 @@ def fill(template: str, value: str) -> str:
     return re.sub(r"\{[^}]+\}", value, template)
 
 
+async def credentials(kind: str, service, client: TestClient) -> dict[str, str]:
+    """The headers of a logged-in physician (session cookie, CSRF token), or of the service token."""
+    if kind.endswith("token"):
+        return {"Authorization": "Bearer s3cret"}
+    service.people.accounts.add("dr.walk", Role.PHYSICIAN, wards=["ward"], password="a long walk password")
+    async with client.post("/api/login", json={"username": "dr.walk", "password": "a long walk password"}) as response:
+        assert response.status == 200, await response.text()
+        csrf = (await response.json())["csrf_token"]
+        return {"Cookie": f"vigil_session={response.cookies['vigil_session'].value}", "X-CSRF-Token": csrf}
+
+
 class Walk:
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient, auth: dict[str, str] | None = None) -> None:
         self.client = client
+        self.auth = auth or {}
         self.answers: list[tuple[str, str, int, str]] = []
 
     async def send(self, method: str, path: str, **kwargs) -> None:
+        kwargs["headers"] = {**self.auth, **(kwargs.get("headers") or {})}  # a hostile header replaces its own kind
         try:
             async with self.client.request(method, path, skip_auto_headers=("Content-Type",), **kwargs) as response:
                 reason = "" if response.content_type == "text/event-stream" else await response.text()
@@ -75,7 +91,10 @@ class Walk:
 
     async def raw(self, method: str, path: str, header: bytes) -> None:
         reader, writer = await asyncio.open_connection(self.client.host, self.client.port)
-        writer.write(f"{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n".encode() + header + b"\r\n\r\n")
+        auth = b"".join(f"{name}: {value}\r\n".encode() for name, value in self.auth.items()
+                        if not header.lower().startswith(name.lower().encode() + b":"))
+        writer.write(f"{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n".encode() + auth + header
+                     + b"\r\n\r\n")
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 10)
         head, _, body = (await asyncio.wait_for(reader.read(65536), 10)).partition(b"\r\n\r\n")
@@ -94,12 +113,12 @@ class Walk:
 
 @pytest.mark.parametrize("kind", ["embedded", "embedded with a token", "notifier"])
 async def test_every_route_answers_hostile_input_with_a_4xx_and_a_reason_never_a_5xx(kind, tmp_path):
-    runtime, app, hub, stop = runtime_app(kind, tmp_path)
+    service, app, hub, stop = runtime_app(kind, tmp_path)
     walked = routes(app)
     assert len(walked) >= (9 if kind == "embedded" else 6)
     try:
         async with TestClient(TestServer(app)) as client:
-            walk = Walk(client)
+            walk = Walk(client, await credentials(kind, service, client))
             for method, template in walked:
                 base = fill(template, "in-1")
                 await walk.send(method, base)
@@ -124,27 +143,28 @@ async def test_every_route_answers_hostile_input_with_a_4xx_and_a_reason_never_a
 
 
 async def test_the_answers_say_what_was_wrong(tmp_path):
-    runtime, app, hub, stop = runtime_app("embedded", tmp_path)
+    service, app, hub, stop = runtime_app("embedded", tmp_path)
     try:
         async with TestClient(TestServer(app)) as client:
+            auth = await credentials("embedded", service, client)
             cases = {
                 "/api/incidents?limit=abc": "limit must be a whole number from 1 to 1000",
                 "/api/incidents?limit=1e9": "limit must be a whole number",
                 "/api/alerts?limit=-1": "limit must be a whole number",
-                "/api/dead-letters?limit=0": "limit must be a whole number",
+                "/api/alerts?limit=0": "limit must be a whole number",
                 "/api/incidents?state=lost": "state must be one of acknowledged, open, resolved",
                 "/api/alerts/" + "x" * 200: "alert_id is too long",
                 "/api/incidents?patient_id=%00": "patient_id has characters an id cannot have",
                 "/api/inbox?inbox=console&after=x": "the event id must be a whole number",
             }
             for path, reason in cases.items():
-                response = await client.get(path)
+                response = await client.get(path, headers=auth)
                 assert (response.status, reason in await response.text()) == (400, True), path
             for body, reason in ((b"[1]", "must be a JSON object"), (b"nope", "must be JSON"),
-                                 (b'{"actor": {"a": 1}}', "'actor' must be text")):
-                response = await client.post("/api/incidents/in-1/acknowledge", data=body)
+                                 (b'{"note": {"a": 1}}', "'note' must be text")):
+                response = await client.post("/api/incidents/in-1/acknowledge", data=body, headers=auth)
                 assert (response.status, reason in await response.text()) == (400, True), body
-            assert (await client.post("/api/incidents/in-1/acknowledge", data=b"x" * 70_000)).status == 413
+            assert (await client.post("/api/incidents/in-1/acknowledge", data=b"x" * 70_000, headers=auth)).status == 413
             hub.close()
     finally:
         await stop()

@@ -22,6 +22,7 @@ from vigil.core.access import Permission
 from vigil.core.identity import Principal, Role
 from vigil.shell.identity.people import People
 from vigil.web.access import COOKIE, SESSION, GATE, may_see, principal_of, require
+from vigil.web.params import json_object
 
 ENROL_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vigil: connect this phone</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"></head><body>
@@ -45,13 +46,11 @@ async def _fields(request: web.Request, *names: str) -> dict[str, str]:
     cannot send it, so another site cannot log a browser in to an account of its choosing."""
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="send application/json")
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="body must be a JSON object") from None
-    if not isinstance(body, dict) or not all(isinstance(body.get(n), str) and body.get(n) for n in names):
+    example = "{" + ", ".join(f'"{n}": "..."' for n in names) + "}"
+    body = await json_object(request, dict.fromkeys(names, 512), example)  # bounded: no RecursionError, no 500
+    if not all(body.get(n) for n in names):
         raise web.HTTPBadRequest(text=f"required: {', '.join(names)} (strings)")
-    return {n: body[n][:512] for n in names}
+    return body
 
 
 def _set_cookie(request: web.Request, response: web.Response, session_id: str, max_age_s: float, people: People) -> None:

@@ -42,6 +42,7 @@ def add_operator_routes(app: web.Application, view: OperatorView) -> None:
         alert_id = path_id(request, "alert_id")
         row = view.store.alert(alert_id)
         if row is None or not may_see(request, Permission.READ_VITALS, row["patient_id"]):
+            note_read(request, "read alert", [None], alert_id)  # a miss (or another's alert) is audited too
             raise web.HTTPNotFound(text="no such alert")
         note_read(request, "read alert", [row["patient_id"]], alert_id)
         return web.json_response(row, dumps=dumps)

@@ -1,6 +1,6 @@
 """Every read of a patient's data and every action leaves rows in the access audit: who (the
-principal the authentication middleware set, "anonymous" without one), which patients, what,
-the outcome, and the caller's address."""
+principal the authentication middleware set), which patients, what, the outcome, and the
+caller's address. A caller without credentials reads nothing (401), so nothing is recorded as read."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ async def test_reading_lists_records_one_row_per_patient_shown(ward):
 
 async def test_reading_one_incident_or_alert_names_it_and_a_miss_is_recorded_too(ward):
     runtime, client = ward
-    incident_id = (await (await client.get("/api/incidents?patient_id=pt-b")).json())[0]["incident_id"]
+    incident_id = (await (await client.get("/api/incidents?patient_id=pt-b", headers=AS_ALICE)).json())[0]["incident_id"]
     before = len(audit(runtime))
     assert (await client.get(f"/api/incidents/{incident_id}", headers=AS_ALICE)).status == 200
     assert (await client.get("/api/alerts/a1", headers=AS_ALICE)).status == 200
@@ -47,22 +47,22 @@ async def test_reading_one_incident_or_alert_names_it_and_a_miss_is_recorded_too
                                       ("local:alice", "read alert", None, "nope", "not_found")]
 
 
-async def test_without_a_principal_the_reader_is_recorded_as_anonymous(ward):
+async def test_without_credentials_nothing_is_read_so_nothing_is_recorded_as_read(ward):
     runtime, client = ward
-    await client.get("/api/dead-letters")
-    await client.get("/api/alerts?patient_id=pt-a")
-    assert seen(runtime) == [("anonymous", "read dead letters", None, "", "ok"),
-                             ("anonymous", "read alerts", "pt-a", "", "ok")]
+    assert (await client.get("/api/dead-letters")).status == 401
+    assert (await client.get("/api/alerts?patient_id=pt-a")).status == 401
+    assert seen(runtime) == []
 
 
 async def test_acknowledge_and_resolve_are_recorded_with_their_outcome(ward):
     runtime, client = ward
-    body = {"actor": "alice", "note": "seen"}
+    body = {"note": "seen"}
     assert (await client.post("/api/incidents/a1/acknowledge", json=body, headers=AS_ALICE)).status == 200
     assert (await client.post("/api/incidents/a1/resolve", json=body, headers=AS_ALICE)).status == 200
     assert (await client.post("/api/incidents/in-nope/resolve", json=body, headers=AS_ALICE)).status == 404
-    assert seen(runtime) == [("local:alice", "acknowledge", "pt-a", "a1", "ok"),
-                             ("local:alice", "resolve", "pt-a", "a1", "ok"),
+    incident_id = runtime.alerting.desk.incident_id_for("a1")
+    assert seen(runtime) == [("local:alice", "acknowledge", "pt-a", incident_id, "ok"),
+                             ("local:alice", "resolve", "pt-a", incident_id, "ok"),
                              ("local:alice", "resolve", None, "in-nope", "not_found")]
 
 
@@ -120,6 +120,6 @@ async def test_a_stream_whose_opening_cannot_be_recorded_does_not_open(ward, mon
         raise OSError("disk full")
 
     monkeypatch.setattr(runtime.alerting.audit, "write", broken)
-    response = await client.get("/api/stream?inbox=console")
+    response = await client.get("/api/stream?inbox=console", headers=AS_ALICE)
     assert response.status == 503 and "audit" in await response.text()
     assert runtime.alerting.hub.subscriber_count("console") == 0  # the subscription was closed

@@ -7,17 +7,18 @@ import pytest
 
 from vigil.shell.desk.desk import IncidentClosed
 
-BODY = {"actor": "dr.bob", "note": "seen at home"}
+BODY = {"note": "seen at home"}
+AS_BOB, AS_ALICE = {"X-Test-Principal": "bob"}, {"X-Test-Principal": "alice"}
 
 
 async def test_acknowledging_or_resolving_a_resolved_incident_answers_409_with_the_reason(ward):
     runtime, client = ward
-    assert (await client.post("/api/incidents/a1/resolve", json=BODY)).status == 200
+    assert (await client.post("/api/incidents/a1/resolve", json=BODY, headers=AS_BOB)).status == 200
     incident_id = runtime.alerting.desk.incident_id_for("a1")
     trail_before = runtime.alerting.store.audit(incident_id)
     for action in ("acknowledge", "resolve"):
         for ident in ("a1", incident_id):
-            response = await client.post(f"/api/incidents/{ident}/{action}", json=BODY)
+            response = await client.post(f"/api/incidents/{ident}/{action}", json=BODY, headers=AS_BOB)
             assert response.status == 409
             assert "is resolved (seen at home)" in await response.text()
     assert runtime.alerting.store.audit(incident_id) == trail_before  # nothing was recorded on the incident
@@ -28,13 +29,13 @@ async def test_acknowledging_or_resolving_a_resolved_incident_answers_409_with_t
 
 async def test_acknowledging_twice_is_idempotent_and_keeps_the_first(ward):
     runtime, client = ward
-    first = await client.post("/api/incidents/b1/acknowledge", json={"actor": "dr.bob"})
-    again = await client.post("/api/incidents/b1/acknowledge", json={"actor": "dr.other"})
+    first = await client.post("/api/incidents/b1/acknowledge", headers=AS_BOB)
+    again = await client.post("/api/incidents/b1/acknowledge", headers=AS_ALICE)
     assert first.status == again.status == 200
-    assert (await again.json())["acknowledged_by"] == "dr.bob"
+    assert (await again.json())["acknowledged_by"] == "Dr Bob"
     incident_id = runtime.alerting.desk.incident_id_for("b1")
     assert [a["event"] for a in runtime.alerting.store.audit(incident_id)] == ["opened", "acknowledged"]
-    assert (await client.post("/api/incidents/b1/resolve", json=BODY)).status == 200  # then resolving still works
+    assert (await client.post("/api/incidents/b1/resolve", json=BODY, headers=AS_BOB)).status == 200  # then resolving still works
 
 
 def test_the_service_raises_incident_closed_for_the_api_to_answer(ward):
