@@ -133,3 +133,44 @@ async def test_keycloak_refuses_a_code_exchanged_twice(config):
     assert (await flow.finish(code, attempt)).role is Role.NURSE
     with pytest.raises(OidcRefused, match="invalid_grant"):
         await flow.finish(code, attempt)
+
+
+@pytest.fixture
+async def ward_app(config, tmp_path):
+    """The embedded runtime's real HTTP app, single sign-on configured from the environment."""
+    from vigil.runtimes.embedded.runtime import EmbeddedRuntime
+    from vigil.shell.registry import Registry, Roster
+
+    roster = Roster.model_validate({"patients": [{"patient_id": "pt-sso", "ward": "ward-a", "devices": []}]})
+    runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path, models_enabled=False, database_url=None,
+                                            cookie_secure=False), Registry(roster))
+    assert runtime.alerting.oidc_flow is not None, "VIGIL_OIDC_* from deploy/local's env configure the login"
+    try:
+        async with TestClient(TestServer(runtime.skeleton.app())) as client:
+            yield client
+    finally:
+        await runtime.stop()
+
+
+async def test_single_sign_on_through_the_ward_console_opens_a_vigil_session(ward_app):
+    client = ward_app
+    assert (await client.get("/api/me")).status == 401
+    callback, _ = await sso_login(client, "alice")
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 302 and answer.headers["Location"] == "/console", await answer.text()
+    cookie = answer.cookies["vigil_session"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    me = await client.get("/api/me", headers={"Cookie": f"vigil_session={cookie.value}"})
+    assert me.status == 200
+    body = await me.json()
+    assert (body["name"], body["role"], body["wards"], body["via"]) == ("alice", "physician", ["ward-a"], "oidc")
+
+
+async def test_an_integration_reads_with_its_client_credentials_token_and_cannot_act(ward_app, config, servers):
+    client = ward_app
+    token = client_credentials(config, "vigil", "vigil-fhir", secret("vigil-fhir"))
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/incidents", headers=bearer)).status == 200
+    assert (await client.post("/api/incidents/in-1/acknowledge", headers=bearer)).status == 403
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert (await client.get("/api/incidents", headers={"Authorization": f"Bearer {tampered}"})).status == 401

@@ -35,7 +35,9 @@ COOKIE = "vigil_session"
 CSRF_HEADER = "X-CSRF-Token"
 PRINCIPAL = web.RequestKey("vigil.principal", Principal)  # request[PRINCIPAL]: the authenticated caller
 SESSION = web.RequestKey("vigil.session", Session)  # request[SESSION]: the Session, when authenticated by cookie
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/console", "/enrol", "/api/login", "/api/enrol"})
+OIDC_CALLBACK = "/auth/oidc/callback"
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/console", "/enrol", "/api/login", "/api/enrol",
+                          "/auth/oidc/login", "/auth/oidc/callback"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Query parameters that would put a credential in a URL (logs, history, Referer): always refused.
 CREDENTIAL_PARAMS = frozenset({"access_token", "token", "api_token", "session", "password", "code", "id_token"})
@@ -90,13 +92,14 @@ def _refuse_credentials_in_url(request: web.Request) -> None:
                                       "cookie, an Authorization header, or a stream ticket")
 
 
-def _bearer(request: web.Request, gate: Gate, header: str) -> Principal:
+async def _bearer(request: web.Request, gate: Gate, header: str) -> Principal:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.isascii() or not _TOKEN_SHAPE.fullmatch(token):
         raise unauthorized("malformed Authorization header: expected 'Bearer <token>'")
     for verifier in gate.verifiers:
-        principal = verifier.verify(token)
+        averify = getattr(verifier, "averify", None)  # one that may fetch keys does it off the event loop
+        principal = await averify(token) if averify is not None else verifier.verify(token)
         if principal is not None:
             return principal
     raise unauthorized("invalid bearer token")
@@ -116,7 +119,7 @@ async def _cookie(request: web.Request, gate: Gate, value: str) -> tuple[Princip
 async def _authenticate(request: web.Request, gate: Gate) -> Principal:
     header = request.headers.get("Authorization")
     if header is not None:
-        return _bearer(request, gate, header)
+        return await _bearer(request, gate, header)
     cookie = request.cookies.get(COOKIE)
     if cookie is not None:
         principal, request[SESSION] = await _cookie(request, gate, cookie)
@@ -133,7 +136,8 @@ async def _authenticate(request: web.Request, gate: Gate) -> Principal:
 @web.middleware
 async def authenticate(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                        ) -> web.StreamResponse:
-    _refuse_credentials_in_url(request)
+    if request.path != OIDC_CALLBACK:  # the one URL that carries a code by design: single use, PKCE-bound
+        _refuse_credentials_in_url(request)
     if request.path in PUBLIC_PATHS:
         return await handler(request)
     request[PRINCIPAL] = await _authenticate(request, request.app[GATE])

@@ -73,6 +73,17 @@ def _throttled(people: People, *keys: str) -> None:
                                           headers={"Retry-After": str(throttle.retry_after_s(key))})
 
 
+def session_opener(people: People):
+    """`open_session(request, response, principal)` for single sign-on (vigil.web.oidc_routes): a
+    server-side session for a Principal the identity provider vouched for, in the same cookie."""
+
+    async def open_session(request: web.Request, response: web.StreamResponse, principal: Principal) -> None:
+        session_id, _session = await asyncio.to_thread(people.sessions.open, principal, username=None)
+        _set_cookie(request, response, session_id, people.settings.session_max_age_s, people)
+
+    return open_session
+
+
 def add_login_routes(app: web.Application, people: People) -> None:
     settings = people.settings
 

@@ -35,7 +35,9 @@ from vigil.shell.stores.access_audit import AuditTrail
 from vigil.web.audit_trail import add_audit_trail
 from vigil.web.console import add_console_route
 from vigil.web.incidents import add_incident_routes
-from vigil.web.login import add_login_routes
+from vigil.shell.identity.oidc import AuthorizationCodeFlow, OidcConfig, OidcProvider, ServiceTokenVerifier
+from vigil.web.login import add_login_routes, session_opener
+from vigil.web.oidc_routes import add_oidc_routes
 from vigil.web.push_streams import add_push_routes
 
 log = logging.getLogger("vigil.alerting")
@@ -72,6 +74,14 @@ class AlertingService:
         self.people = People.from_settings(settings, engine, lane)
         # Bearer tokens: the service token here; the OpenID Connect verifier is appended when configured.
         self.bearer_verifiers: list[BearerVerifier] = [ServiceToken(settings.api_token)] if settings.api_token else []
+        self.oidc_flow: AuthorizationCodeFlow | None = None
+        oidc = OidcConfig.from_settings(settings)
+        if oidc is not None:  # single sign-on, and integrations' client-credentials tokens (docs/security.md)
+            provider = OidcProvider(oidc)
+            if oidc.service_clients:
+                self.bearer_verifiers.append(ServiceTokenVerifier(provider))
+            if oidc.redirect_uri and oidc.client_secret:
+                self.oidc_flow = AuthorizationCodeFlow(provider)
         self.write = write
         self.clock = clock
         self.store = DeskStore(engine, lane)  # lane: the embedded runtime's one writer thread
@@ -167,6 +177,9 @@ class AlertingService:
         install(app, self.gate())
         add_audit_trail(app, self.audit)  # every route of the app after authentication, the operator API's included
         add_login_routes(app, self.people)
+        if self.oidc_flow is not None:
+            add_oidc_routes(app, self.oidc_flow, session_opener(self.people), after_login="/console",
+                            secure_cookie=self.settings.cookie_secure is not False)
         add_incident_routes(app, self)
         add_console_route(app)
 

@@ -101,8 +101,9 @@ class Sessions:
             return None
         if now - row.last_seen_t > TOUCH_EVERY_S:
             self._touch(id_hash, now)
+        via = "oidc" if row.subject.startswith("oidc:") else "session"  # a session opened by single sign-on says so
         principal = Principal(row.subject, row.name, Role(row.role), frozenset(row.wards), frozenset(row.patients),
-                              via="session")
+                              via=via)
         session = Session(principal, row.csrf, row.expires_t, row.username)
         if len(self._cache) > 10_000:
             self._cache.clear()
