@@ -226,3 +226,16 @@ explanations = Table(
 Index("ix_readings_t", readings.c.t)
 Index("ix_dead_letters_received_at", dead_letters.c.received_at)  # the retention purge
 Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_t)
+
+# -- issue 11, devices: each device's MQTT credentials (vigil.shell.identity.devices) ------------
+# The secret itself is never stored: an scrypt hash (verification) and a Mosquitto `$7$` hash of the
+# same secret (exported to the scaled broker's password file). A revoked row stays, for the record.
+device_credentials = Table(
+    "device_credentials",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("secret_hash", String(256), nullable=False),  # scrypt$n$r$p$salt$hash (base64)
+    Column("mosquitto_hash", String(256), nullable=False),  # $7$iterations$salt$hash (PBKDF2-SHA512)
+    Column("created_t", Float, nullable=False),
+    Column("revoked_t", Float),
+)
