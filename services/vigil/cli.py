@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.runtimes.notifier.cli", fromlist=["register"]).register(sub)  # vigil notifier
     __import__("vigil.tools.explain_cli", fromlist=["register"]).register(sub)  # vigil explain|explain-eval
     __import__("vigil.tools.dashboards.cli", fromlist=["register"]).register(sub)  # vigil dashboards export|publish
+    # -- issue 11, devices: vigil device enrol|revoke|list|export-mosquitto ------------------------
+    __import__("vigil.tools.device_cli", fromlist=["register"]).register(sub)
     return parser
 
 
