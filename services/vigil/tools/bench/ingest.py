@@ -29,6 +29,7 @@ import paho.mqtt.client as mqtt
 
 from vigil.shell.contract.topics import VITALS_TOPIC_FILTER
 from vigil.shell.mqtt.client import mqtt_client
+from vigil.runtimes.embedded.access import BrokerAccess
 from vigil.runtimes.embedded.broker import start_broker
 from vigil.shell.pipeline.pipeline import AnnouncedAlert
 from vigil.runtimes.embedded.runtime import EmbeddedRuntime
@@ -245,7 +246,7 @@ def bench_ingest(messages: int = 20_000, batch_size: int = 10, patients: int = 2
     async def bare_run() -> float:
         # The broker runs in this process's event loop, exactly as in the embedded runtime.
         port = free_port()
-        broker = await start_broker("127.0.0.1", port)
+        broker = await start_broker("127.0.0.1", port, access=BrokerAccess.anonymous_for_development())
         try:
             return await asyncio.get_running_loop().run_in_executor(None, _bare_subscriber, port, payloads)
         finally:
