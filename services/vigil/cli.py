@@ -152,7 +152,8 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         from vigil.tools.bench.ingest import bench_ingest
 
-        result = bench_ingest(messages=args.messages, batch_size=args.batch_size, patients=args.patients, seed=args.seed)
+        result = bench_ingest(messages=args.messages, batch_size=args.batch_size, patients=args.patients, seed=args.seed,
+                              publishers=args.publishers, logins=args.logins)
     print(json.dumps(result))
     return 0
 
@@ -265,6 +266,10 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--seed", type=int, default=11)
     bench.add_argument("--payloads", type=int, default=200_000,
                        help="fuzz: payloads through the contract (a tenth as many through the pipeline)")
+    bench.add_argument("--publishers", choices=("one", "per-device"), default="one",
+                       help="ingest: one MQTT connection for the ward (broker in development mode), or one per device")
+    bench.add_argument("--logins", action="store_true",
+                       help="ingest: with --publishers per-device, each device logs in with its own credentials")
     bench.add_argument("--alerts", type=int, default=200, help="notify: alerts raised per mode")
     bench.add_argument("--rate", type=float, default=20.0, help="notify: alerts raised per second")
     bench.set_defaults(func=_bench)
