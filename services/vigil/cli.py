@@ -145,6 +145,10 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.fuzz import bench_fuzz
 
         result = bench_fuzz(payloads=args.payloads, seed=args.seed)
+    elif args.target == "logins":
+        from vigil.tools.bench.logins import bench_logins
+
+        result = bench_logins(devices=args.patients)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -254,7 +258,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "logins"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
