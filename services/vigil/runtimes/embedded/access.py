@@ -22,7 +22,7 @@ from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action
-from amqtt.errors import AMQTTError
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from amqtt.utils import gen_client_id
@@ -137,12 +137,18 @@ class BrokerAccess:
         self._verifier.shutdown(wait=False)
 
 
+def _quiet_refusals(record: logging.LogRecord) -> bool:
+    """amqtt logs every refused CONNECT as a WARNING: one line per attempt would let a client flood the log."""
+    return not str(record.msg).endswith(" refused")
+
+
 class AuthenticatingBroker(Broker):
     """amqtt's Broker with `BrokerAccess` deciding who connects and which topics each client uses."""
 
     def __init__(self, config: dict[str, Any], access: BrokerAccess) -> None:
         super().__init__(config)
         self.access = access
+        self.logger.addFilter(_quiet_refusals)  # counted and logged (rate-limited) by BrokerAccess instead
 
     async def start(self) -> None:
         await super().start()
@@ -155,7 +161,13 @@ class AuthenticatingBroker(Broker):
     async def _initialize_client_session(self, reader: Any, writer: Any, remote_address: str,
                                          remote_port: int) -> tuple[BrokerProtocolHandler, Session]:
         """amqtt 0.12's, with authentication first: a refused CONNECT touches no existing session."""
-        handler, client_session = await BrokerProtocolHandler.init_from_connect(reader, writer, self.plugins_manager)
+        try:
+            handler, client_session = await BrokerProtocolHandler.init_from_connect(reader, writer, self.plugins_manager)
+        except MQTTError:
+            await writer.close()  # as amqtt does: a malformed CONNECT
+            raise
+        except NoDataError as exc:
+            raise AMQTTError(exc) from exc
         device = await self.access.authenticate(client_session)
         existing = self._sessions.get(client_session.client_id or "", (None, None))[0]
         if device is None or not self.access.may_connect(client_session, device, existing):
