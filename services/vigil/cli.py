@@ -106,8 +106,16 @@ def _simulate(args: argparse.Namespace) -> int:
                 handle.write(json.dumps({"topic": out.topic, "retain": out.retain, "payload": out.payload.decode()}) + "\n")
         print(json.dumps({"messages": len(messages), "samples": fleet.counts.samples, "faults": fleet.counts.faults}))
         return 0
-    stats = publish_fleet(fleet, args.mqtt_url, None if args.fast else FleetClock(now, start, args.speed),
-                          start + sim_duration, username=args.username, password=args.password, ca_file=args.ca_file)
+    pace = None if args.fast else FleetClock(now, start, args.speed)
+    if args.passwords:  # one connection per device, each with its own login (issue 11)
+        from vigil_simulators.per_device import publish_fleet_per_device
+
+        lines = Path(args.passwords).read_text(encoding="utf-8").splitlines()
+        passwords = {e["device_id"]: e["password"] for e in map(json.loads, filter(str.strip, lines))}
+        stats = publish_fleet_per_device(fleet, args.mqtt_url, pace, start + sim_duration, passwords.__getitem__)
+    else:
+        stats = publish_fleet(fleet, args.mqtt_url, pace, start + sim_duration, username=args.username,
+                              password=args.password, ca_file=args.ca_file)
     print(json.dumps({"messages": stats.messages, "samples": stats.samples, "wall_s": round(stats.wall_s, 2),
                       "faults": fleet.counts.faults, "truth": args.truth}))
     return 0
@@ -249,6 +257,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
                      help="CA of the broker's certificate, for mqtts:// (default: $VIGIL_MQTT_CA_FILE, else the system's CAs)")
     sim.add_argument("--username", default=None)
     sim.add_argument("--password", default=None)
+    sim.add_argument("--passwords", default=None,
+                     help="JSON lines of `vigil device enrol` output: each device connects with its own login")
     sim.set_defaults(func=_simulate)
 
     schema = sub.add_parser("schema", help="export the device contract as JSON Schema files")
