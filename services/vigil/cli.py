@@ -106,8 +106,16 @@ def _simulate(args: argparse.Namespace) -> int:
                 handle.write(json.dumps({"topic": out.topic, "retain": out.retain, "payload": out.payload.decode()}) + "\n")
         print(json.dumps({"messages": len(messages), "samples": fleet.counts.samples, "faults": fleet.counts.faults}))
         return 0
-    stats = publish_fleet(fleet, args.mqtt_url, None if args.fast else FleetClock(now, start, args.speed),
-                          start + sim_duration, username=args.username, password=args.password, ca_file=args.ca_file)
+    pace = None if args.fast else FleetClock(now, start, args.speed)
+    if args.passwords:  # one connection per device, each with its own login (issue 11)
+        from vigil_simulators.per_device import publish_fleet_per_device
+
+        lines = Path(args.passwords).read_text(encoding="utf-8").splitlines()
+        passwords = {e["device_id"]: e["password"] for e in map(json.loads, filter(str.strip, lines))}
+        stats = publish_fleet_per_device(fleet, args.mqtt_url, pace, start + sim_duration, passwords.__getitem__)
+    else:
+        stats = publish_fleet(fleet, args.mqtt_url, pace, start + sim_duration, username=args.username,
+                              password=args.password, ca_file=args.ca_file)
     print(json.dumps({"messages": stats.messages, "samples": stats.samples, "wall_s": round(stats.wall_s, 2),
                       "faults": fleet.counts.faults, "truth": args.truth}))
     return 0
@@ -150,6 +158,10 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.fuzz import bench_fuzz
 
         result = bench_fuzz(payloads=args.payloads, seed=args.seed)
+    elif args.target == "logins":
+        from vigil.tools.bench.logins import bench_logins
+
+        result = bench_logins(devices=args.patients)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -157,7 +169,8 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         from vigil.tools.bench.ingest import bench_ingest
 
-        result = bench_ingest(messages=args.messages, batch_size=args.batch_size, patients=args.patients, seed=args.seed)
+        result = bench_ingest(messages=args.messages, batch_size=args.batch_size, patients=args.patients, seed=args.seed,
+                              publishers=args.publishers, logins=args.logins)
     print(json.dumps(result))
     return 0
 
@@ -174,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.tools.explain_cli", fromlist=["register"]).register(sub)  # vigil explain|explain-eval
     __import__("vigil.tools.dashboards.cli", fromlist=["register"]).register(sub)  # vigil dashboards export|publish
     __import__("vigil.tools.users_cli", fromlist=["register"]).register(sub)  # vigil user …, vigil enrolment-code
+    # -- issue 11, devices: vigil device enrol|revoke|list|export-mosquitto ------------------------
+    __import__("vigil.tools.device_cli", fromlist=["register"]).register(sub)
     return parser
 
 
@@ -249,6 +264,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
                      help="CA of the broker's certificate, for mqtts:// (default: $VIGIL_MQTT_CA_FILE, else the system's CAs)")
     sim.add_argument("--username", default=None)
     sim.add_argument("--password", default=None)
+    sim.add_argument("--passwords", default=None,
+                     help="JSON lines of `vigil device enrol` output: each device connects with its own login")
     sim.set_defaults(func=_simulate)
 
     schema = sub.add_parser("schema", help="export the device contract as JSON Schema files")
@@ -258,7 +275,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
@@ -270,6 +287,10 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--seed", type=int, default=11)
     bench.add_argument("--payloads", type=int, default=200_000,
                        help="fuzz: payloads through the contract (a tenth as many through the pipeline)")
+    bench.add_argument("--publishers", choices=("one", "per-device"), default="one",
+                       help="ingest: one MQTT connection for the ward (broker in development mode), or one per device")
+    bench.add_argument("--logins", action="store_true",
+                       help="ingest: with --publishers per-device, each device logs in with its own credentials")
     bench.add_argument("--alerts", type=int, default=200, help="notify: alerts raised per mode")
     bench.add_argument("--rate", type=float, default=20.0, help="notify: alerts raised per second")
     bench.add_argument("--requests", type=int, default=2000, help="api: GET /api/incidents per side")

@@ -62,6 +62,18 @@ class VigilSettings(BaseSettings):
     broker_retained_max_bytes: int = Field(
         8 * 1024 * 1024, ge=0, description="Embedded broker: bytes of retained messages kept, all topics together.")
 
+    # -- issue 11, devices: the embedded broker's logins and TLS (docs/security.md, "Devices") ----
+    mqtt_allow_anonymous: bool = Field(
+        False, description="Embedded broker: let clients in without credentials, with no topic limits. Development "
+        "only: logged as a WARNING at start and every 5 minutes, and shown on /healthz. Never for real patients.")
+    mqtt_tls_cert: Path | None = Field(None, description="Embedded broker: PEM certificate (chain) of its TLS listener; "
+                                       "with VIGIL_MQTT_TLS_KEY, devices may connect with mqtts://.")
+    mqtt_tls_key: Path | None = Field(None, description="Embedded broker: PEM private key of its TLS listener.")
+    mqtt_tls_port: int = Field(8883, description="Embedded broker: the TLS listener's port.")
+    mqtt_plain_listener: bool = Field(
+        True, description="Embedded broker: also listen without TLS on VIGIL_MQTT_PORT; set false to accept TLS only "
+        "(needs VIGIL_MQTT_TLS_CERT and VIGIL_MQTT_TLS_KEY).")
+
     log_level: str = "INFO"
 
     models_enabled: bool = Field(True, description="Score with the learned models (anomaly, rising risk) beside the rules.")

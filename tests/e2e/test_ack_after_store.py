@@ -26,11 +26,12 @@ ROSTER = Roster.model_validate({"patients": [{"patient_id": "pt-1", "devices": [
 class Device:
     """A paho device (QoS 1, a last will, reconnecting at once) that records PUBACKs and connects."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, password: str) -> None:
         self.acked: list[int] = []
         self.connects = 0
         self.connected = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="wr-1")
+        self.client.username_pw_set("wr-1", password)  # its own login (issue 11)
         self.client.reconnect_delay_set(1, 1)
         self.client.will_set("vigil/v1/devices/wr-1/status", json.dumps({"v": 1, "device_id": "wr-1", "state": "offline"}),
                              qos=1, retain=True)
@@ -90,7 +91,7 @@ async def test_the_puback_waits_until_the_batch_is_durable(tmp_path, free_port, 
     runtime = runtime_at(tmp_path, free_port, http_port)
     await runtime.start()
     gate = gate_stores(runtime)
-    device = await asyncio.to_thread(Device, free_port)
+    device = await asyncio.to_thread(Device, free_port, runtime.credentials.enrol("wr-1"))
     try:
         mid = device.publish(1)
         await until(lambda: runtime.pipeline.totals.readings == 1)
@@ -108,7 +109,7 @@ async def test_without_ack_after_store_the_broker_acknowledges_on_receipt(tmp_pa
     runtime = runtime_at(tmp_path, free_port, http_port, mqtt_ack_after_store=False)
     await runtime.start()
     gate_stores(runtime)  # never durable
-    device = await asyncio.to_thread(Device, free_port)
+    device = await asyncio.to_thread(Device, free_port, runtime.credentials.enrol("wr-1"))
     try:
         mid = device.publish(1)
         await until(lambda: device.acked == [mid])
@@ -143,7 +144,7 @@ async def test_a_failed_batch_is_not_acknowledged_and_the_device_sends_it_again(
                 raise failures.pop()
             return asyncio.ensure_future(failed())
         runtime.writer.barrier = fail_once  # type: ignore[method-assign]
-    device = await asyncio.to_thread(Device, free_port)
+    device = await asyncio.to_thread(Device, free_port, runtime.credentials.enrol("wr-1"))
     try:
         mid = device.publish(1)
         await until(lambda: runtime.last_error is not None)
@@ -164,7 +165,7 @@ async def test_at_shutdown_what_is_not_stored_is_not_acknowledged_and_reaches_th
     first = runtime_at(tmp_path, free_port, http_port)
     await first.start()
     await first.stop_intake()  # received from now on, never processed
-    device = await asyncio.to_thread(Device, free_port)
+    device = await asyncio.to_thread(Device, free_port, first.credentials.enrol("wr-1"))
     try:
         mids = [device.publish(seq) for seq in (1, 2, 3)]
         await until(lambda: first.source.received == 3)

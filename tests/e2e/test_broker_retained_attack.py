@@ -25,7 +25,10 @@ def sample(runtime: EmbeddedRuntime, name: str, **labels: str) -> float:
 async def test_attack_a_thousand_retained_60_kb_messages_are_refused_counted_and_cost_no_memory(
         tmp_path, free_port, http_port):
     settings = VigilSettings(data_dir=tmp_path, mqtt_port=free_port, http_port=http_port, models_enabled=False,
-                             broker_retained_max=5, broker_retained_max_bytes=64 * 1024)
+                             broker_retained_max=5, broker_retained_max_bytes=64 * 1024,
+                             # The caps hold even in the development mode, where anyone may publish anywhere;
+                             # by default this client cannot even connect (tests/attacks/test_mqtt_attacks.py).
+                             mqtt_allow_anonymous=True)
     runtime = EmbeddedRuntime(settings, Registry())
     await runtime.start()
     try:

@@ -38,9 +38,11 @@ async def test_device_messages_and_last_wills_reach_the_processor(tmp_path, free
     settings = VigilSettings(data_dir=tmp_path, mqtt_port=free_port, http_port=http_port, models_enabled=False)
     runtime = EmbeddedRuntime(settings, Registry(roster))
     await runtime.start()
+    password = runtime.credentials.enrol("wr-1")
     try:
         def device() -> None:
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="wr-1")
+            client.username_pw_set("wr-1", password)
             client.will_set("vigil/v1/devices/wr-1/status", json.dumps({"device_id": "wr-1", "state": "offline"}),
                             qos=1, retain=True)
             client.connect("127.0.0.1", free_port)

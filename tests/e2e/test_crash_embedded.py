@@ -60,7 +60,10 @@ class VigilProcess:
         self.mqtt_port, self.http_port = free_port(), free_port()
         self.env = dict(os.environ, VIGIL_MQTT_PORT=str(self.mqtt_port), VIGIL_HTTP_PORT=str(self.http_port),
                         VIGIL_DATA_DIR=str(tmp_path / "data"), VIGIL_ROSTER=str(tmp_path / "roster.yaml"),
-                        VIGIL_MODELS_ENABLED="false", VIGIL_LOG_LEVEL="WARNING")
+                        VIGIL_MODELS_ENABLED="false", VIGIL_LOG_LEVEL="WARNING",
+                        # One publisher stands for the whole ward's devices (the development mode): this test
+                        # is about durability; logins and the topic ACL are tests/attacks/test_mqtt_attacks.py.
+                        VIGIL_MQTT_ALLOW_ANONYMOUS="1")
         if os.environ.get("CRASH_ACK_ON_RECEIPT"):  # the attack (tests/conftest.py drops VIGIL_* here)
             self.env["VIGIL_MQTT_ACK_AFTER_STORE"] = "false"
         self.log = open(tmp_path / "vigil.log", "a")  # noqa: SIM115

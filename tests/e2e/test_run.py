@@ -40,14 +40,24 @@ def login(base: str, username: str, password: str) -> dict[str, str]:
     return {"Cookie": response.headers["Set-Cookie"].split(";")[0]}
 
 
+def enrol(env: dict[str, str], device_id: str) -> str:
+    """`vigil device enrol`: the password it prints once."""
+    out = subprocess.run([sys.executable, "-m", "vigil.cli", "device", "enrol", device_id], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["password"]
+
+
 def test_run_with_roster_accepts_enrolled_and_dead_letters_strangers(tmp_path):
-    (tmp_path / "roster.yaml").write_text(ROSTER)
+    # wr-z was enrolled (it has credentials) and then taken off the roster: a stranger to the ward now.
+    (tmp_path / "roster.yaml").write_text(ROSTER + "  - patient_id: pt-z\n    devices: [{device_id: wr-z}]\n")
     mqtt_port, http_port = free_port(), free_port()
     env = dict(os.environ, VIGIL_MQTT_PORT=str(mqtt_port), VIGIL_HTTP_PORT=str(http_port),
                VIGIL_DATA_DIR=str(tmp_path / "data"), VIGIL_ROSTER=str(tmp_path / "roster.yaml"))
     # The quick start's first admin: `vigil user add` before `vigil run`, password from stdin.
     subprocess.run([sys.executable, "-m", "vigil.cli", "user", "add", "admin", "--role", "ward_admin", "--ward", "ward",
                     "--password-stdin"], env=env, input="a long passphrase\n", text=True, check=True, capture_output=True)
+    passwords = {device: enrol(env, device) for device in ("wr-a", "wr-z")}
+    (tmp_path / "roster.yaml").write_text(ROSTER)
     proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "run"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 30
@@ -61,17 +71,23 @@ def test_run_with_roster_accepts_enrolled_and_dead_letters_strangers(tmp_path):
                 time.sleep(0.2)
         assert health["status"] == "ok"
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="device-a")
+        client.username_pw_set("wr-a", passwords["wr-a"])
         client.connect("127.0.0.1", mqtt_port)
         client.loop_start()
+        stranger_device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="device-z")
+        stranger_device.username_pw_set("wr-z", passwords["wr-z"])
+        stranger_device.connect("127.0.0.1", mqtt_port)
+        stranger_device.loop_start()
         now = datetime.now(timezone.utc)
         samples = [{"ts": (now - timedelta(seconds=60 - i)).isoformat(), "seq": i, "hr_bpm": 70.0 + i % 3,
                     "spo2_pct": 90.0, "rr_per_min": 16.0} for i in range(1, 11)]
         good = json.dumps({"v": 1, "device_id": "wr-a", "samples": samples})
         stranger = json.dumps({"v": 1, "device_id": "wr-z", "samples": samples[:1]})
         client.publish("vigil/v1/devices/wr-a/vitals", good, qos=1).wait_for_publish(5)
-        client.publish("vigil/v1/devices/wr-z/vitals", stranger, qos=1).wait_for_publish(5)
-        client.disconnect()
-        client.loop_stop()
+        stranger_device.publish("vigil/v1/devices/wr-z/vitals", stranger, qos=1).wait_for_publish(5)
+        for each in (client, stranger_device):
+            each.disconnect()
+            each.loop_stop()
         deadline = time.time() + 15
         while time.time() < deadline:
             health = get(f"http://127.0.0.1:{http_port}/healthz")

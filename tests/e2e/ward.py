@@ -63,9 +63,11 @@ async def run_ward(tmp_path, free_port, http_port, llm: OpenAIStandIn, twilio: T
                 "email": SmtpEmail("127.0.0.1", smtp_port, "vigil@ward.example.org")}
     runtime = EmbeddedRuntime(settings, Registry(ROSTER.model_copy(deep=True)), channels=channels)
     await runtime.start()
+    password = runtime.credentials.enrol("wr-7")  # the device's own login (issue 11)
 
     def publish() -> None:  # a device, in its own thread: the broker shares this event loop
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="wr-7")
+        client.username_pw_set("wr-7", password)
         client.connect("127.0.0.1", free_port)
         client.loop_start()
         for payload in readings(datetime.now(timezone.utc)):

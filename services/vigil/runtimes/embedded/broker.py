@@ -28,6 +28,7 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
 from amqtt.session import INCOMING
 
+from vigil.runtimes.embedded.access import AuthenticatingBroker, BrokerAccess
 from vigil.settings import VigilSettings
 from vigil.shell.contract.topics import PREFIX
 from vigil.shell.contract.validation import RejectReason
@@ -38,11 +39,25 @@ from vigil.shell.observability.metrics import Metrics
 log = logging.getLogger("vigil.broker")
 
 
-def broker_config(host: str, port: int) -> dict[str, object]:
-    return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 10000}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    }
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """The embedded broker's TLS listener (VIGIL_MQTT_TLS_CERT, VIGIL_MQTT_TLS_KEY, VIGIL_MQTT_TLS_PORT)."""
+
+    port: int
+    certfile: str
+    keyfile: str
+
+
+def broker_config(host: str, port: int | None, tls: TlsListener | None = None) -> dict[str, object]:
+    """Listeners: plain on `port` (None: none), TLS when configured. Who may connect, and which
+    topics each client may use, is `BrokerAccess` (runtimes/embedded/access.py), not amqtt's plugins."""
+    listeners: dict[str, object] = {"default": {"type": "tcp", "max_connections": 10000}}
+    if port is not None:
+        listeners["plain"] = {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 10000}
+    if tls is not None:
+        listeners["tls"] = {"type": "tcp", "bind": f"{host}:{tls.port}", "max_connections": 10000, "ssl": True,
+                            "certfile": tls.certfile, "keyfile": tls.keyfile}
+    return {"listeners": listeners, "plugins": {}}
 
 
 def _device_topic(topic: str | None) -> bool:
@@ -116,13 +131,13 @@ class BrokerGuard:
                                                                           "unknown_so_far": self.unknown_topics})
 
 
-class GuardedBroker(Broker):
-    """amqtt's Broker with a BrokerGuard on retained messages and unknown topics (amqtt < 0.13:
-    `retain_message` takes every retained publish and retained last will; `_broadcast_message`
-    every routed publish and last will)."""
+class GuardedBroker(AuthenticatingBroker):
+    """amqtt's Broker with BrokerAccess (who connects, which topics) and a BrokerGuard on retained
+    messages and unknown topics (amqtt < 0.13: `retain_message` takes every retained publish and
+    retained last will; `_broadcast_message` every routed publish and last will)."""
 
-    def __init__(self, config: dict[str, Any], guard: BrokerGuard | None = None) -> None:
-        super().__init__(config)
+    def __init__(self, config: dict[str, Any], guard: BrokerGuard | None = None, *, access: BrokerAccess) -> None:
+        super().__init__(config, access)
         self.guard = guard
 
     async def retain_message(self, source_session: Any, topic_name: str | None, data: Any, qos: int | None = None) -> None:
@@ -268,8 +283,9 @@ class TappedBroker(GuardedBroker):
     `_broadcast_message` is where amqtt routes both client publishes (after its topic checks)
     and last-will messages; amqtt is pinned (< 0.13) and tests/e2e cover this hook."""
 
-    def __init__(self, config: dict[str, Any], tap: BrokerTap | None = None, guard: BrokerGuard | None = None) -> None:
-        super().__init__(config, guard)
+    def __init__(self, config: dict[str, Any], tap: BrokerTap | None = None, guard: BrokerGuard | None = None, *,
+                 access: BrokerAccess) -> None:
+        super().__init__(config, guard, access=access)
         self.tap = tap
 
     async def _broadcast_message(self, session: Any, topic: str | None, data: Any, force_qos: int | None = None) -> None:
@@ -323,9 +339,11 @@ class TappedBroker(GuardedBroker):
         return routed
 
 
-async def start_broker(host: str = "127.0.0.1", port: int = 1883, tap: BrokerTap | None = None,
-                       guard: BrokerGuard | None = None) -> Broker:
-    """Start an anonymous broker; other MQTT clients may publish to it while it runs."""
-    broker = TappedBroker(broker_config(host, port), tap, guard)
+async def start_broker(host: str = "127.0.0.1", port: int | None = 1883, tap: BrokerTap | None = None,
+                       guard: BrokerGuard | None = None, *, access: BrokerAccess,
+                       tls: TlsListener | None = None) -> Broker:
+    """Start the broker; MQTT clients that `access` lets in may publish to it while it runs
+    (anonymous ones only with `BrokerAccess.anonymous_for_development()`)."""
+    broker = TappedBroker(broker_config(host, port, tls), tap, guard, access=access)
     await broker.start()
     return broker

@@ -28,6 +28,7 @@ from vigil.shell.registry import Registry, Roster
 from vigil.settings import VigilSettings
 from vigil_simulators.cohort import CohortPlan, parse_scenarios, plan_cohort
 from vigil_simulators.fleet import Fleet, FleetClock
+from vigil_simulators.per_device import publish_fleet_per_device
 from vigil_simulators.publisher import PublishStats, publish_fleet
 
 
@@ -106,8 +107,17 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
     stop = threading.Event()
     result: dict[str, PublishStats] = {}
 
+    # With its own broker the demo enrols its simulated devices, and each logs in with its own secret
+    # and publishes only on its own topics, as a real wearable does (docs/security.md, "Devices").
+    passwords = {w.device_id: runtime.credentials.enrol(w.device_id) for w in fleet.wearables} \
+        if runtime.broker is not None else None
+
     def publish() -> None:
-        result["stats"] = publish_fleet(fleet, runtime.mqtt_url, clock, plan.start_t + sim_duration, stop=stop)
+        if passwords is None:
+            result["stats"] = publish_fleet(fleet, runtime.mqtt_url, clock, plan.start_t + sim_duration, stop=stop)
+        else:
+            result["stats"] = publish_fleet_per_device(fleet, runtime.mqtt_url, clock, plan.start_t + sim_duration,
+                                                       passwords.__getitem__, stop=stop)
 
     publisher = threading.Thread(target=publish, name="simulator", daemon=True)
     publisher.start()

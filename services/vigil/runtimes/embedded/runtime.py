@@ -15,7 +15,9 @@ from vigil.runtimes.shared.skeleton import ServiceSkeleton
 from vigil.shell.contract.validation import ContractLimits
 from vigil.core.quality import QualityLimits
 from vigil.core.reading import Reading
-from vigil.runtimes.embedded.broker import BrokerTap, BrokerGuard, start_broker
+from vigil.runtimes.embedded.access import BrokerAccess
+from vigil.runtimes.embedded.broker import BrokerTap, BrokerGuard, TlsListener, start_broker
+from vigil.shell.identity.devices import DeviceCredentials
 from vigil.web.operator_api import add_operator_routes
 from vigil.shell.mqtt.source import MqttSource
 from vigil.shell.pipeline.in_order import InOrderStore
@@ -99,6 +101,9 @@ class EmbeddedRuntime:
         self.unstored: InOrderStore[Unstored] = InOrderStore(
             _durable, self._stored, self._store_failed, max_in_flight=MAX_UNSTORED_BATCHES + 1)
         self.batch_max = batch_max
+        # Devices log in to the embedded broker with the credentials `vigil device enrol` gave them.
+        self.credentials = DeviceCredentials(self.store.engine, registry)
+        self.access: BrokerAccess | None = None
         self.broker = None
         self.source: MqttSource | BrokerTap | None = None
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=settings.http_port,
@@ -118,8 +123,11 @@ class EmbeddedRuntime:
         if self.settings.mqtt_url is None:
             # Our own broker: read what it routes in-process rather than subscribing over TCP.
             tap = BrokerTap(hold_pubacks=self.settings.ack_after_store())
-            self.broker = await start_broker(self.settings.mqtt_host, self.settings.mqtt_port, tap,
-                                             guard=BrokerGuard.from_settings(self.settings, self.metrics))
+            self.access = BrokerAccess(self.credentials, allow_anonymous=self.settings.mqtt_allow_anonymous,
+                                       metrics=self.metrics)
+            self.broker = await start_broker(self.settings.mqtt_host, self._plain_port(), tap,
+                                             guard=BrokerGuard.from_settings(self.settings, self.metrics),
+                                             access=self.access, tls=self._tls())
             self.source = tap
         rebuilt = self.rebuild_state()
         if rebuilt:
@@ -136,6 +144,21 @@ class EmbeddedRuntime:
         await self.skeleton.start_http()
         self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever()),
                       asyncio.create_task(self._purge_forever())]
+
+    def _tls(self) -> TlsListener | None:
+        settings = self.settings
+        if settings.mqtt_tls_cert is None and settings.mqtt_tls_key is None:
+            return None
+        if settings.mqtt_tls_cert is None or settings.mqtt_tls_key is None:
+            raise ValueError("VIGIL_MQTT_TLS_CERT and VIGIL_MQTT_TLS_KEY go together")
+        return TlsListener(settings.mqtt_tls_port, str(settings.mqtt_tls_cert), str(settings.mqtt_tls_key))
+
+    def _plain_port(self) -> int | None:
+        if self.settings.mqtt_plain_listener:
+            return self.settings.mqtt_port
+        if self._tls() is None:
+            raise ValueError("VIGIL_MQTT_PLAIN_LISTENER=false needs a TLS listener (VIGIL_MQTT_TLS_CERT, VIGIL_MQTT_TLS_KEY)")
+        return None
 
     def rebuild_state(self) -> int:
         """Replay recent stored readings through the core, quietly, so that timers and open
@@ -266,7 +289,8 @@ class EmbeddedRuntime:
         connected = bool(self.source and self.source.is_connected())
         return {
             "status": health_status(running=connected, failing=self.last_error is not None),
-            "mqtt": {"url": self.mqtt_url, "connected": connected, "embedded_broker": self.broker is not None},
+            "mqtt": {"url": self.mqtt_url, "connected": connected, "embedded_broker": self.broker is not None,
+                     **(self.access.health() if self.access is not None else {})},
             "store": {"url": self.store.url.split("///")[0] + "///…"},
             "queue_depth": self.queue_depth(),
             "patients": len(self.patients),

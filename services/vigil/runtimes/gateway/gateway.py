@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.shell.streams.records import DeadLetterRecord, ReadingsRecord
+from vigil.shell.contract.status import CheckedStatus, check_status_payload
 from vigil.shell.contract.validation import (
     CheckedPayload,
     ContractLimits,
@@ -129,9 +130,12 @@ class Gateway:
         grouped: dict[str, tuple[str, float, list]] = {}
         for message in messages:
             if message.topic.endswith("/status"):
-                continue  # retained device status: seen by the processor's stale-device timer via readings
-            vitals += 1
-            checked = self._check(message)
+                # A device status is not forwarded (the processor's stale-device timer works from readings),
+                # but a spoofed or malformed one is refused, counted and kept like any rejection.
+                checked = self._check_status(message)
+            else:
+                vitals += 1
+                checked = self._check(message)
             for rejection in checked.rejections:
                 self.metrics.rejected.labels(str(rejection.reason)).inc()
                 self.rejected += 1
@@ -171,6 +175,17 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 - isolation: one message, never the batch
             rejection = internal_error(message.topic, message.payload, message.received_at, exc, log)
             return CheckedPayload(rejection.device_id, None, rejections=[rejection])
+
+    def _check_status(self, message: Message) -> CheckedPayload:
+        """A status message's verdict (`check_status_payload`): only its rejection matters here."""
+        try:
+            verdict = check_status_payload(message.topic, message.payload, received_at=message.received_at,
+                                           patient_for_device=self.registry.patient_for_device, limits=self.limits)
+        except Exception as exc:  # noqa: BLE001 - isolation, as in _check
+            verdict = CheckedStatus(rejection=internal_error(message.topic, message.payload, message.received_at, exc, log))
+        rejection = verdict.rejection
+        return CheckedPayload(rejection.device_id if rejection else None, None,
+                              rejections=[rejection] if rejection else [])
 
     def queue_depth(self) -> int:
         return self.source.depth if self.source else 0

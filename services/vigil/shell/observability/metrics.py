@@ -28,6 +28,10 @@ class Metrics:
                                      registry=r)
         self.broker_retained_bytes = Gauge("vigil_broker_retained_bytes",
                                            "Bytes of retained messages the embedded broker holds.", registry=r)
+        self.mqtt_refused = Counter(  # issue 11, devices
+            "vigil_mqtt_refused_total", "MQTT connects, publishes and subscriptions the embedded broker refused, by "
+            "reason (anonymous, bad_credentials, client_id_taken, will_topic, publish_topic, subscribe_topic, "
+            "receive_topic).", ["reason"], registry=r)
         self.quality = Counter("vigil_quality_flags_total", "Signal-quality flags on accepted samples.", ["flag"], registry=r)
         self.open_alerts = Gauge("vigil_open_alerts", "Alerts open now.", registry=r)
         self.patients = Gauge("vigil_patients_monitored", "Patients with state in this process.", registry=r)

@@ -16,13 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pydantic import ValidationError
 
 from vigil.shell.desk.desk import AlertChange
-from vigil.shell.contract.device import DeviceStatus
 from vigil.shell.mqtt.message import Message
-from vigil.shell.contract.topics import device_id_from_topic
-from vigil.shell.contract.bounds import measure
+from vigil.shell.contract.status import check_status_payload
 from vigil.shell.contract.validation import ContractLimits, Rejection, RejectReason, check_vitals_payload, internal_error
 from vigil.core.events import (
     Alert,
@@ -261,28 +258,14 @@ class Pipeline:
 # -- pieces -------------------------------------------------------------------------------
 
     def _status(self, message: Message, batch: WriteBatch) -> None:
-        """A device's retained status, as strictly checked as its vitals (size, bounds, types, topic)."""
-        raw, topic_device = message.payload, device_id_from_topic(message.topic)
-
-        def refuse(reason: RejectReason, detail: str) -> None:
-            self._reject(Rejection(reason, detail, raw, message.topic, topic_device, message.received_at), batch)
-
-        if len(raw) > self.limits.max_payload_bytes:
-            return refuse(RejectReason.OVERSIZE, f"{len(raw)} bytes > limit {self.limits.max_payload_bytes}")
-        shape = measure(raw)
-        overrun = shape.overrun
-        if overrun is not None:
-            return refuse(RejectReason.MALFORMED_JSON if overrun.malformed else RejectReason.SCHEMA_INVALID,
-                          overrun.detail)
-        try:
-            status = DeviceStatus.model_validate_json(raw)
-        except ValidationError as exc:
-            return refuse(RejectReason.SCHEMA_INVALID, str(exc.errors(include_url=False, include_input=False)[:2])[:300])
-        if shape.keys != len(status.__pydantic_fields_set__):
-            return refuse(RejectReason.SCHEMA_INVALID, "a key appears more than once in the status object")
-        if status.device_id != topic_device:
-            return refuse(RejectReason.TOPIC_MISMATCH,
-                          f"payload device_id {status.device_id!r} on topic of {topic_device!r}")
+        """A device's retained status, as strictly checked as its vitals (size, bounds, types), on its
+        own topic and for an enrolled device only (`check_status_payload`)."""
+        checked = check_status_payload(message.topic, message.payload, received_at=message.received_at,
+                                       patient_for_device=self.registry.patient_for_device, limits=self.limits)
+        if checked.rejection is not None:
+            return self._reject(checked.rejection, batch)
+        status = checked.status
+        assert status is not None
         batch.device_status.append(DeviceStatusRow(
             status.device_id, status.state, status.ts.timestamp() if status.ts else message.received_at, status.battery_pct,
         ))

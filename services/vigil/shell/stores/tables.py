@@ -293,3 +293,15 @@ access_audit = Table(
 )
 Index("ix_access_audit_t", access_audit.c.t)
 Index("ix_access_audit_patient", access_audit.c.patient_id, access_audit.c.t)
+# -- issue 11, devices: each device's MQTT credentials (vigil.shell.identity.devices) ------------
+# The secret itself is never stored: an scrypt hash (verification) and a Mosquitto `$7$` hash of the
+# same secret (exported to the scaled broker's password file). A revoked row stays, for the record.
+device_credentials = Table(
+    "device_credentials",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("secret_hash", String(256), nullable=False),  # scrypt$n$r$p$salt$hash (base64)
+    Column("mosquitto_hash", String(256), nullable=False),  # $7$iterations$salt$hash (PBKDF2-SHA512)
+    Column("created_t", Float, nullable=False),
+    Column("revoked_t", Float),
+)

@@ -29,6 +29,7 @@ import paho.mqtt.client as mqtt
 
 from vigil.shell.contract.topics import VITALS_TOPIC_FILTER
 from vigil.shell.mqtt.client import mqtt_client
+from vigil.runtimes.embedded.access import BrokerAccess
 from vigil.runtimes.embedded.broker import start_broker
 from vigil.shell.pipeline.pipeline import AnnouncedAlert
 from vigil.runtimes.embedded.runtime import EmbeddedRuntime
@@ -70,30 +71,52 @@ class _Publisher:
     """
 
     def __init__(self, url: str, payloads: list[tuple[str, bytes]], pace_per_s: float | None = None,
-                 sent_at: dict[bytes, float] | None = None) -> None:
+                 sent_at: dict[bytes, float] | None = None, devices: dict[str, str | None] | None = None) -> None:
         self.url, self.payloads, self.pace_per_s, self.sent_at = url, payloads, pace_per_s, sent_at
         self.consumed = threading.Event()  # set by the consumer when it has counted every message
         self.acked = 0
+        # Issue 11: one connection per device (device id -> its password, None: anonymous), each with
+        # paho's default window of 20, instead of one connection standing for the whole ward.
+        self.devices = devices
+        self._counting = threading.Lock()
+
+    def _clients(self, on_publish: Callable[..., None]) -> dict[str | None, mqtt.Client]:
+        """Connected publishers: {None: one for every topic}, or one per device (waits for every CONNACK)."""
+        wanted: dict[str | None, str | None] = {None: None} if self.devices is None else dict(self.devices)
+        clients: dict[str | None, mqtt.Client] = {}
+        for device, password in wanted.items():
+            client, host, port = mqtt_client(self.url, f"bench-pub-{device or ''}-{time.time_ns()}",
+                                             username=device if password else None, password=password)
+            client.max_inflight_messages_set(IN_FLIGHT if device is None else IN_FLIGHT // len(wanted))
+            client.max_queued_messages_set(0)
+            client.on_publish = on_publish
+            client.connect(host, port, keepalive=30)
+            client.loop_start()
+            clients[device] = client
+        deadline = time.time() + 60
+        while not all(c.is_connected() for c in clients.values()):
+            if time.time() > deadline:
+                raise TimeoutError("bench ingest: publishers could not connect (refused logins?)")
+            time.sleep(0.02)
+        return clients
 
     def run(self, consumed_count: Callable[[], int], stall_s: float = 30.0) -> float:
         """Publish everything and wait for the consumer; return when the first message was sent.
 
         Raises TimeoutError if neither the broker's PUBACKs nor the consumer progress for `stall_s`.
         """
-        client, host, port = mqtt_client(self.url, f"bench-pub-{time.time_ns()}")
-        client.max_inflight_messages_set(IN_FLIGHT)  # as the simulator's `connect`, with a ward's window
-        client.max_queued_messages_set(0)
-        client.connect(host, port, keepalive=30)
-        client.loop_start()
         all_acked = threading.Event()
         total = len(self.payloads)
 
         def on_publish(client, userdata, mid, reason, props) -> None:
-            self.acked += 1
-            if self.acked == total:
-                all_acked.set()
+            with self._counting:
+                self.acked += 1
+                if self.acked == total:
+                    all_acked.set()
 
-        client.on_publish = on_publish
+        # As the simulator's `connect`, with a ward's window (IN_FLIGHT in all).
+        clients = self._clients(on_publish)
+        single = clients.get(None)
         pace, sent_at = self.pace_per_s, self.sent_at
         try:
             started = time.time()
@@ -104,7 +127,7 @@ class _Publisher:
                         time.sleep(wait)
                 if sent_at is not None:
                     sent_at[payload] = time.time()
-                client.publish(topic, payload, qos=1)
+                (single or clients[topic.split("/")[3]]).publish(topic, payload, qos=1)
             progress, changed = -1, time.time()
             while not (all_acked.is_set() and self.consumed.is_set()):
                 self.consumed.wait(0.2)
@@ -115,8 +138,9 @@ class _Publisher:
                     raise TimeoutError(f"bench ingest stalled: {self.acked}/{total} acknowledged by the broker, "
                                        f"{consumed_count()}/{total} consumed, no progress for {stall_s:.0f} s")
         finally:
-            client.disconnect()
-            client.loop_stop()
+            for client in clients.values():
+                client.disconnect()
+                client.loop_stop()
         return started
 
 
@@ -180,7 +204,8 @@ class _TimedRuntime(EmbeddedRuntime):
             self.done.set()
 
 
-async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None, data_dir: Path):
+async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None, data_dir: Path,
+                        publishers: str = "one", logins: bool = False):
     # Publish times only for the paced latency phase: at full rate the publisher does exactly
     # what it does for the bare subscriber.
     sent_at: dict[bytes, float] | None = {} if pace else None
@@ -192,9 +217,9 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
 
     # The embedded runtime's own default: a device's PUBACK only once its batch is durable
     # (VIGIL_MQTT_ACK_AFTER_STORE), while the bare broker of the baseline PUBACKs on receipt.
+    # Devices log in (issue 11) with `logins`; otherwise the broker runs in its development mode (anonymous).
     settings = VigilSettings(data_dir=data_dir, database_url=None, mqtt_url=None, mqtt_port=port, http_port=free_port(),
-                             mqtt_ack_after_store=True)
-    publisher = _Publisher(f"mqtt://127.0.0.1:{port}", payloads, pace, sent_at)
+                             mqtt_ack_after_store=True, mqtt_allow_anonymous=not logins)
     # Hours of readings are replayed in seconds, so the runtime's timers (silent devices,
     # escalations) run on the replay's clock (the newest message processed), not the wall clock:
     # on the wall clock every device would look hours silent, and most alerts would be
@@ -211,6 +236,9 @@ async def _pipeline_run(port: int, roster: Roster, payloads, pace: float | None,
     # the bare subscriber stamps its last message, instead of polling for it on the event loop
     # that the broker and the pipeline share (a 5 ms poll cost that loop ~200 wake-ups a second).
     runtime = _TimedRuntime(expected, settings, Registry(roster), announce=announce, clock=replay_clock)
+    devices = None if publishers == "one" else \
+        {d.device_id: runtime.credentials.enrol(d.device_id) if logins else None for p in roster.patients for d in p.devices}
+    publisher = _Publisher(f"mqtt://127.0.0.1:{port}", payloads, pace, sent_at, devices)
     totals = runtime.pipeline.totals
     done = runtime.done
     await runtime.start()
@@ -239,13 +267,18 @@ def _pct(values: list[float], q: float) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def bench_ingest(messages: int = 20_000, batch_size: int = 10, patients: int = 200, seed: int = 11) -> dict[str, object]:
+def bench_ingest(messages: int = 20_000, batch_size: int = 10, patients: int = 200, seed: int = 11,
+                 publishers: str = "one", logins: bool = False) -> dict[str, object]:
+    """`publishers`: "one" connection for the whole ward (the broker's development mode), or "per-device"
+    connections, anonymous or, with `logins`, each device with its own credentials (issue 11)."""
+    if logins and publishers != "per-device":
+        raise ValueError("--logins needs --publishers per-device: a device may publish only on its own topics")
     payloads, roster = _payloads(messages, batch_size, patients, seed)
 
     async def bare_run() -> float:
         # The broker runs in this process's event loop, exactly as in the embedded runtime.
         port = free_port()
-        broker = await start_broker("127.0.0.1", port)
+        broker = await start_broker("127.0.0.1", port, access=BrokerAccess.anonymous_for_development())
         try:
             return await asyncio.get_running_loop().run_in_executor(None, _bare_subscriber, port, payloads)
         finally:
@@ -253,11 +286,14 @@ def bench_ingest(messages: int = 20_000, batch_size: int = 10, patients: int = 2
 
     bare = asyncio.run(bare_run())  # a fresh event loop and broker per phase
     with tempfile.TemporaryDirectory() as tmp:
-        full = asyncio.run(_pipeline_run(free_port(), roster, payloads, None, Path(tmp) / "max"))
+        full = asyncio.run(_pipeline_run(free_port(), roster, payloads, None, Path(tmp) / "max", publishers, logins))
         half_payloads = payloads[: max(1000, len(payloads) // 2)]
-        half = asyncio.run(_pipeline_run(free_port(), roster, half_payloads, full["msgs_per_s"] / 2, Path(tmp) / "half"))
+        half = asyncio.run(_pipeline_run(free_port(), roster, half_payloads, full["msgs_per_s"] / 2, Path(tmp) / "half",
+                                         publishers, logins))
     return {
         "bench": "ingest",
+        "publishers": publishers,
+        "logins": logins,
         "messages": len(payloads),
         "samples_per_message": batch_size,
         "bare_broker_msgs_per_s": round(bare),

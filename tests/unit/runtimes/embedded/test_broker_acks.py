@@ -10,9 +10,11 @@ from types import SimpleNamespace
 from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.session import INCOMING, OUTGOING
 
+from vigil.runtimes.embedded.access import BrokerAccess
 from vigil.runtimes.embedded.broker import BrokerTap, HeldPuback, TappedBroker, broker_config
 from vigil.shell.mqtt.message import Message
 
+ANONYMOUS = BrokerAccess.anonymous_for_development()
 VITALS = "vigil/v1/devices/wr-1/vitals"
 
 
@@ -83,11 +85,11 @@ async def test_the_broker_holds_only_device_qos1_publishes_and_only_when_asked()
     def publish(topic: str, qos: int = 1, direction: int = INCOMING) -> SimpleNamespace:
         return SimpleNamespace(topic=topic, qos=qos, direction=direction)
 
-    holding = TappedBroker(broker_config("127.0.0.1", 1), BrokerTap())
+    holding = TappedBroker(broker_config("127.0.0.1", 1), BrokerTap(), access=ANONYMOUS)
     assert holding._holds(publish(VITALS)) and holding._holds(publish("vigil/v1/devices/wr-1/status"))
     assert not holding._holds(publish(VITALS, qos=0))
     assert not holding._holds(publish(VITALS, direction=OUTGOING))
     assert not holding._holds(publish("elsewhere/chat"))  # not ours: amqtt acknowledges it as usual
     assert not holding._holds(publish("vigil/v1/devices/wr-1/vitals/extra"))
-    assert not TappedBroker(broker_config("127.0.0.1", 1), BrokerTap(hold_pubacks=False))._holds(publish(VITALS))
-    assert not TappedBroker(broker_config("127.0.0.1", 1))._holds(publish(VITALS))  # a bare broker
+    assert not TappedBroker(broker_config("127.0.0.1", 1), BrokerTap(hold_pubacks=False), access=ANONYMOUS)._holds(publish(VITALS))
+    assert not TappedBroker(broker_config("127.0.0.1", 1), access=ANONYMOUS)._holds(publish(VITALS))  # a bare broker

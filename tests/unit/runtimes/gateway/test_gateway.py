@@ -100,7 +100,8 @@ def records(gateway: Gateway, topic: str) -> list[Sent]:
 async def test_payloads_become_readings_records_keyed_by_patient(gateway):
     now = time.time()
     batch = [vitals("wr-a", [1, 2], now), vitals("wr-b", [7], now), vitals("wr-a", [3], now + 1),
-             Message("vigil/v1/devices/wr-a/status", b'{"state": "online"}', now)]  # status: not a reading
+             Message("vigil/v1/devices/wr-a/status", b'{"v": 1, "device_id": "wr-a", "state": "online"}',
+                     now)]  # a (well-formed: issue 11 checks statuses too) status: not a reading
     await forward_acked(gateway, batch)
     sent = records(gateway, READINGS)
     # One record per device per batch, in order: the downstream cost of a record is paid once.
@@ -130,6 +131,22 @@ async def test_refusals_become_dead_letters_and_the_rest_still_goes(gateway):
     assert readings.patient_id == "pt-b" and [r.seq for r in readings.to_readings()] == [1]  # its good sample
     assert gateway.rejected == 3 and gateway.forwarded == 1
     assert gateway.source.acknowledged == [batch]  # a refusal is handled too: the broker need not resend it
+
+
+async def test_spoofed_and_stranger_statuses_are_refused_counted_and_kept(gateway):
+    """Issue 11: a status on one device's topic with another device's id in the payload, or from a
+    device the roster does not know, is a dead letter with its reason; a good one is not forwarded."""
+    now = time.time()
+    batch = [Message("vigil/v1/devices/wr-a/status", b'{"v": 1, "device_id": "wr-b", "state": "offline"}', now),
+             Message("vigil/v1/devices/wr-zz/status", b'{"v": 1, "device_id": "wr-zz", "state": "online"}', now),
+             Message("vigil/v1/devices/wr-b/status", b'{"v": 1, "device_id": "wr-b", "state": "online"}', now)]
+    await forward_acked(gateway, batch)
+    dead = [(s.key, DeadLetterRecord.model_validate_json(s.value)) for s in records(gateway, DEADLETTER)]
+    assert [(key, d.reason) for key, d in dead] == [(b"wr-a", "topic_mismatch"), (b"wr-zz", "unknown_device")]
+    assert "wr-b" in dead[0][1].detail
+    assert records(gateway, READINGS) == [] and gateway.rejected == 2
+    assert gateway.metrics.rejected.labels("topic_mismatch")._value.get() == 1
+    assert gateway.source.acknowledged == [batch]
 
 
 def _one_bad_sample(device_id: str, now: float) -> Message:

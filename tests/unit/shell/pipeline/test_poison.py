@@ -131,6 +131,13 @@ def test_status_messages_are_as_strict(pipeline, payload, reason):
     assert reasons(decision) == [reason] and not decision.batch.device_status
 
 
+def test_a_strangers_status_is_refused(pipeline):
+    """Issue 11: a status only for an enrolled device (one the roster maps to a patient)."""
+    decision = pipeline.process([Message("vigil/v1/devices/wr-zz/status", b'{"v":1,"device_id":"wr-zz","state":"online"}',
+                                         time.time())])
+    assert reasons(decision) == ["unknown_device"] and not decision.batch.device_status
+
+
 def test_a_good_status_is_kept(pipeline):
     decision = pipeline.process([Message("vigil/v1/devices/wr-a/status",
                                          b'{"v":1,"device_id":"wr-a","state":"online","battery_pct":80}', 5.0)])
