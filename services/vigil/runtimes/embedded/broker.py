@@ -51,12 +51,17 @@ class TlsListener:
 def broker_config(host: str, port: int | None, tls: TlsListener | None = None) -> dict[str, object]:
     """Listeners: plain on `port` (None: none), TLS when configured. Who may connect, and which
     topics each client may use, is `BrokerAccess` (runtimes/embedded/access.py), not amqtt's plugins."""
-    listeners: dict[str, object] = {"default": {"type": "tcp", "max_connections": 10000}}
+    # amqtt starts its "default" listener too (and binds it to 0.0.0.0:1883 when it names no
+    # address), so the first listener Vigil wants *is* the default: nothing else ever listens.
+    listeners: dict[str, object] = {}
     if port is not None:
-        listeners["plain"] = {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 10000}
+        listeners["default"] = {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 10000}
     if tls is not None:
-        listeners["tls"] = {"type": "tcp", "bind": f"{host}:{tls.port}", "max_connections": 10000, "ssl": True,
-                            "certfile": tls.certfile, "keyfile": tls.keyfile}
+        listeners["tls" if listeners else "default"] = {
+            "type": "tcp", "bind": f"{host}:{tls.port}", "max_connections": 10000, "ssl": True,
+            "certfile": tls.certfile, "keyfile": tls.keyfile}
+    if not listeners:
+        raise ValueError("the embedded broker needs a plain or a TLS listener")
     return {"listeners": listeners, "plugins": {}}
 
 

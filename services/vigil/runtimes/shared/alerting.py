@@ -28,6 +28,7 @@ from vigil.shell.registry import Registry
 from vigil.settings import VigilSettings
 from vigil.shell.stores.sql import WriteBatch
 from vigil.core.access import Permission, may_read_inbox
+from vigil.core.identity import Principal
 from vigil.shell.identity.people import People
 from vigil.shell.identity.sessions import StreamTickets
 from vigil.web.access import BearerVerifier, Gate, ServiceToken, install, may_see, principal_of
@@ -39,6 +40,7 @@ from vigil.shell.identity.oidc import AuthorizationCodeFlow, OidcConfig, OidcPro
 from vigil.web.login import add_login_routes, session_opener
 from vigil.web.oidc_routes import add_oidc_routes
 from vigil.web.push_streams import add_push_routes
+from vigil.web.text_reviews import add_text_review_routes
 
 log = logging.getLogger("vigil.alerting")
 
@@ -103,6 +105,7 @@ class AlertingService:
         self.desk = AlertDesk(registry, self.store, template_texts(settings.emergency_number), metrics,
                               policy=settings.lifecycle_policy(), ward_webhook=settings.ward_webhook_url, clock=clock,
                               on_raised=self.worker.submit, wake=self.dispatcher.wake)
+        self.worker.incident_of = self.desk.incident_id_for
         self.tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -138,6 +141,26 @@ class AlertingService:
             raise
         self.desk.committed()
         return self.store.incident(incident_id)
+
+    # -- model texts held for a clinician's approval (VIGIL_APPROVE_PATIENT_TEXTS) ---------------
+
+    def held_texts(self, patient_ids: frozenset[str] | None, limit: int = 100) -> list[dict[str, Any]]:
+        return self.store.held_texts(patient_ids=patient_ids, limit=limit)
+
+    def held_text_patient(self, key: str) -> str | None:
+        row = self.store.held_text(key)
+        return None if row is None else row["patient_id"]
+
+    def review_text(self, key: str, approve: bool, principal: Principal) -> bool:
+        """Approve (send) or refuse a held text; False when it was decided already or is no longer true."""
+        decided = self.store.decide_held(key, approve, {"by": principal.subject, "by_name": principal.name},
+                                         self.clock())
+        if decided:
+            log.info("patient text %s", "approved" if approve else "refused", extra={"key": key, "by": principal.subject})
+        return decided
+
+    def wake(self) -> None:
+        self.dispatcher.wake()
 
     def tick(self, now: float) -> None:
         batch = WriteBatch()
@@ -181,6 +204,7 @@ class AlertingService:
             add_oidc_routes(app, self.oidc_flow, session_opener(self.people), after_login="/console",
                             secure_cookie=self.settings.cookie_secure is not False)
         add_incident_routes(app, self)
+        add_text_review_routes(app, self)
         add_console_route(app)
 
         async def own_inbox(request: web.Request, inbox: str) -> bool:

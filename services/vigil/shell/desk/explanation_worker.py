@@ -58,6 +58,7 @@ class ExplanationWorker:
         self.queue: asyncio.Queue[Alert] = asyncio.Queue(QUEUE_MAX)
         self.concurrency = concurrency
         self.hold_patient_texts = hold_patient_texts
+        self.incident_of: Callable[[str], str | None] | None = None  # the desk's: alert id -> incident id
         self.dropped = 0
         self.done = 0
 
@@ -101,7 +102,9 @@ class ExplanationWorker:
             follow_ups: list[OutboxRow] = []
             held: list[OutboxRow] = []
             if explanation.source == "llm" and not explanation.fallback_reason:  # templates already went out
-                incident_id = await asyncio.to_thread(self.store.incident_id_for_alert, alert.alert_id)
+                # The desk's book knows the incident at once; the store only once its batch is written.
+                incident_id = self.incident_of(alert.alert_id) if self.incident_of is not None else None
+                incident_id = incident_id or await asyncio.to_thread(self.store.incident_id_for_alert, alert.alert_id)
                 follow_ups = self._follow_ups(alert, explanation, language, language == patient_language, incident_id or "")
                 if self.hold_patient_texts:
                     held = [r for r in follow_ups if r.audience == "patient"]

@@ -78,3 +78,16 @@ async def test_the_development_mode_warns_at_start_and_on_healthz(caplog):
         assert access.permits(session(""), "#", Action.SUBSCRIBE)
     finally:
         access.close()
+
+
+@pytest.mark.parametrize("port, tls", [(1884, None), (1884, "tls"), (None, "tls")])
+def test_every_listener_binds_the_configured_address_and_nothing_else(port, tls):
+    """amqtt also starts its "default" listener, on 0.0.0.0:1883 when it names no address: a merge
+    once left an open listener on every interface beside the configured ones."""
+    from vigil.runtimes.embedded.broker import TlsListener, broker_config
+
+    config = broker_config("127.0.0.1", port, TlsListener(8883, "c.pem", "k.pem") if tls else None)
+    listeners = config["listeners"]
+    assert "default" in listeners
+    assert sorted(listener["bind"] for listener in listeners.values()) == sorted(
+        f"127.0.0.1:{p}" for p in (port, 8883 if tls else None) if p is not None)
