@@ -217,6 +217,8 @@ class EmbeddedRuntime:
     async def tick(self, now: float) -> None:
         """Run the timers: patients' (silent devices), then the desk's (escalations, reminders),
         in one transaction with the desk's share of the alert changes; wait until it is durable."""
+        for profile in self.registry.patients():  # every enrolled patient is watched, seen or not (coverage)
+            self.patients.get(profile.patient_id)
         decision = self.pipeline.tick(now)
         self._announce(decision)
         self.alerting.desk.tick(now, decision.batch)

@@ -7,6 +7,7 @@ It stores nothing and calls no one: the runtime hands the changes to the desk an
 batch in one transaction, so a batch is kept whole or not at all. Nothing here is clinical logic.
 """
 
+# Long file: one decision path (contract, core, coverage, alert events) that reads best whole.
 from __future__ import annotations
 
 import logging
@@ -16,13 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pydantic import ValidationError
-
 from vigil.shell.desk.desk import AlertChange
-from vigil.shell.contract.device import DeviceStatus
 from vigil.shell.mqtt.message import Message
-from vigil.shell.contract.topics import device_id_from_topic
-from vigil.shell.contract.bounds import measure
 from vigil.shell.contract.validation import ContractLimits, Rejection, RejectReason, check_vitals_payload, internal_error
 from vigil.core.events import (
     Alert,
@@ -33,12 +29,13 @@ from vigil.core.events import (
     ReadingRejected,
 )
 from vigil.core.patient import PatientMonitor
-from vigil.core.quality import DEFAULT_QUALITY, QualityLimits
+from vigil.core.quality import DEFAULT_QUALITY, LATE, QualityLimits
 from vigil.core.reading import Reading
 from vigil.shell.explain.templates import AlertTexts, alert_texts
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.decision import AnnouncedAlert, Decision, ModelScore
 from vigil.shell.pipeline.patients import PatientBook, PatientStates, monitor_factory
+from vigil.shell.pipeline.status import check_status
 from vigil.shell.registry import Registry
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
 from vigil.shell.stores.rows import AlertEventRow, AlertRow, DeviceStatusRow, ReadingRow, ScoreRow
@@ -47,6 +44,7 @@ from vigil.shell.stores.sql import WriteBatch
 __all__ = ["AnnouncedAlert", "Decision", "KnownAlerts", "Message", "ModelStage", "NOTHING_STORED", "Pipeline"]
 
 log = logging.getLogger("vigil.pipeline")
+_LATE_ONLY = (LATE,)
 
 
 @dataclass(slots=True)
@@ -132,7 +130,7 @@ class Pipeline:
             # One message's failure is that message's dead letter, never the batch's loss.
             try:
                 if message.topic.endswith("/status"):
-                    self._status(message, batch)
+                    self._status(message, batch, events, touched)
                     continue
                 vitals += 1
                 checked = check_vitals_payload(
@@ -141,6 +139,8 @@ class Pipeline:
                 )
                 for rejection in checked.rejections:
                     self._reject(rejection, batch)
+                    self.refused(rejection.patient_id, rejection.device_id, str(rejection.reason),
+                                 rejection.received_at, events, touched)
                 if checked.readings:
                     self._observe(checked.readings, message, batch, events, touched)
             except Exception as exc:  # noqa: BLE001 - isolation is the point: kept, counted, traced
@@ -172,7 +172,9 @@ class Pipeline:
         metrics = self.metrics
         monitor = self.patients.get(readings[0].patient_id)
         touched[monitor.patient_id] = monitor
-        accepted = 0
+        accepted = late = 0
+        newest = None
+        refusal = ""
         reading = readings[0]
         try:
             for reading in readings:
@@ -181,9 +183,14 @@ class Pipeline:
                     for event in assessment.events:
                         if isinstance(event, ReadingRejected):
                             self._reject_reading(event, reading, message, batch)
+                            refusal = event.reason
                     continue
                 news2 = assessment.news2
                 flags = assessment.flags
+                if news2 is None and flags == _LATE_ONLY:
+                    late += 1
+                elif newest is None or reading.t > newest:
+                    newest = reading.t
                 row = _reading_row(reading, ",".join(flags), news2.score if news2 else None,
                                    news2.partial if news2 else None)
                 for flag in flags:
@@ -198,6 +205,12 @@ class Pipeline:
         finally:
             self.totals.readings += accepted
             metrics.readings.inc(accepted)
+        # Coverage, on the wall clock: heard when a sample was assessed, else refused (late, duplicate).
+        if newest is not None:
+            events.extend((event, None) for event in monitor.heard(message.received_at, newest))
+        elif late or refusal:
+            count = late or len(readings) - accepted
+            events.extend((event, None) for event in monitor.refused(message.received_at, refusal or LATE, count))
 
     def _finish(self, decision: Decision, events: list[tuple[Event, Message | None]],
                 now: float | None, started: float) -> Decision:
@@ -260,32 +273,35 @@ class Pipeline:
 
 # -- pieces -------------------------------------------------------------------------------
 
-    def _status(self, message: Message, batch: WriteBatch) -> None:
-        """A device's retained status, as strictly checked as its vitals (size, bounds, types, topic)."""
-        raw, topic_device = message.payload, device_id_from_topic(message.topic)
+    def _status(self, message: Message, batch: WriteBatch, events: list[tuple[Event, Message | None]],
+                touched: dict[str, PatientMonitor]) -> None:
+        """A device's retained status: stored, and told to its patient's coverage (a last will
+        `offline` is the fast path to a technical alert)."""
+        status = check_status(message, self.limits)
+        if isinstance(status, Rejection):
+            return self._reject(status, batch)
+        t = status.ts.timestamp() if status.ts else message.received_at
+        batch.device_status.append(DeviceStatusRow(status.device_id, status.state, t, status.battery_pct))
+        self.device_status(status.device_id, status.state, message, events, touched)
 
-        def refuse(reason: RejectReason, detail: str) -> None:
-            self._reject(Rejection(reason, detail, raw, message.topic, topic_device, message.received_at), batch)
+    def device_status(self, device_id: str, state: str, message: Message,
+                      events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor]) -> None:
+        """Tell an enrolled device's patient its status (on the wall clock: its receipt)."""
+        patient_id = self.registry.patient_for_device(device_id)
+        if patient_id is not None:
+            monitor = self.patients.get(patient_id)
+            touched[patient_id] = monitor
+            events.extend((event, None) for event in monitor.device_status(state, message.received_at))
 
-        if len(raw) > self.limits.max_payload_bytes:
-            return refuse(RejectReason.OVERSIZE, f"{len(raw)} bytes > limit {self.limits.max_payload_bytes}")
-        shape = measure(raw)
-        overrun = shape.overrun
-        if overrun is not None:
-            return refuse(RejectReason.MALFORMED_JSON if overrun.malformed else RejectReason.SCHEMA_INVALID,
-                          overrun.detail)
-        try:
-            status = DeviceStatus.model_validate_json(raw)
-        except ValidationError as exc:
-            return refuse(RejectReason.SCHEMA_INVALID, str(exc.errors(include_url=False, include_input=False)[:2])[:300])
-        if shape.keys != len(status.__pydantic_fields_set__):
-            return refuse(RejectReason.SCHEMA_INVALID, "a key appears more than once in the status object")
-        if status.device_id != topic_device:
-            return refuse(RejectReason.TOPIC_MISMATCH,
-                          f"payload device_id {status.device_id!r} on topic of {topic_device!r}")
-        batch.device_status.append(DeviceStatusRow(
-            status.device_id, status.state, status.ts.timestamp() if status.ts else message.received_at, status.battery_pct,
-        ))
+    def refused(self, patient_id: str | None, device_id: str | None, reason: str, received_at: float,
+                events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor], count: int = 1) -> None:
+        """Tell an enrolled patient's coverage that its device's samples were refused."""
+        if patient_id is None and device_id is not None:
+            patient_id = self.registry.patient_for_device(device_id)
+        if patient_id is not None:
+            monitor = self.patients.get(patient_id)
+            touched[patient_id] = monitor
+            events.extend((event, None) for event in monitor.refused(received_at, reason, count))
 
     def _reject(self, rejection: Rejection, batch: WriteBatch) -> None:
         reason = str(rejection.reason)
