@@ -135,8 +135,9 @@ class Coverage:
             self.refusals = {}
         self.will_t = None
         offset = newest_t - received_at
+        catching_up = offset < 0 and offset - self.offset_s > 10.0  # a backlog uploading, not a wrong clock
         self.offset_s = offset
-        if abs(offset) > clock_off_s:
+        if abs(offset) > clock_off_s and not catching_up:
             if self.clock_since is None:
                 self.clock_since = received_at
         else:
@@ -177,19 +178,22 @@ def judge(cov: Coverage, now: float, limits: CoverageLimits, *, last_seen_t: flo
             return Verdict(CLOCK, since, since + limits.rejected_after_s, words, reason)
         words = WORDS[REJECTED].format(kind=KIND_WORDS.get(kind, kind), reason=reason)
         return Verdict(REJECTED, since, since + limits.rejected_after_s, words, reason)
-    heard = cov.heard_t if cov.heard_t is not None else last_seen_t
-    if heard is None:
+    heard_t = cov.heard_t
+    if heard_t is None and last_seen_t is None:
         start = cov.watched_t if cov.watched_t is not None else now
         if now - start >= limits.never_seen_after_s:
             return Verdict(NEVER_SEEN, start, start + limits.never_seen_after_s, WORDS[NEVER_SEEN])
         return MONITORED_NOW  # not yet due: a patient just enrolled
-    if now - heard > stale_after_s:
-        return Verdict(SILENT, heard, heard + stale_after_s, WORDS[SILENT])
-    if cov.clock_since is not None:
+    if cov.clock_since is not None and heard_t is not None and now - heard_t <= stale_after_s:
         minutes = round(abs(cov.offset_s) / 60)
         words = WORDS[CLOCK].format(minutes=minutes)
         ahead = "ahead" if cov.offset_s > 0 else "behind"
         return Verdict(CLOCK, cov.clock_since, cov.clock_since + limits.clock_for_s, words, f"clock {ahead}")
+    # Silence on the older of the two clocks: a sample dated in the future cannot hide it, and a
+    # replayed backlog (the shell's receipt time is new, the samples are not) still counts as old.
+    heard = last_seen_t if heard_t is None else heard_t if last_seen_t is None else min(heard_t, last_seen_t)
+    if now - heard > stale_after_s:
+        return Verdict(SILENT, heard, heard + stale_after_s, WORDS[SILENT])
     if untrusted_since is not None:
         # On the device's clock: how long it has been untrusted, carried onto the wall clock.
         start = now - max(0.0, (last_seen_t or untrusted_since) - untrusted_since)

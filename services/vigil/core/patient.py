@@ -301,12 +301,13 @@ class PatientMonitor:
                 alert.baselines = dict(baselines)
                 alert.trends = dict(trends)
 
-    def tick(self, now: float) -> list[Event]:
+    def tick(self, now: float, silence: bool = True) -> list[Event]:
         """Advance timers: a device gone silent, or not monitored for another cause, raises a
-        technical alert once its cause is due (core.coverage)."""
+        technical alert once its cause is due (core.coverage). `silence` False: the caller knows
+        the patient is not silent (a worker replaying a backlog), so silence raises nothing."""
         self.coverage.watch(now)
         events: list[Event] = []
-        self._cover(now, events)
+        self._cover(now, events, silence)
         return events
 
     # -- coverage: what the shell heard, on the wall clock ------------------------------------
@@ -355,10 +356,11 @@ class PatientMonitor:
             return self.offline.open
         return None if kind is None else self.rules[kind].open
 
-    def _cover(self, now: float, events: list[Event]) -> None:
+    def _cover(self, now: float, events: list[Event], silence: bool = True) -> None:
         verdict = self.verdict(now)
         cause, due = verdict.cause, verdict.due
-        if self.offline.open is None and (cause == SILENT or cause == OFFLINE) and due is not None and now >= due:
+        if self.offline.open is None and ((cause == SILENT and silence) or cause == OFFLINE) \
+                and due is not None and now >= due:
             values: dict[str, float | int | str | bool] = {"cause": cause}
             if cause == SILENT:
                 stale_after = self.quality.stale_after_s

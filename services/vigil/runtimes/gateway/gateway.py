@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
+from vigil.shell.streams.coverage_notes import CoverageNotes
 from vigil.shell.streams.records import DeadLetterRecord, ReadingsRecord
 from vigil.shell.contract.validation import (
     CheckedPayload,
@@ -127,12 +128,15 @@ class Gateway:
         # One Kafka record per device per batch: order within a patient is kept, and the
         # per-record cost downstream (Faust handles each record as an event) is paid once.
         grouped: dict[str, tuple[str, float, list]] = {}
+        notes = CoverageNotes(self.registry.patient_for_device)
         for message in messages:
             if message.topic.endswith("/status"):
-                continue  # retained device status: seen by the processor's stale-device timer via readings
+                notes.status(message, self.limits)  # the last will: the processor's fast path (coverage)
+                continue
             vitals += 1
             checked = self._check(message)
             for rejection in checked.rejections:
+                notes.refused(rejection)
                 self.metrics.rejected.labels(str(rejection.reason)).inc()
                 self.rejected += 1
                 log.info("payload rejected", extra={"reason": str(rejection.reason), "device_id": rejection.device_id,
@@ -149,6 +153,8 @@ class Gateway:
                     group[2].extend(checked.readings)
         for topic, received_at, device_readings in grouped.values():
             record = ReadingsRecord.of(device_readings, topic, received_at)
+            pending.append(await producer.send(settings.readings_topic, record.to_json(), key=record.patient_id.encode()))
+        for record in notes.records(set(grouped)):  # after the readings: a device heard in this batch ends its refusals
             pending.append(await producer.send(settings.readings_topic, record.to_json(), key=record.patient_id.encode()))
         try:
             await asyncio.gather(*pending)

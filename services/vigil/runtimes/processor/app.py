@@ -115,7 +115,8 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     storer = DecidedStore(alerts_topic, influx, alert_store.write, patients, timings, failures)
     stores: InOrderStore[Decided] = InOrderStore(storer.store, storer.acknowledge, storer.failed,
                                                  max_in_flight=STORES_IN_FLIGHT, retry=Backoff())
-    worker = Worker(decider, stores, patients, silence, failures, timings)
+    enrolled = [profile.patient_id.encode() for profile in registry.patients()]
+    worker = Worker(decider, stores, patients, silence, failures, timings, enrolled=lambda: enrolled)
 
     @app.on_partitions_revoked.connect
     async def forget_on_revoke(app: Any, revoked: Any, **kwargs: Any) -> None:

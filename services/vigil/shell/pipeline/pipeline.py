@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,16 +35,18 @@ from vigil.shell.explain.templates import AlertTexts, alert_texts
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.decision import AnnouncedAlert, Decision, ModelScore
 from vigil.shell.pipeline.patients import PatientBook, PatientStates, monitor_factory
-from vigil.shell.pipeline.status import check_status
+from vigil.shell.contract.status import check_status
 from vigil.shell.registry import Registry
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
 from vigil.shell.stores.rows import AlertEventRow, AlertRow, DeviceStatusRow, ReadingRow, ScoreRow
 from vigil.shell.stores.sql import WriteBatch
 
-__all__ = ["AnnouncedAlert", "Decision", "KnownAlerts", "Message", "ModelStage", "NOTHING_STORED", "Pipeline"]
+__all__ = ["AnnouncedAlert", "CoverageNote", "Decision", "KnownAlerts", "Message", "ModelStage", "NOTHING_STORED", "Pipeline"]
 
 log = logging.getLogger("vigil.pipeline")
 _LATE_ONLY = (LATE,)
+# A gateway's coverage note: (patient_id, device_id, received_at, refused reasons and counts, status).
+CoverageNote = tuple[str, str, float, "dict[str, int] | None", "str | None"]
 
 
 @dataclass(slots=True)
@@ -149,8 +151,10 @@ class Pipeline:
         self.metrics.payloads.inc(vitals)
         return self._finish(decision, events, now, started)
 
-    def process_readings(self, groups: list[tuple[list[Reading], Message]], now: float | None = None) -> Decision:
-        """Score readings that a gateway already checked against the contract (the Kafka path)."""
+    def process_readings(self, groups: list[tuple[list[Reading], Message]], now: float | None = None,
+                         notes: Iterable[CoverageNote] = ()) -> Decision:
+        """Score readings that a gateway already checked against the contract (the Kafka path);
+        `notes` are the gateway's coverage notes (a device's refusals, its status), after them."""
         started = time.perf_counter()
         decision = Decision()
         batch = decision.batch
@@ -162,6 +166,11 @@ class Pipeline:
                     self._observe(readings, source, batch, events, touched)
             except Exception as exc:  # noqa: BLE001 - as in `process`: one group, not the batch
                 self._internal_error(source, exc, batch)
+        for patient_id, device_id, received_at, refused, status in notes:
+            for reason, count in (refused or {}).items():
+                self.refused(patient_id, device_id, reason, received_at, events, touched, count)
+            if status is not None:
+                self.device_status(patient_id, device_id, status, received_at, events, touched)
         self.totals.payloads += len(groups)
         self.metrics.payloads.inc(len(groups))
         return self._finish(decision, events, now, started)
@@ -232,15 +241,18 @@ class Pipeline:
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return decision
 
-    def tick(self, now: float, patient_ids: Iterable[str] | None = None) -> Decision:
-        """Advance patients' timers (silent devices): every monitor in memory, or the ones named.
-        The desk's own timers (escalations, reminders) are the runtime's to run."""
+    def tick(self, now: float, patient_ids: Iterable[str] | None = None, silent: Collection[str] | None = None) -> Decision:
+        """Advance patients' timers (silent devices, coverage): every monitor in memory, or the
+        ones named; with `silent`, only those may be judged silent (the worker's own clock). The
+        desk's own timers (escalations, reminders) are the runtime's to run."""
         decision = Decision()
         if patient_ids is None:
             monitors = list(self.patients.in_memory())
         else:
             monitors = [self.patients.get(patient_id) for patient_id in patient_ids]
-        events: list[tuple[Event, Message | None]] = [(event, None) for monitor in monitors for event in monitor.tick(now)]
+        events: list[tuple[Event, Message | None]] = [
+            (event, None) for monitor in monitors
+            for event in monitor.tick(now, silent is None or monitor.patient_id in silent)]
         if events:
             changed: set[str] = set()
             self._alert_events(events, decision, now, changed)
@@ -277,21 +289,20 @@ class Pipeline:
                 touched: dict[str, PatientMonitor]) -> None:
         """A device's retained status: stored, and told to its patient's coverage (a last will
         `offline` is the fast path to a technical alert)."""
-        status = check_status(message, self.limits)
+        status = check_status(message.topic, message.payload, message.received_at, self.limits)
         if isinstance(status, Rejection):
             return self._reject(status, batch)
         t = status.ts.timestamp() if status.ts else message.received_at
         batch.device_status.append(DeviceStatusRow(status.device_id, status.state, t, status.battery_pct))
-        self.device_status(status.device_id, status.state, message, events, touched)
+        self.device_status(None, status.device_id, status.state, message.received_at, events, touched)
 
-    def device_status(self, device_id: str, state: str, message: Message,
+    def device_status(self, patient_id: str | None, device_id: str, state: str, received_at: float,
                       events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor]) -> None:
         """Tell an enrolled device's patient its status (on the wall clock: its receipt)."""
-        patient_id = self.registry.patient_for_device(device_id)
+        patient_id = patient_id or self.registry.patient_for_device(device_id)
         if patient_id is not None:
             monitor = self.patients.get(patient_id)
-            touched[patient_id] = monitor
-            events.extend((event, None) for event in monitor.device_status(state, message.received_at))
+            self._covered(monitor, monitor.device_status(state, received_at), events, touched)
 
     def refused(self, patient_id: str | None, device_id: str | None, reason: str, received_at: float,
                 events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor], count: int = 1) -> None:
@@ -300,8 +311,16 @@ class Pipeline:
             patient_id = self.registry.patient_for_device(device_id)
         if patient_id is not None:
             monitor = self.patients.get(patient_id)
-            touched[patient_id] = monitor
-            events.extend((event, None) for event in monitor.refused(received_at, reason, count))
+            self._covered(monitor, monitor.refused(received_at, reason, count), events, touched)
+
+    @staticmethod
+    def _covered(monitor: PatientMonitor, caused: list[Event], events: list[tuple[Event, Message | None]],
+                 touched: dict[str, PatientMonitor]) -> None:
+        """A coverage change's alert events; the patient counts as touched (scored, its state
+        saved) only when an alert changed."""
+        if caused:
+            touched[monitor.patient_id] = monitor
+            events.extend((event, None) for event in caused)
 
     def _reject(self, rejection: Rejection, batch: WriteBatch) -> None:
         reason = str(rejection.reason)

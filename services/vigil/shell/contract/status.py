@@ -9,15 +9,14 @@ from vigil.shell.contract.bounds import measure
 from vigil.shell.contract.device import DeviceStatus
 from vigil.shell.contract.topics import device_id_from_topic
 from vigil.shell.contract.validation import ContractLimits, Rejection, RejectReason
-from vigil.shell.mqtt.message import Message
 
 
-def check_status(message: Message, limits: ContractLimits) -> DeviceStatus | Rejection:
+def check_status(topic: str, raw: bytes, received_at: float, limits: ContractLimits) -> DeviceStatus | Rejection:
     """The device's status, or why it is refused."""
-    raw, topic_device = message.payload, device_id_from_topic(message.topic)
+    topic_device = device_id_from_topic(topic)
 
     def refuse(reason: RejectReason, detail: str) -> Rejection:
-        return Rejection(reason, detail, raw, message.topic, topic_device, message.received_at)
+        return Rejection(reason, detail, raw, topic, topic_device, received_at)
 
     if len(raw) > limits.max_payload_bytes:
         return refuse(RejectReason.OVERSIZE, f"{len(raw)} bytes > limit {limits.max_payload_bytes}")
