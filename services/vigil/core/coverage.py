@@ -60,7 +60,7 @@ WORDS: dict[str, str] = {
     UNTRUSTED: "the monitor's readings cannot be trusted (off the skin, stuck or moving)",
     VITALS_MISSING: "the monitor sends readings, but not {vitals}",
     CLOCK: "the monitor's clock is wrong by {minutes} min: its readings cannot be used",
-    REJECTED: "every reading from the monitor is refused ({kind}: {reason})",
+    REJECTED: "every reading from the monitor is refused: {kind}",
 }
 KIND_WORDS: dict[str, str] = {
     "clock": "its clock is wrong", "schema": "its data is not in the expected format",
@@ -174,9 +174,9 @@ def judge(cov: Coverage, now: float, limits: CoverageLimits, *, last_seen_t: flo
     if since is not None and sum(cov.refusals.values()) >= limits.rejected_min:
         kind, reason = cov.main_refusal()
         if kind == "clock":
-            words = WORDS[CLOCK].format(minutes="many")
+            words = WORDS[CLOCK].format(minutes="more than 5")
             return Verdict(CLOCK, since, since + limits.rejected_after_s, words, reason)
-        words = WORDS[REJECTED].format(kind=KIND_WORDS.get(kind, kind), reason=reason)
+        words = WORDS[REJECTED].format(kind=KIND_WORDS.get(kind, kind))
         return Verdict(REJECTED, since, since + limits.rejected_after_s, words, reason)
     heard_t = cov.heard_t
     if heard_t is None and last_seen_t is None:

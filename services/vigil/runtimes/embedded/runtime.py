@@ -18,6 +18,7 @@ from vigil.core.reading import Reading
 from vigil.runtimes.embedded.broker import BrokerTap, BrokerGuard, start_broker
 from vigil.web.operator_api import add_operator_routes
 from vigil.shell.mqtt.source import MqttSource
+from vigil.shell.pipeline.coverage_report import CoverageReport
 from vigil.shell.pipeline.in_order import InOrderStore
 from vigil.shell.pipeline.patients import PatientBook, monitor_factory
 from vigil.shell.pipeline.pipeline import AnnouncedAlert, Decision, Message, Pipeline
@@ -103,6 +104,7 @@ class EmbeddedRuntime:
         self.source: MqttSource | BrokerTap | None = None
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=settings.http_port,
                                         routes=(partial(add_operator_routes, view=self), self.alerting.add_routes))
+        self.coverage = CoverageReport(self.metrics)
         self.tasks: list[asyncio.Task[None]] = []
         self.started_at = time.time()
         self.processed_batches = 0
@@ -220,6 +222,7 @@ class EmbeddedRuntime:
         for profile in self.registry.patients():  # every enrolled patient is watched, seen or not (coverage)
             self.patients.get(profile.patient_id)
         decision = self.pipeline.tick(now)
+        self.coverage.update(self.patients.in_memory(), now)
         self._announce(decision)
         self.alerting.desk.tick(now, decision.batch)
         self._queue(decision)
@@ -266,8 +269,13 @@ class EmbeddedRuntime:
 
     def health(self) -> dict[str, object]:
         connected = bool(self.source and self.source.is_connected())
+        # Degraded: the last batch failed, a patient is not monitored and nobody was told, or a
+        # notification reached nobody (issue 13).
+        degraded_because = [r for r in (self.last_error, self.coverage.failing, self.alerting.undelivered()) if r]
         return {
-            "status": health_status(running=connected, failing=self.last_error is not None),
+            "status": health_status(running=connected, failing=bool(degraded_because)),
+            "degraded_because": degraded_because,
+            "coverage": self.coverage.report,
             "mqtt": {"url": self.mqtt_url, "connected": connected, "embedded_broker": self.broker is not None},
             "store": {"url": self.store.url.split("///")[0] + "///…"},
             "queue_depth": self.queue_depth(),

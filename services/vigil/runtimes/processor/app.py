@@ -33,6 +33,7 @@ from vigil.runtimes.processor.transport import transport_with_fetch_wait
 from vigil.runtimes.processor.worker import Worker
 from vigil.settings import VigilSettings
 from vigil.shell.observability.metrics import Metrics
+from vigil.shell.pipeline.coverage_report import CoverageReport
 from vigil.shell.pipeline.in_order import Backoff, InOrderStore
 from vigil.shell.pipeline.patients import monitor_factory
 from vigil.shell.pipeline.pipeline import Pipeline
@@ -116,7 +117,8 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     stores: InOrderStore[Decided] = InOrderStore(storer.store, storer.acknowledge, storer.failed,
                                                  max_in_flight=STORES_IN_FLIGHT, retry=Backoff())
     enrolled = [profile.patient_id.encode() for profile in registry.patients()]
-    worker = Worker(decider, stores, patients, silence, failures, timings, enrolled=lambda: enrolled)
+    coverage = CoverageReport(metrics)
+    worker = Worker(decider, stores, patients, silence, failures, timings, enrolled=lambda: enrolled, coverage=coverage)
 
     @app.on_partitions_revoked.connect
     async def forget_on_revoke(app: Any, revoked: Any, **kwargs: Any) -> None:
@@ -157,7 +159,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json(health_report(influx, failures, timings, lag, pipeline, models_status))
+        return web.json(health_report(influx, failures, timings, lag, pipeline, models_status, coverage))
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:

@@ -20,6 +20,7 @@ from vigil.runtimes.processor.health import Failures
 from vigil.runtimes.processor.patient_cache import TablePatientStates
 from vigil.runtimes.processor.silence import SilenceWatch
 from vigil.runtimes.processor.timings import BatchTimings
+from vigil.shell.pipeline.coverage_report import CoverageReport
 from vigil.shell.pipeline.in_order import Backoff, InOrderStore
 
 log = logging.getLogger("vigil.processor")
@@ -31,8 +32,9 @@ class Worker:
     def __init__(self, decider: BatchDecider, stores: InOrderStore[Decided], patients: TablePatientStates,
                  silence: SilenceWatch, failures: Failures, timings: BatchTimings, *,
                  retry: Backoff = Backoff(), sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 enrolled: Callable[[], Iterable[bytes]] = lambda: ()) -> None:
+                 enrolled: Callable[[], Iterable[bytes]] = lambda: (), coverage: CoverageReport | None = None) -> None:
         self.decider = decider
+        self.coverage = coverage  # updated after each check: /healthz and the coverage gauges
         self.enrolled = enrolled  # every enrolled patient's key: the ones never seen are watched too
         self.stores = stores
         self.patients = patients
@@ -81,6 +83,8 @@ class Worker:
                 return
             try:
                 decided = await self.decider.decide_silence(patients, now, set(silent))
+                if self.coverage is not None:
+                    self.coverage.update(self.patients.in_memory(), now)
                 if decided is None:
                     return
             except Exception as exc:

@@ -143,6 +143,15 @@ RULE_ZH: tuple[tuple[str, str], ...] = (
     ("anomaly score", "异常评分"), ("the 99.9th centile of their stable periods", "其平稳期的第99.9百分位"),
     ("a clinical event within the hour", "一小时内发生临床事件"), ("no readings for more than", "无读数超过"),
     ("sensor readings untrusted (off skin, stuck or moving) for", "传感器读数不可信（脱离皮肤、卡住或移动）持续"),
+    ("every reading from the monitor is refused: ", "监测设备的每个读数都被拒绝："),
+    ("its data is not in the expected format", "数据格式不符"), ("its values are impossible", "数值不可能"),
+    ("its clock is wrong", "时钟错误"), ("its sample numbers are out of order", "样本编号顺序错误"),
+    ("Vigil failed to read it", "系统读取失败"), ("the monitor said it went offline", "监测设备报告已离线"),
+    ("enrolled, but no reading has ever arrived from the monitor", "已登记，但从未收到监测设备的读数"),
+    ("the monitor's readings cannot be trusted (off the skin, stuck or moving)", "监测设备读数不可信（脱离皮肤、卡住或移动）"),
+    ("the monitor sends readings, but not ", "监测设备有读数，但没有"),
+    ("the monitor's clock is wrong by ", "监测设备时钟偏差"), ("more than 5", "超过5"),
+    (" min: its readings cannot be used", "分钟：其读数无法使用"),
     (" or ", " 或 "), ("(or ", "（或 "),
 )
 
