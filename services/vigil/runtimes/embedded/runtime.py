@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from amqtt.broker import Broker
+
 from vigil.runtimes.shared.alerting import AlertingService, cancel_tasks
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton
+from vigil.shell.contract.feedback import FeedbackLimiter
 from vigil.shell.contract.validation import ContractLimits
 from vigil.core.quality import QualityLimits
 from vigil.core.reading import Reading
@@ -88,7 +91,7 @@ class EmbeddedRuntime:
         stage, self.models_status = model_stage_for(settings.models_enabled, settings.model_dir)
         limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
         quality = QualityLimits(stale_after_s=settings.device_silent_after_s)
-        self.patients = PatientBook(monitor_factory(registry, quality), self.metrics.patients.set)
+        self.patients = PatientBook(monitor_factory(registry, quality, settings.coverage_limits()), self.metrics.patients.set)
         # Known alert ids come from the store itself: an alert raised in a batch still queued on the
         # writer thread is open in the core's memory, so the core cannot raise it again.
         self.pipeline = Pipeline(registry, self.metrics, self.store, patients=self.patients, model_stage=stage,
@@ -105,6 +108,9 @@ class EmbeddedRuntime:
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=settings.http_port,
                                         routes=(partial(add_operator_routes, view=self), self.alerting.add_routes))
         self.coverage = CoverageReport(self.metrics)
+        self.feedback = FeedbackLimiter(settings.device_errors_every_s)
+        self.pipeline.tell_devices = settings.device_errors
+        self._feedback_tasks: set[asyncio.Task[None]] = set()
         self.tasks: list[asyncio.Task[None]] = []
         self.started_at = time.time()
         self.processed_batches = 0
@@ -155,7 +161,23 @@ class EmbeddedRuntime:
         decision = self.pipeline.process(messages)
         self._announce(decision)
         self._queue(decision)
+        self._tell_devices()
         return decision
+
+    def _tell_devices(self) -> None:
+        """Publish this batch's refusals back to their devices (rate-limited; issue 13)."""
+        out = [m for m in map(self.feedback.admit, self.pipeline.take_feedback()) if m is not None]
+        if not out:
+            return
+        if self.broker is not None:
+            publish = Broker._broadcast_message  # amqtt's own routing: neither the tap nor the guard
+            for topic, payload in out:
+                task = asyncio.get_running_loop().create_task(publish(self.broker, None, topic, payload, 1))
+                self._feedback_tasks.add(task)
+                task.add_done_callback(self._feedback_tasks.discard)
+        elif isinstance(self.source, MqttSource):
+            for topic, payload in out:
+                self.source.client.publish(topic, payload, qos=1, retain=False)
 
     def _announce(self, decision: Decision) -> None:
         if self.announce is not None:

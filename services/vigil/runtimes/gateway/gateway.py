@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
+from vigil.shell.contract.feedback import DeviceError, FeedbackLimiter
 from vigil.shell.streams.coverage_notes import CoverageNotes
 from vigil.shell.streams.records import DeadLetterRecord, ReadingsRecord
 from vigil.shell.contract.validation import (
@@ -87,6 +88,7 @@ class Gateway:
         self.forwarding: asyncio.Task[None] | None = None
         self.forwarded = 0
         self.rejected = 0
+        self.feedback = FeedbackLimiter(settings.device_errors_every_s)
         self.last_error: str | None = None
 
     async def start(self) -> None:
@@ -129,6 +131,7 @@ class Gateway:
         # per-record cost downstream (Faust handles each record as an event) is paid once.
         grouped: dict[str, tuple[str, float, list]] = {}
         notes = CoverageNotes(self.registry.patient_for_device)
+        tell: list[tuple[str, bytes]] = []  # refusals published back to their devices (issue 13)
         for message in messages:
             if message.topic.endswith("/status"):
                 notes.status(message, self.limits)  # the last will: the processor's fast path (coverage)
@@ -137,6 +140,10 @@ class Gateway:
             checked = self._check(message)
             for rejection in checked.rejections:
                 notes.refused(rejection)
+                error = DeviceError.of(rejection) if self.settings.device_errors else None
+                told = self.feedback.admit(error) if error is not None else None
+                if told is not None:
+                    tell.append(told)
                 self.metrics.rejected.labels(str(rejection.reason)).inc()
                 self.rejected += 1
                 log.info("payload rejected", extra={"reason": str(rejection.reason), "device_id": rejection.device_id,
@@ -163,6 +170,8 @@ class Gateway:
             log.error("kafka send failed; batch not acknowledged, the broker will redeliver", extra={"error": self.last_error})
             raise
         self.source.acknowledge(messages)
+        for topic, payload in tell:
+            self.source.client.publish(topic, payload, qos=1, retain=False)
         self.forwarded += readings
         self.metrics.payloads.inc(vitals)
         self.metrics.readings.inc(readings)

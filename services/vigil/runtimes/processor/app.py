@@ -100,7 +100,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     metrics = Metrics()
     alert_store = SqlStore(settings.database_url or settings.sqlite_url())
     quality = QualityLimits(stale_after_s=settings.device_silent_after_s)
-    patients = TablePatientStates(states, monitor_factory(registry, quality))
+    patients = TablePatientStates(states, monitor_factory(registry, quality, settings.coverage_limits()))
     stage, models_status = model_stage_for(settings.models_enabled, settings.model_dir)
     pipeline = Pipeline(registry, metrics, alert_store, patients=patients, model_stage=stage, quality=quality,
                         dead_letters=DeadLetterKeeper.capped_only(settings))

@@ -10,6 +10,7 @@ batch in one transaction, so a batch is kept whole or not at all. Nothing here i
 # Long file: one decision path (contract, core, coverage, alert events) that reads best whole.
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -35,6 +36,7 @@ from vigil.shell.explain.templates import AlertTexts, alert_texts
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.decision import AnnouncedAlert, Decision, ModelScore
 from vigil.shell.pipeline.patients import PatientBook, PatientStates, monitor_factory
+from vigil.shell.contract.feedback import DeviceError
 from vigil.shell.contract.status import check_status
 from vigil.shell.registry import Registry
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
@@ -116,6 +118,8 @@ class Pipeline:
         self.model_stage = model_stage
         self.dead_letters = dead_letters if dead_letters is not None else DeadLetterKeeper()
         self.totals = PipelineTotals()
+        self.tell_devices = False  # the runtime turns it on when it publishes refusals back (take_feedback)
+        self.feedback: list[DeviceError] = []
 
     # -- the hot path -------------------------------------------------------------------------
 
@@ -322,8 +326,17 @@ class Pipeline:
             touched[monitor.patient_id] = monitor
             events.extend((event, None) for event in caused)
 
-    def _reject(self, rejection: Rejection, batch: WriteBatch) -> None:
+    def take_feedback(self) -> list[DeviceError]:
+        """The refusals to tell devices since the last call (the runtime publishes them, rate-limited)."""
+        feedback, self.feedback = self.feedback, []
+        return feedback
+
+    def _reject(self, rejection: Rejection, batch: WriteBatch, seq: int | None = None) -> None:
         reason = str(rejection.reason)
+        if self.tell_devices:
+            error = DeviceError.of(rejection, seq)
+            if error is not None:
+                self.feedback.append(error)
         self.totals.rejected[reason] += 1
         self.metrics.rejected.labels(reason).inc()
         log.info("payload rejected", extra={"reason": reason, "device_id": rejection.device_id,
@@ -353,9 +366,11 @@ class Pipeline:
         self._reject(internal_error(message.topic, message.payload, message.received_at, cause, log, where), batch)
 
     def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
-        raw = _reading_row(reading, "", None, None)._asdict()  # the dead letter keeps the row as a dict, as before
-        self._reject(Rejection(RejectReason(event.reason), event.detail, repr(raw).encode(), message.topic,
-                               event.device_id, message.received_at, None, event.patient_id), batch)
+        # The dead letter keeps the raw bytes as received (the message's); on the Kafka path, where
+        # the worker has no raw bytes, the reading as JSON (issue 13: never a Python repr).
+        raw = message.payload or json.dumps(_reading_row(reading, "", None, None)._asdict()).encode()
+        self._reject(Rejection(RejectReason(event.reason), event.detail, raw, message.topic,
+                               event.device_id, message.received_at, None, event.patient_id), batch, event.seq)
 
     def _alert_events(self, events: list[tuple[Event, Message | None]], decision: Decision, now: float | None,
                       changed: set[str] | None = None) -> None:
