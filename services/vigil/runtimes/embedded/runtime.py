@@ -110,6 +110,8 @@ class EmbeddedRuntime:
         self.coverage = CoverageReport(self.metrics)
         self.feedback = FeedbackLimiter(settings.device_errors_every_s)
         self.pipeline.tell_devices = settings.device_errors
+        if clock is not time.time:  # `vigil demo`: receipt times onto its simulated clock (coverage)
+            self.pipeline.receipt_clock = lambda wall: wall + (clock() - time.time())
         self._feedback_tasks: set[asyncio.Task[None]] = set()
         self.tasks: list[asyncio.Task[None]] = []
         self.started_at = time.time()

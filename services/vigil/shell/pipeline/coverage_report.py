@@ -25,6 +25,9 @@ class CoverageReport:
         self.metrics = metrics
         self.report: dict[str, Any] = {"patients": 0, "monitored": 0, "not_monitored": {}, "at_risk": {},
                                        "uncovered": [], "oldest_unmonitored_s": 0.0}
+        # Patient-seconds on the runtime's clock, between updates: monitored, all, and uncovered.
+        self.last_t: float | None = None
+        self.patient_s = self.monitored_s = self.uncovered_s = 0.0
 
     def update(self, monitors: Iterable[PatientMonitor], now: float) -> dict[str, Any]:
         not_monitored: Counter[str] = Counter()
@@ -46,6 +49,12 @@ class CoverageReport:
             oldest = max(oldest, now - (verdict.since if verdict.since is not None else now))
             if monitor.covering_alert(verdict) is None:
                 uncovered.append(monitor.patient_id)
+        if self.last_t is not None and now > self.last_t:
+            step = now - self.last_t
+            self.patient_s += step * total
+            self.monitored_s += step * monitored
+            self.uncovered_s += step * len(uncovered)
+        self.last_t = now
         self.report = {"patients": total, "monitored": monitored, "not_monitored": dict(not_monitored),
                        "at_risk": dict(at_risk), "uncovered": sorted(uncovered)[:20],
                        "uncovered_count": len(uncovered), "oldest_unmonitored_s": round(oldest, 1)}
@@ -57,6 +66,13 @@ class CoverageReport:
             self.metrics.coverage_oldest.set(oldest)
             self.metrics.coverage_uncovered.set(len(uncovered))
         return self.report
+
+    def tally(self) -> dict[str, float]:
+        """Patient-minutes monitored (within a cause's bound counts as monitored), of all, and
+        uncovered, since the first update."""
+        share = self.monitored_s / self.patient_s if self.patient_s else 1.0
+        return {"patient_minutes": round(self.patient_s / 60, 1), "monitored_minutes": round(self.monitored_s / 60, 1),
+                "monitored_share": round(share, 4), "uncovered_minutes": round(self.uncovered_s / 60, 1)}
 
     @property
     def failing(self) -> str | None:

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -118,6 +118,9 @@ class Pipeline:
         self.model_stage = model_stage
         self.dead_letters = dead_letters if dead_letters is not None else DeadLetterKeeper()
         self.totals = PipelineTotals()
+        # Receipt times (wall clock) onto the clock the runtime ticks with: the identity, except
+        # in `vigil demo`, whose ward lives on an accelerated simulated clock (coverage timers).
+        self.receipt_clock: Callable[[float], float] = _same_time
         self.tell_devices = False  # the runtime turns it on when it publishes refusals back (take_feedback)
         self.feedback: list[DeviceError] = []
 
@@ -220,10 +223,11 @@ class Pipeline:
             metrics.readings.inc(accepted)
         # Coverage, on the wall clock: heard when a sample was assessed, else refused (late, duplicate).
         if newest is not None:
-            events.extend((event, None) for event in monitor.heard(message.received_at, newest))
+            events.extend((event, None) for event in monitor.heard(self.receipt_clock(message.received_at), newest))
         elif late or refusal:
             count = late or len(readings) - accepted
-            events.extend((event, None) for event in monitor.refused(message.received_at, refusal or LATE, count))
+            events.extend((event, None) for event in monitor.refused(self.receipt_clock(message.received_at),
+                                                                     refusal or LATE, count))
 
     def _finish(self, decision: Decision, events: list[tuple[Event, Message | None]],
                 now: float | None, started: float) -> Decision:
@@ -306,7 +310,7 @@ class Pipeline:
         patient_id = patient_id or self.registry.patient_for_device(device_id)
         if patient_id is not None:
             monitor = self.patients.get(patient_id)
-            self._covered(monitor, monitor.device_status(state, received_at), events, touched)
+            self._covered(monitor, monitor.device_status(state, self.receipt_clock(received_at)), events, touched)
 
     def refused(self, patient_id: str | None, device_id: str | None, reason: str, received_at: float,
                 events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor], count: int = 1) -> None:
@@ -315,7 +319,7 @@ class Pipeline:
             patient_id = self.registry.patient_for_device(device_id)
         if patient_id is not None:
             monitor = self.patients.get(patient_id)
-            self._covered(monitor, monitor.refused(received_at, reason, count), events, touched)
+            self._covered(monitor, monitor.refused(self.receipt_clock(received_at), reason, count), events, touched)
 
     @staticmethod
     def _covered(monitor: PatientMonitor, caused: list[Event], events: list[tuple[Event, Message | None]],
@@ -421,6 +425,10 @@ class Pipeline:
                                              "kind": alert.kind, "severity": alert.severity})
             texts = texts or alert_texts(alert, name_model=True)
             announced.append(AnnouncedAlert(name, alert, texts.patient, texts.clinician, latency, source, event_t))
+
+
+def _same_time(t: float) -> float:
+    return t
 
 
 class _ReadingFailed(Exception):
