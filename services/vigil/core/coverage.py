@@ -76,7 +76,7 @@ class CoverageLimits:
 
     will_after_s: float = 30.0
     rejected_after_s: float = 60.0
-    rejected_min: int = 3
+    rejected_min: int = 2
     clock_off_s: float = 600.0
     clock_for_s: float = 60.0
     missing_after_s: float = 15 * 60.0
