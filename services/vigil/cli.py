@@ -145,6 +145,10 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.fuzz import bench_fuzz
 
         result = bench_fuzz(payloads=args.payloads, seed=args.seed)
+    elif args.target == "coverage":
+        from vigil.tools.bench.coverage import bench_coverage
+
+        result = bench_coverage(patients=args.patients if args.patients != 200 else 30, seeds=5, hours=6.0)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -251,7 +255,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "coverage"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")

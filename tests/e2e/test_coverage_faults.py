@@ -3,19 +3,10 @@ through the embedded pipeline on the simulated clock. Each fault becomes its tec
 within its bound and clears after it ends, no patient is ever not monitored without an open
 technical alert, and the stray sample does not hide a bradycardia. Times are simulated seconds."""
 
-import json
-
 import pytest
 
-from vigil.shell.mqtt.message import Message
-from vigil.shell.observability.metrics import Metrics
-from vigil.shell.pipeline.coverage_report import CoverageReport
-from vigil.shell.pipeline.pipeline import NOTHING_STORED, Pipeline
-from vigil.shell.registry import Registry, Roster
-from vigil_simulators.cohort import parse_scenarios, plan_cohort
-from vigil_simulators.fleet import Fleet
+from vigil.tools.bench.coverage import START, simulate
 
-START = 1_800_000_000.0
 HOURS = 6
 TICK_S = 10.0
 PERIOD_S = 15.0 * 4  # a batch of 4 samples every minute
@@ -32,27 +23,8 @@ KIND = {"clock_reset": ("not_monitored", "clock"), "renamed_field": ("not_monito
 
 @pytest.fixture(scope="module")
 def run():
-    plan = plan_cohort(21, 13, START, HOURS * 3600, parse_scenarios("coverage"), event_fraction=1 / 3)
-    registry = Registry(Roster.model_validate(plan.roster()))
-    pipeline = Pipeline(registry, Metrics(), NOTHING_STORED)
-    report = CoverageReport()
-    fleet = Fleet(plan, 1 / 15, 4)
-    changes, uncovered = [], []
-    now = START
-    messages = [Message(o.topic, o.payload, START) for o in fleet.greetings()]
-    pipeline.process(messages, now)
-    while now < START + HOURS * 3600:
-        now += TICK_S
-        out = [Message(o.topic, o.payload, now) for o in fleet.batches_until(now)]
-        if out:
-            changes += pipeline.process(out, now).alert_changes
-        for profile in registry.patients():
-            pipeline.patients.get(profile.patient_id)
-        changes += pipeline.tick(now).alert_changes
-        body = report.update(pipeline.patients.in_memory(), now)
-        if body["uncovered_count"]:
-            uncovered.append((now, body["uncovered"]))
-    return plan, changes, uncovered, report
+    result = simulate(21, 13, HOURS, TICK_S)  # vigil bench coverage runs the same, over more seeds
+    return result.plan, result.changes, result.uncovered, result.report
 
 
 def test_every_fault_is_a_technical_alert_within_its_bound_and_clears_after_it(run):
