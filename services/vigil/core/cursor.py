@@ -45,6 +45,13 @@ class DeviceCursor:
         self.rival_first_t = -math.inf
         self.rival_count = 0
 
+    def __setstate__(self, state: object) -> None:
+        """Unpickle, also a cursor pickled before the rival stream existed."""
+        slots = state[1] if isinstance(state, tuple) else state
+        self.__init__()  # type: ignore[misc]
+        for name, value in (slots or {}).items():  # type: ignore[union-attr]
+            setattr(self, name, value)
+
     def check(self, seq: int) -> str | None:
         """None when the sample is new, else why it is refused (it was received already)."""
         if seq in self.recent or seq == self.last_seq:

@@ -108,6 +108,14 @@ class PatientMonitor:
         self.coverage_limits = coverage
         self.not_monitored = RuleState()
 
+    def __setstate__(self, state: object) -> None:
+        """Unpickle, also a state pickled before issue 13 (a Faust changelog): coverage starts empty."""
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in (slots or {}).items():  # type: ignore[union-attr]
+            setattr(self, name, value)
+        if not hasattr(self, "coverage"):
+            self.coverage, self.coverage_limits, self.not_monitored = Coverage(), DEFAULT_COVERAGE, RuleState()
+
     # -- reading path -------------------------------------------------------------------------
 
     def observe(self, r: Reading) -> Assessment:

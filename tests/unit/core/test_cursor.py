@@ -48,3 +48,30 @@ def test_a_duplicate_is_a_duplicate_and_a_reset_is_new():
     live(cursor, range(1, 10))
     assert cursor.check(9) == "duplicate_seq" and cursor.check(5) == "duplicate_seq"
     assert cursor.place(1, T0 + 1000) == NEW  # rebooted: smaller seq, newer time
+
+
+def test_a_state_pickled_before_issue_13_still_loads():
+    """A Faust changelog holds monitors pickled by the previous release."""
+    import pickle
+
+    from vigil.core.patient import PatientMonitor
+    from vigil.core.reading import Reading
+
+    monitor = PatientMonitor("pt-1")
+    monitor.observe(Reading("pt-1", "wr-1", T0, 1, hr=70.0, spo2=97.0))
+    reduced = monitor.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    state = reduced[2]
+    slots = dict(state[1])
+    for name in ("coverage", "coverage_limits", "not_monitored"):
+        del slots[name]
+    cursor_state = slots["devices"]["wr-1"].__reduce_ex__(pickle.HIGHEST_PROTOCOL)[2]
+    old_cursor = {k: v for k, v in cursor_state[1].items() if not k.startswith("rival") and k != "support"}
+    restored = PatientMonitor.__new__(PatientMonitor)
+    restored.__setstate__((None, slots))
+    cursor = DeviceCursor.__new__(DeviceCursor)
+    cursor.__setstate__((None, old_cursor))
+    restored.devices = {"wr-1": cursor}
+    assert restored.tick(T0 + 60) == [] and restored.verdict(T0 + 60).monitored
+    assert cursor.place(2, T0 + 5) == NEW and cursor.last_seq == 1
+    again = pickle.loads(pickle.dumps(restored))
+    assert again.coverage is not None and again.devices["wr-1"].support == cursor.support
