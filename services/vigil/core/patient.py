@@ -110,8 +110,7 @@ class PatientMonitor:
 
     def __setstate__(self, state: object) -> None:
         """Unpickle, also a state pickled before issue 13 (a Faust changelog): coverage starts empty."""
-        slots = state[1] if isinstance(state, tuple) else state
-        for name, value in (slots or {}).items():  # type: ignore[union-attr]
+        for name, value in ((state[1] if isinstance(state, tuple) else state) or {}).items():  # type: ignore[union-attr]
             setattr(self, name, value)
         if not hasattr(self, "coverage"):
             self.coverage, self.coverage_limits, self.not_monitored = Coverage(), DEFAULT_COVERAGE, RuleState()
@@ -367,8 +366,7 @@ class PatientMonitor:
     def _cover(self, now: float, events: list[Event], silence: bool = True) -> None:
         verdict = self.verdict(now)
         cause, due = verdict.cause, verdict.due
-        if self.offline.open is None and ((cause == SILENT and silence) or cause == OFFLINE) \
-                and due is not None and now >= due:
+        if self.offline.open is None and ((cause == SILENT and silence) or cause == OFFLINE) and now >= (due or now):
             values: dict[str, float | int | str | bool] = {"cause": cause}
             if cause == SILENT:
                 stale_after = self.quality.stale_after_s
