@@ -283,3 +283,28 @@ def test_judge_is_pure_and_first_cause_wins():
     verdict = judge(cov, T0 + 10, CoverageLimits(), last_seen_t=None, stale_after_s=900, untrusted_since=None,
                     untrusted_after_s=1200, vital_t={})
     assert verdict.cause == REJECTED and verdict.reason == "schema_invalid"
+
+
+def test_attack_online_statuses_without_readings_do_not_hide_silence():
+    """A device (or anyone on its status topic) repeating `online` while sending no readings."""
+    ward = Ward()
+    ward.run(120)
+    fault = ward.now
+    for _ in range(20 * 6):
+        ward._keep(ward.monitor.device_status("online", ward.now))
+        ward.run(10, send=None)
+    t, raised = ward.first("device_offline", fault)
+    assert raised.alert.values["cause"] == SILENT and t - fault <= 15 * 60 + EVERY_S + TICK_S
+
+
+def test_attack_late_samples_forever_cannot_pass_for_monitoring():
+    """Samples that are all late (never assessed) count as refusals of kind sequence."""
+    ward = Ward()
+    ward.run(120)
+    fault = ward.now
+    for k in range(60):
+        ward._keep(ward.monitor.refused(ward.now, "late"))
+        ward.now += EVERY_S
+        ward._keep(ward.monitor.tick(ward.now))
+    t, raised = ward.first(NOT_MONITORED, fault)
+    assert raised.alert.values == {"cause": REJECTED, "reason": "late"} and t - fault <= 60 + EVERY_S
