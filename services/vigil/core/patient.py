@@ -324,7 +324,7 @@ class PatientMonitor:
         self.coverage.heard(received_at, newest_t, self.coverage_limits.clock_off_s)
         events: list[Event] = []
         if self.not_monitored.open is not None:
-            self._cover(received_at, events)
+            self._cover(received_at, events, False)
         return events
 
     def refused(self, received_at: float, reason: str, count: int = 1) -> list[Event]:
@@ -333,7 +333,7 @@ class PatientMonitor:
         for _ in range(count):
             coverage.refused(received_at, reason)
         events: list[Event] = []
-        self._cover(received_at, events)
+        self._cover(received_at, events, False)  # silence is the timer's (tick) to judge
         return events
 
     def device_status(self, state: str, t: float) -> list[Event]:
@@ -343,7 +343,7 @@ class PatientMonitor:
         else:
             self.coverage.came_online()
         events: list[Event] = []
-        self._cover(t, events)
+        self._cover(t, events, False)
         return events
 
     def verdict(self, now: float) -> Verdict:
