@@ -162,6 +162,10 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.logins import bench_logins
 
         result = bench_logins(devices=args.patients)
+    elif args.target == "coverage":
+        from vigil.tools.bench.coverage import bench_coverage
+
+        result = bench_coverage(patients=args.patients if args.patients != 200 else 30, seeds=5, hours=6.0)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -275,7 +279,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins", "coverage"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")

@@ -167,6 +167,33 @@ class VigilSettings(BaseSettings):
         100, ge=1, le=1500,
         description="Longest a Kafka fetch (processor workers, notifier) waits for new records; Faust's own 1,500 ms delayed readings by up to 1.7 s.")
 
+    # -- monitoring coverage (issue 13): every enrolled patient monitored, or an open technical alert --
+    coverage_will_after_s: float = Field(
+        30.0, ge=0, description="A device's last will (offline status) raises device_offline this long after it.")
+    coverage_rejected_after_s: float = Field(
+        60.0, ge=0, description="Every sample of a patient's device refused this long raises not_monitored (the reason named).")
+    coverage_clock_off_s: float = Field(
+        600.0, gt=0, description="A device whose newest sample is this far from its receipt time has a wrong clock.")
+    coverage_missing_after_s: float = Field(
+        15 * 60.0, gt=0, description="An expected vital (coverage_expected_vitals) absent this long raises not_monitored.")
+    coverage_never_seen_after_s: float = Field(
+        15 * 60.0, gt=0, description="An enrolled patient with no reading this long after Vigil started watching raises not_monitored.")
+    coverage_expected_vitals: str = Field(
+        "hr,spo2", description="Vitals every patient's wearable is expected to send (comma-separated; empty for none).")
+    device_errors: bool = Field(
+        True, description="Publish each refusal back to the device on vigil/v1/devices/{id}/errors (QoS 1, not retained).")
+    device_errors_every_s: float = Field(
+        10.0, gt=0, description="At most one error message per device this often; the next says how many were left out.")
+
+    def coverage_limits(self) -> "CoverageLimits":
+        """The coverage bounds (core.coverage.CoverageLimits) from these settings."""
+        from vigil.core.coverage import CoverageLimits
+
+        vitals = tuple(v.strip() for v in self.coverage_expected_vitals.split(",") if v.strip())
+        return CoverageLimits(will_after_s=self.coverage_will_after_s, rejected_after_s=self.coverage_rejected_after_s,
+                              clock_off_s=self.coverage_clock_off_s, missing_after_s=self.coverage_missing_after_s,
+                              never_seen_after_s=self.coverage_never_seen_after_s, expected_vitals=vitals)
+
     def sqlite_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'vigil.sqlite').resolve()}"
 

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass, field
 
 from vigil_simulators.physiology import PatientTraits, SimulatedWearable
-from vigil_simulators.scenarios import CLINICAL_SCENARIOS, SCENARIOS, ScheduledEvent
+from vigil_simulators.scenarios import CLINICAL_SCENARIOS, COVERAGE_SCENARIOS, SCENARIOS, ScheduledEvent
 
 # Order in which scenarios are dealt out: acute, quickly visible ones first, so even a short
 # demo shows an alert within its first minute.
@@ -22,11 +22,14 @@ MIN_GAP_BETWEEN_EVENTS_S = 4 * 3600.0
 
 
 def parse_scenarios(spec: str | None) -> tuple[str, ...]:
-    """'all', 'none', 'clinical', or a comma-separated list of scenario names."""
+    """'all', 'none', 'clinical', 'coverage' (the faults that blind Vigil: docs/coverage.md), or a
+    comma-separated list of scenario names."""
     if spec is None or spec == "all":
         return DEAL_ORDER
     if spec == "none":
         return ()
+    if spec == "coverage":
+        return COVERAGE_SCENARIOS
     if spec == "clinical":
         return tuple(name for name in DEAL_ORDER if name in CLINICAL_SCENARIOS)
     names = tuple(part.strip() for part in spec.split(",") if part.strip())

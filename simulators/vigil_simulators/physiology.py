@@ -87,6 +87,7 @@ class SimulatedWearable:
         self.checkin_every_s = checkin_every_s
         self.next_checkin_t = start_t + rng.uniform(0, checkin_every_s)
         self.online = True
+        self.strayed = False  # the stray_sample fault sends its one stray sample once
 
     def active_events(self, t: float) -> list[ScheduledEvent]:
         return [e for e in self.events if e.onset_t <= t < e.end_t]
@@ -190,4 +191,28 @@ class SimulatedWearable:
         if t >= self.next_checkin_t:
             self.next_checkin_t = t + self.checkin_every_s
             sample["manual"] = {"on_oxygen": tr.on_oxygen, "acvpu": acvpu}
+        self._spoil(sample, active, t)
         return sample
+
+    def _spoil(self, sample: dict[str, object], active: list[ScheduledEvent], t: float) -> None:
+        """Coverage faults (issue 13): the device's output goes wrong, the patient is fine."""
+        for event in active:
+            fault = SCENARIOS[event.scenario].fault
+            if fault:
+                self._spoil_one(sample, fault, t, event.onset_t)
+
+    def _spoil_one(self, sample: dict[str, object], fault: str, t: float, onset_t: float) -> None:
+        if fault == "clock_reset":
+            sample["ts"] = iso(86400.0 + t - onset_t)
+        elif fault == "renamed_field" and "hr_bpm" in sample:
+            sample["heart_rate"] = sample.pop("hr_bpm")
+        elif fault == "wrong_unit":
+            sample["temp_c"] = round(float(sample["temp_c"]) * 9 / 5 + 32, 1)  # type: ignore[arg-type]
+        elif fault == "no_spo2":
+            sample.pop("spo2_pct", None)
+        elif fault == "off_wrist":
+            sample["skin_contact"] = False
+        elif fault == "stray_sample" and not self.strayed:
+            # One test sample with a time well ahead and a huge seq, then the device goes on.
+            self.strayed = True
+            sample["ts"], sample["seq"] = iso(t + 2 * 3600), 10**9

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Expectation = Literal["clinical", "device_offline", "low_battery", "none"]
+Expectation = Literal["clinical", "device_offline", "low_battery", "not_monitored", "poor_signal", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,7 @@ class Scenario:
     artefact: bool = False
     cuff_every_s: float | None = None  # extra cuff readings while it lasts
     acvpu_at_full: str | None = None
+    fault: str | None = None  # how the device's output goes wrong (coverage faults, issue 13)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -66,13 +67,40 @@ SCENARIOS: dict[str, Scenario] = {
             "low_battery", "the battery runs down fast until the device is charged",
             "low_battery", (45 * 60, 60 * 60), ramp_s=0, shifts={}, drains_battery=True,
         ),
+        # Coverage faults (issue 13): the patient is fine, Vigil cannot see them; each must become
+        # a technical alert naming the cause (docs/coverage.md). Not in "all": `--scenarios coverage`.
+        Scenario(
+            "clock_reset", "the device's clock resets to 1970 after a battery change: every sample refused",
+            "not_monitored", (30 * 60, 60 * 60), ramp_s=0, shifts={}, fault="clock_reset",
+        ),
+        Scenario(
+            "renamed_field", "a firmware update renames hr_bpm to heart_rate: every payload refused",
+            "not_monitored", (30 * 60, 60 * 60), ramp_s=0, shifts={}, fault="renamed_field",
+        ),
+        Scenario(
+            "wrong_unit", "a firmware update sends temperature in Fahrenheit: every sample implausible",
+            "not_monitored", (30 * 60, 60 * 60), ramp_s=0, shifts={}, fault="wrong_unit",
+        ),
+        Scenario(
+            "no_spo2", "the oximeter stops reporting SpO2; heart rate still arrives",
+            "not_monitored", (40 * 60, 60 * 60), ramp_s=0, shifts={}, fault="no_spo2",
+        ),
+        Scenario(
+            "off_wrist", "the wearable sits loose, off the skin, for a long time",
+            "poor_signal", (40 * 60, 60 * 60), ramp_s=0, shifts={}, fault="off_wrist",
+        ),
+        Scenario(
+            "stray_sample", "one stray test sample with a huge seq and a time ahead, then a slow heart rate",
+            "clinical", (30 * 60, 90 * 60), ramp_s=3 * 60, shifts={"hr": -38}, fault="stray_sample",
+        ),
         Scenario(
             "artefact_burst", "minutes of heavy movement that scramble the optical sensor",
             "none", (3 * 60, 8 * 60), ramp_s=0, shifts={}, artefact=True,
         ),
     )
 }
-CLINICAL_SCENARIOS = tuple(name for name, s in SCENARIOS.items() if s.expects == "clinical")
+CLINICAL_SCENARIOS = tuple(name for name, s in SCENARIOS.items() if s.expects == "clinical" and s.fault is None)
+COVERAGE_SCENARIOS = tuple(name for name, s in SCENARIOS.items() if s.fault is not None) + ("device_offline",)
 
 
 def effect(scenario: Scenario, elapsed_s: float) -> float:

@@ -261,6 +261,19 @@ class IncidentBook:
                 events.append(self._event("reminder", incident, now, detail={"reminder": incident.reminders}))
         return events
 
+    def undelivered(self, incident_id: str, recipient_id: str, t: float) -> list[IncidentEvent]:
+        """A recipient was reached on no channel (every one failed for good): escalate now to the
+        next level (the console hears every event), whatever the timers say. A critical incident
+        must never end with nobody told (issue 13)."""
+        incident = self.incidents.get(incident_id)
+        if incident is None or incident.state == "resolved":
+            return []
+        if incident.escalation_level < self.policy.max_level:
+            incident.escalation_level += 1
+        self._arm(incident, t)
+        return [self._event("escalated", incident, t, detail={"level": incident.escalation_level,
+                                                              "undelivered": recipient_id})]
+
     # -- pieces -----------------------------------------------------------------------------
 
     def _reassess(self, incident: Incident, t: float, alert: Alert, joined: bool = False) -> list[IncidentEvent]:

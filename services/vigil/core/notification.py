@@ -11,7 +11,8 @@ The rules, chosen so clinicians get alerts they can trust rather than a storm:
 - The patient hears when a clinical incident opens or worsens (medium or more), in their
   language, on their channels; caregivers hear from high severity up.
 - A technical incident (device offline, low battery) goes to the patient only: it is theirs to
-  fix, and clinicians see it on the console.
+  fix, and clinicians see it on the console. Not monitored for a cause the patient cannot fix
+  (every sample refused, enrolled but never seen) goes to the ward's first contacts instead.
 - Quiet hours defer everything except critical messages to the end of the quiet period.
 """
 
@@ -31,6 +32,7 @@ Role = Literal["patient", "caregiver", "clinician", "console"]
 CONSOLE = "console"
 
 PAGING_EVENTS = {"opened", "worsened"}
+WARD_CAUSES = frozenset({"rejected", "never_seen"})  # coverage causes the patient cannot fix
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +101,19 @@ def plan_notifications(event: IncidentEvent, recipients: list[Recipient]) -> lis
     # Beyond the last level there is no one new: everyone on the team hears again.
     level_now = levels[min(incident.escalation_level, len(levels) - 1)] if levels else 0
 
+    # Not monitored for a cause the patient cannot fix (refused data, never seen: docs/coverage.md):
+    # the ward's first contacts hear, not the patient.
+    alert = event.alert
+    for_ward = (not clinical and alert is not None and alert.kind == "not_monitored"
+                and alert.values.get("cause") in WARD_CAUSES and event.kind in PAGING_EVENTS)
     chosen: list[Recipient] = []
     for recipient in recipients:
         role = recipient.role
         if role == "console":
             chosen.append(recipient)
+        elif for_ward:
+            if role == "clinician" and recipient.level == (levels[0] if levels else 0):
+                chosen.append(recipient)
         elif role == "clinician" and clinical and rank >= SEVERITY_RANK["medium"]:
             if event.kind in PAGING_EVENTS and recipient.level <= level_now:
                 chosen.append(recipient)

@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from vigil.core.coverage import (
+    COVERED_BY, DEFAULT_COVERAGE, NOT_MONITORED, OFFLINE, SILENT, Coverage, CoverageLimits, Verdict, judge,
+)
+from vigil.core.cursor import ADOPTED, LATE as PLACED_LATE, RECENT_SEQS, DeviceCursor
 from vigil.core.events import Alert, AlertRaised, Event, ReadingRejected
 from vigil.core.model_rules import (
     DEFAULT_MODEL_THRESHOLDS,
@@ -38,45 +42,8 @@ from vigil.core.vital_track import FAST_TAU_S, POPULATION_PRIOR, SLOW_TAU_S, Vit
 MAX_AGE_S: dict[str, float] = {"hr": 600, "spo2": 600, "rr": 900, "temp": 3600, "sbp": 6 * 3600, "dbp": 6 * 3600}
 MANUAL_MAX_AGE_S = 12 * 3600.0
 ACTIVITY_TAU_S = 120.0
-RECENT_SEQS = 32
 # A linear trend of s per hour leaves the fast EWMA ahead of the slow one by s * (slow tau - fast tau).
 TREND_SCALE = 3600.0 / (SLOW_TAU_S - FAST_TAU_S)
-
-
-class DeviceCursor:
-    """The newest sequence number and time seen from one device, and a few recent ones."""
-
-    __slots__ = ("last_seq", "last_t", "recent")
-
-    def __init__(self) -> None:
-        self.last_seq = -1
-        self.last_t = -math.inf
-        self.recent: dict[int, None] = {}
-
-    def check(self, seq: int) -> str | None:
-        """None when the sample is new, else why it is refused (it was received already)."""
-        if seq in self.recent or seq == self.last_seq:
-            return "duplicate_seq"
-        return None
-
-    def behind(self, seq: int, t: float) -> bool:
-        """A new sample from before the newest one: late (a broker may redeliver a batch after
-        newer ones when a subscriber reconnects). A smaller seq with a newer time is a counter
-        reset (device reboot), not a late sample."""
-        return seq < self.last_seq and t <= self.last_t
-
-    def remember(self, seq: int) -> None:
-        """Note a late sample as received, without moving the cursor back."""
-        recent = self.recent
-        recent[seq] = None
-        if len(recent) > RECENT_SEQS:
-            del recent[next(iter(recent))]
-
-    def accept(self, seq: int, t: float) -> None:
-        self.last_seq = seq
-        if t > self.last_t:
-            self.last_t = t
-        self.remember(seq)
 
 
 @dataclass(slots=True)
@@ -96,7 +63,7 @@ class PatientMonitor:
         "tracks", "devices", "last_seen_t", "battery", "battery_t",
         "on_oxygen", "on_oxygen_t", "acvpu", "acvpu_t", "activity", "activity_t",
         "last_hr_raw", "last_spo2_raw", "repeats", "untrusted_since", "untrusted_t",
-        "rules", "offline", "last_news2", "suppressed",
+        "rules", "offline", "last_news2", "suppressed", "coverage", "coverage_limits", "not_monitored",
     )
 
     def __init__(
@@ -105,6 +72,7 @@ class PatientMonitor:
         context: ClinicalContext = DEFAULT_CONTEXT,
         thresholds: AlertThresholds = DEFAULT_THRESHOLDS,
         quality: QualityLimits = DEFAULT_QUALITY,
+        coverage: CoverageLimits = DEFAULT_COVERAGE,
     ) -> None:
         self.patient_id = patient_id
         self.context = context
@@ -136,6 +104,16 @@ class PatientMonitor:
         self.offline = RuleState()
         self.last_news2: News2Score | None = None
         self.suppressed = 0
+        self.coverage = Coverage()
+        self.coverage_limits = coverage
+        self.not_monitored = RuleState()
+
+    def __setstate__(self, state: object) -> None:
+        """Unpickle, also a state pickled before issue 13 (a Faust changelog): coverage starts empty."""
+        for name, value in ((state[1] if isinstance(state, tuple) else state) or {}).items():  # type: ignore[union-attr]
+            setattr(self, name, value)
+        if not hasattr(self, "coverage"):
+            self.coverage, self.coverage_limits, self.not_monitored = Coverage(), DEFAULT_COVERAGE, RuleState()
 
     # -- reading path -------------------------------------------------------------------------
 
@@ -149,12 +127,17 @@ class PatientMonitor:
             detail = f"seq {r.seq} after seq {cursor.last_seq} from device {r.device_id}"
             rejected = ReadingRejected(self.patient_id, r.device_id, r.seq, t, refusal, detail)
             return Assessment(r, False, events=[rejected])
-        if cursor.behind(r.seq, t):
+        placed = cursor.place(r.seq, t)
+        if placed == PLACED_LATE:
             # Kept (the series must hold every acknowledged reading) but not assessed: the
             # patient's state has moved past it, and rules only step forward in time.
             cursor.remember(r.seq)
             return Assessment(r, True, flags=(LATE,))
-        cursor.accept(r.seq, t)
+        if placed != ADOPTED:
+            cursor.accept(r.seq, t)
+        else:
+            # The newest sample was a stray (core.cursor): its time no longer counts as the patient's.
+            self.last_seen_t = max(c.last_t for c in self.devices.values())
 
         events: list[Event] = []
         gap = None if self.last_seen_t is None else t - self.last_seen_t
@@ -325,21 +308,93 @@ class PatientMonitor:
                 alert.baselines = dict(baselines)
                 alert.trends = dict(trends)
 
-    def tick(self, now: float) -> list[Event]:
-        """Advance timers: a device gone silent raises a technical alert."""
+    def tick(self, now: float, silence: bool = True) -> list[Event]:
+        """Advance timers: a device gone silent, or not monitored for another cause, raises a
+        technical alert once its cause is due (core.coverage). `silence` False: the caller knows
+        the patient is not silent (a worker replaying a backlog), so silence raises nothing."""
+        self.coverage.watch(now)
         events: list[Event] = []
-        stale_after = self.quality.stale_after_s
-        if self.last_seen_t is not None and self.offline.open is None and now - self.last_seen_t > stale_after:
-            minutes = round((now - self.last_seen_t) / 60, 1)
-            finding = Finding("low", {"silent_for_min": minutes}, f"no readings for more than {stale_after / 60:g} min")
+        self._cover(now, events, silence)
+        return events
+
+    # -- coverage: what the shell heard, on the wall clock ------------------------------------
+
+    def heard(self, received_at: float, newest_t: float) -> list[Event]:
+        """A message with assessed samples arrived at `received_at` (its newest sample at `newest_t`)."""
+        self.coverage.heard(received_at, newest_t, self.coverage_limits.clock_off_s)
+        events: list[Event] = []
+        if self.not_monitored.open is not None:
+            self._cover(received_at, events, False)
+        return events
+
+    def refused(self, received_at: float, reason: str, count: int = 1) -> list[Event]:
+        """Samples of this patient's device refused (or kept late, not assessed) at `received_at`."""
+        coverage = self.coverage
+        for _ in range(count):
+            coverage.refused(received_at, reason)
+        events: list[Event] = []
+        self._cover(received_at, events, False)  # silence is the timer's (tick) to judge
+        return events
+
+    def device_status(self, state: str, t: float) -> list[Event]:
+        """A device's retained status: `offline` (its last will) starts the fast path."""
+        if state == "offline":
+            self.coverage.went_offline(t)
+        else:
+            self.coverage.came_online()
+        events: list[Event] = []
+        self._cover(t, events, False)
+        return events
+
+    def verdict(self, now: float) -> Verdict:
+        """Monitored, or not with its cause (core.coverage.judge)."""
+        tracks = self.tracks
+        return judge(self.coverage, now, self.coverage_limits, last_seen_t=self.last_seen_t,
+                     stale_after_s=self.quality.stale_after_s, untrusted_since=self.untrusted_since,
+                     untrusted_after_s=self.thresholds.poor_signal_after_s,
+                     vital_t={name: tracks[name].last_t for name in self.coverage_limits.expected_vitals})
+
+    def covering_alert(self, verdict: Verdict) -> Alert | None:
+        """The open technical alert that covers this verdict's cause, if any."""
+        kind = COVERED_BY.get(verdict.cause)
+        if kind == NOT_MONITORED:
+            return self.not_monitored.open
+        if kind == "device_offline":
+            return self.offline.open
+        return None if kind is None else self.rules[kind].open
+
+    def _cover(self, now: float, events: list[Event], silence: bool = True) -> None:
+        verdict = self.verdict(now)
+        cause, due = verdict.cause, verdict.due
+        if self.offline.open is None and ((cause == SILENT and silence) or cause == OFFLINE) and now >= (due or now):
+            values: dict[str, float | int | str | bool] = {"cause": cause}
+            if cause == SILENT:
+                stale_after = self.quality.stale_after_s
+                values["silent_for_min"] = round((now - (verdict.since or now)) / 60, 1)
+                finding = Finding("low", values, f"no readings for more than {stale_after / 60:g} min")
+                onset = self.last_seen_t if self.last_seen_t is not None else verdict.since or now
+            else:
+                finding = Finding("low", values, verdict.words)
+                onset = verdict.since or now
             events.append(raise_alert(
                 self.offline, patient_id=self.patient_id, kind="device_offline", category="technical",
-                finding=finding, onset_t=self.last_seen_t, t=now, news2=None,
+                finding=finding, onset_t=onset, t=now, news2=None,
             ))
-        return events
+        state = self.not_monitored
+        mine = COVERED_BY.get(cause) == NOT_MONITORED
+        if state.open is not None and not (mine and state.open.values.get("cause") == cause):
+            events.append(clear_alert(state, now))
+        if state.open is None and mine and due is not None and now >= due:
+            finding = Finding("medium", {"cause": cause, "reason": verdict.reason}, verdict.words)
+            events.append(raise_alert(
+                state, patient_id=self.patient_id, kind=NOT_MONITORED, category="technical",
+                finding=finding, onset_t=verdict.since if verdict.since is not None else now, t=now, news2=None,
+            ))
 
     def open_alerts(self) -> list[Alert]:
         alerts = [state.open for state in self.rules.values() if state.open is not None]
         if self.offline.open is not None:
             alerts.append(self.offline.open)
+        if self.not_monitored.open is not None:
+            alerts.append(self.not_monitored.open)
         return alerts

@@ -260,4 +260,4 @@ RULES: tuple[RuleSpec, ...] = (
     RuleSpec("low_battery", "technical", low_battery, persist_s=0, min_evidence=1, clear_s=0, clear_min_evidence=1),
     RuleSpec("poor_signal", "technical", poor_signal, persist_s=0, min_evidence=1, clear_s=0, clear_min_evidence=1),
 )
-RULE_KINDS = tuple(spec.kind for spec in RULES) + ("device_offline",)
+RULE_KINDS = tuple(spec.kind for spec in RULES) + ("device_offline", "not_monitored")

@@ -122,3 +122,17 @@ def test_revisions_count_every_event_and_restore_round_trips():
     assert restored.alert_raised(alert("a2"), T0 + 2) == []  # known after restore
     assert kinds(restored.alert_raised(alert("a4"), T0 + 3)) == ["joined"]
     assert restored.open_incidents()[0].revision == 3
+
+
+def test_an_undelivered_recipient_escalates_the_incident_at_once():
+    """Issue 13: a page that reached nobody escalates now, not after the escalation timer."""
+    from vigil.core.incident import IncidentBook
+    from vigil.core.events import Alert
+
+    book = IncidentBook()
+    alert = Alert("al-1", "p-1", "hypoxaemia", "clinical", "critical", "SpO2 <= 85", {}, 0.0, 0.0)
+    (opened,) = book.alert_raised(alert, 0.0)
+    (escalated,) = book.undelivered(opened.incident.incident_id, "team:p-1:dr", 10.0)
+    assert escalated.kind == "escalated" and escalated.incident.escalation_level == 1
+    assert escalated.detail["undelivered"] == "team:p-1:dr"
+    assert book.undelivered("in-unknown", "x", 11.0) == []

@@ -102,3 +102,17 @@ def test_quiet_hours_across_midnight_and_within_a_day():
 def test_patient_without_profile_reaches_console_and_app():
     event = IncidentBook().alert_raised(replace(alert("a1", "high"), patient_id="p-x"), DAY)[0]
     assert who(plan_notifications(event, recipients_for("p-x", None))) == {("console", "app"), ("patient:p-x", "app")}
+
+
+def test_not_monitored_for_a_cause_the_patient_cannot_fix_goes_to_the_ward_not_the_patient():
+    """Issue 13: refused data or never seen is the ward's to fix; a last will is the patient's."""
+    refused = alert("a1", "medium", kind="not_monitored", category="technical")
+    refused.values = {"cause": "rejected", "reason": "schema_invalid"}
+    event = IncidentBook().alert_raised(refused, DAY)[0]
+    told = who(plan_notifications(event, recipients_for("p-001", PROFILE)))
+    assert ("console", "app") in told and not any(r.startswith("patient:") for r, _ in told)
+    assert any(r.startswith("team:") for r, _ in told)
+    fixable = alert("a2", "medium", kind="not_monitored", category="technical")
+    fixable.values = {"cause": "vitals_missing", "reason": "spo2"}
+    told = who(plan_notifications(IncidentBook().alert_raised(fixable, DAY)[0], recipients_for("p-001", PROFILE)))
+    assert any(r.startswith("patient:") for r, _ in told) and not any(r.startswith("team:") for r, _ in told)

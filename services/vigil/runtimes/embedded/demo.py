@@ -180,9 +180,21 @@ def _summarise(options: DemoOptions, console: Console, runtime: EmbeddedRuntime,
         "incidents": len(incidents),
         "incidents_by_state": dict(Counter(str(i["state"]) for i in incidents)),
         "notifications": dict(notifications),
+        "coverage": runtime.coverage.tally(),
+        "time_to_technical_alert_s": _time_to_technical_alert(totals),
     }
     _say_summary(console, summary, totals, detection)
     return summary
+
+
+def _time_to_technical_alert(totals: PipelineTotals) -> dict[str, dict[str, float]]:
+    """From each not-monitored cause's onset to its technical alert (simulated seconds), p50 and max."""
+    delays: dict[str, list[float]] = {}
+    for alert in totals.raised:
+        if alert.kind in ("device_offline", "not_monitored"):
+            delays.setdefault(str(alert.values.get("cause", alert.kind)), []).append(alert.raised_t - alert.onset_t)
+    return {cause: {"p50": round(statistics.median(d), 1), "max": round(max(d), 1), "n": len(d)}
+            for cause, d in sorted(delays.items())}
 
 
 def _say_summary(console: Console, summary: dict[str, object], totals: PipelineTotals, detection: DetectionSummary) -> None:
@@ -197,6 +209,10 @@ def _say_summary(console: Console, summary: dict[str, object], totals: PipelineT
     console.say(f"  detection           sensitivity {detection.sensitivity} on {detection.clinical_events} clinical events, "
                 f"{summary['false_alerts_per_patient_day']} false alerts per patient-day, "
                 f"median delay {detection.median_detection_delay_s} s")
+    coverage = summary["coverage"]
+    console.say(f"  coverage            {coverage['monitored_share'] * 100:.1f} % of {coverage['patient_minutes']:g} "
+                f"patient-minutes monitored; {coverage['uncovered_minutes']:g} unmonitored without an alert; "
+                f"time to technical alert {summary['time_to_technical_alert_s'] or '-'}")
     if totals.alert_latencies_s:
         console.say(f"  reading to alert    p50 {statistics.median(totals.alert_latencies_s) * 1000:.0f} ms")
     console.say("  Vigil supports clinicians; it does not replace them.")

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from amqtt.broker import Broker
+
 from vigil.runtimes.shared.alerting import AlertingService, cancel_tasks
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton
+from vigil.shell.contract.feedback import FeedbackLimiter
 from vigil.shell.contract.validation import ContractLimits
 from vigil.core.quality import QualityLimits
 from vigil.core.reading import Reading
@@ -20,6 +23,7 @@ from vigil.runtimes.embedded.broker import BrokerTap, BrokerGuard, TlsListener, 
 from vigil.shell.identity.devices import DeviceCredentials
 from vigil.web.operator_api import add_operator_routes
 from vigil.shell.mqtt.source import MqttSource
+from vigil.shell.pipeline.coverage_report import CoverageReport
 from vigil.shell.pipeline.in_order import InOrderStore
 from vigil.shell.pipeline.patients import PatientBook, monitor_factory
 from vigil.shell.pipeline.pipeline import AnnouncedAlert, Decision, Message, Pipeline
@@ -89,7 +93,7 @@ class EmbeddedRuntime:
         stage, self.models_status = model_stage_for(settings.models_enabled, settings.model_dir)
         limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
         quality = QualityLimits(stale_after_s=settings.device_silent_after_s)
-        self.patients = PatientBook(monitor_factory(registry, quality), self.metrics.patients.set)
+        self.patients = PatientBook(monitor_factory(registry, quality, settings.coverage_limits()), self.metrics.patients.set)
         # Known alert ids come from the store itself: an alert raised in a batch still queued on the
         # writer thread is open in the core's memory, so the core cannot raise it again.
         self.pipeline = Pipeline(registry, self.metrics, self.store, patients=self.patients, model_stage=stage,
@@ -108,6 +112,12 @@ class EmbeddedRuntime:
         self.source: MqttSource | BrokerTap | None = None
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=settings.http_port,
                                         routes=(partial(add_operator_routes, view=self), self.alerting.add_routes))
+        self.coverage = CoverageReport(self.metrics)
+        self.feedback = FeedbackLimiter(settings.device_errors_every_s)
+        self.pipeline.tell_devices = settings.device_errors
+        if clock is not time.time:  # `vigil demo`: receipt times onto its simulated clock (coverage)
+            self.pipeline.receipt_clock = lambda wall: wall + (clock() - time.time())
+        self._feedback_tasks: set[asyncio.Task[None]] = set()
         self.tasks: list[asyncio.Task[None]] = []
         self.started_at = time.time()
         self.processed_batches = 0
@@ -176,7 +186,23 @@ class EmbeddedRuntime:
         decision = self.pipeline.process(messages)
         self._announce(decision)
         self._queue(decision)
+        self._tell_devices()
         return decision
+
+    def _tell_devices(self) -> None:
+        """Publish this batch's refusals back to their devices (rate-limited; issue 13)."""
+        out = [m for m in map(self.feedback.admit, self.pipeline.take_feedback()) if m is not None]
+        if not out:
+            return
+        if self.broker is not None:
+            publish = Broker._broadcast_message  # amqtt's own routing: neither the tap nor the guard
+            for topic, payload in out:
+                task = asyncio.get_running_loop().create_task(publish(self.broker, None, topic, payload, 1))
+                self._feedback_tasks.add(task)
+                task.add_done_callback(self._feedback_tasks.discard)
+        elif isinstance(self.source, MqttSource):
+            for topic, payload in out:
+                self.source.client.publish(topic, payload, qos=1, retain=False)
 
     def _announce(self, decision: Decision) -> None:
         if self.announce is not None:
@@ -240,7 +266,10 @@ class EmbeddedRuntime:
     async def tick(self, now: float) -> None:
         """Run the timers: patients' (silent devices), then the desk's (escalations, reminders),
         in one transaction with the desk's share of the alert changes; wait until it is durable."""
+        for profile in self.registry.patients():  # every enrolled patient is watched, seen or not (coverage)
+            self.patients.get(profile.patient_id)
         decision = self.pipeline.tick(now)
+        self.coverage.update(self.patients.in_memory(), now)
         self._announce(decision)
         self.alerting.desk.tick(now, decision.batch)
         self._queue(decision)
@@ -287,8 +316,13 @@ class EmbeddedRuntime:
 
     def health(self) -> dict[str, object]:
         connected = bool(self.source and self.source.is_connected())
+        # Degraded: the last batch failed, a patient is not monitored and nobody was told, or a
+        # notification reached nobody (issue 13).
+        degraded_because = [r for r in (self.last_error, self.coverage.failing, self.alerting.undelivered()) if r]
         return {
-            "status": health_status(running=connected, failing=self.last_error is not None),
+            "status": health_status(running=connected, failing=bool(degraded_because)),
+            "degraded_because": degraded_because,
+            "coverage": self.coverage.report,
             "mqtt": {"url": self.mqtt_url, "connected": connected, "embedded_broker": self.broker is not None,
                      **(self.access.health() if self.access is not None else {})},
             "store": {"url": self.store.url.split("///")[0] + "///…"},

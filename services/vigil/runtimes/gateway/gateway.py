@@ -20,6 +20,8 @@ from aiokafka import AIOKafkaProducer
 
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
+from vigil.shell.contract.feedback import DeviceError, FeedbackLimiter
+from vigil.shell.streams.coverage_notes import CoverageNotes
 from vigil.shell.streams.records import DeadLetterRecord, ReadingsRecord
 from vigil.shell.contract.status import CheckedStatus, check_status_payload
 from vigil.shell.contract.validation import (
@@ -87,6 +89,7 @@ class Gateway:
         self.forwarding: asyncio.Task[None] | None = None
         self.forwarded = 0
         self.rejected = 0
+        self.feedback = FeedbackLimiter(settings.device_errors_every_s)
         self.last_error: str | None = None
 
     async def start(self) -> None:
@@ -128,15 +131,24 @@ class Gateway:
         # One Kafka record per device per batch: order within a patient is kept, and the
         # per-record cost downstream (Faust handles each record as an event) is paid once.
         grouped: dict[str, tuple[str, float, list]] = {}
+        notes = CoverageNotes(self.registry.patient_for_device)
+        tell: list[tuple[str, bytes]] = []  # refusals published back to their devices (issue 13)
         for message in messages:
             if message.topic.endswith("/status"):
-                # A device status is not forwarded (the processor's stale-device timer works from readings),
-                # but a spoofed or malformed one is refused, counted and kept like any rejection.
+                # A status is not forwarded as readings: a spoofed or malformed one is refused, counted
+                # and kept like any rejection; an accepted one is a coverage note (the last will's fast path).
                 checked = self._check_status(message)
+                if not checked.rejections:
+                    notes.status(message, self.limits)
             else:
                 vitals += 1
                 checked = self._check(message)
             for rejection in checked.rejections:
+                notes.refused(rejection)
+                error = DeviceError.of(rejection) if self.settings.device_errors else None
+                told = self.feedback.admit(error) if error is not None else None
+                if told is not None:
+                    tell.append(told)
                 self.metrics.rejected.labels(str(rejection.reason)).inc()
                 self.rejected += 1
                 log.info("payload rejected", extra={"reason": str(rejection.reason), "device_id": rejection.device_id,
@@ -154,6 +166,8 @@ class Gateway:
         for topic, received_at, device_readings in grouped.values():
             record = ReadingsRecord.of(device_readings, topic, received_at)
             pending.append(await producer.send(settings.readings_topic, record.to_json(), key=record.patient_id.encode()))
+        for record in notes.records(set(grouped)):  # after the readings: a device heard in this batch ends its refusals
+            pending.append(await producer.send(settings.readings_topic, record.to_json(), key=record.patient_id.encode()))
         try:
             await asyncio.gather(*pending)
         except Exception as exc:  # the idempotent producer retries internally; this is past that
@@ -161,6 +175,8 @@ class Gateway:
             log.error("kafka send failed; batch not acknowledged, the broker will redeliver", extra={"error": self.last_error})
             raise
         self.source.acknowledge(messages)
+        for topic, payload in tell:
+            self.source.client.publish(topic, payload, qos=1, retain=False)
         self.forwarded += readings
         self.metrics.payloads.inc(vitals)
         self.metrics.readings.inc(readings)

@@ -131,8 +131,9 @@ class Notifier:
 
     def health(self) -> dict[str, Any]:
         running = all(not task.done() for task in self.tasks)
-        return {"status": health_status(running=running, failing=self.last_error is not None),
-                "records": self.records, "last_error": self.last_error, "alerting": self.service.health()}
+        undelivered = self.service.undelivered()  # a recipient reached on no channel: a monitoring failure
+        return {"status": health_status(running=running, failing=self.last_error is not None or bool(undelivered)),
+                "degraded_because": [r for r in (self.last_error, undelivered) if r], "records": self.records, "last_error": self.last_error, "alerting": self.service.health()}
 
     async def stop(self) -> None:
         """Stop gracefully (the skeleton's order: intake, in flight, parts, HTTP)."""

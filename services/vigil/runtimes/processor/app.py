@@ -33,6 +33,7 @@ from vigil.runtimes.processor.transport import transport_with_fetch_wait
 from vigil.runtimes.processor.worker import Worker
 from vigil.settings import VigilSettings
 from vigil.shell.observability.metrics import Metrics
+from vigil.shell.pipeline.coverage_report import CoverageReport
 from vigil.shell.pipeline.in_order import Backoff, InOrderStore
 from vigil.shell.pipeline.patients import monitor_factory
 from vigil.shell.pipeline.pipeline import Pipeline
@@ -99,7 +100,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     metrics = Metrics()
     alert_store = SqlStore(settings.database_url or settings.sqlite_url())
     quality = QualityLimits(stale_after_s=settings.device_silent_after_s)
-    patients = TablePatientStates(states, monitor_factory(registry, quality))
+    patients = TablePatientStates(states, monitor_factory(registry, quality, settings.coverage_limits()))
     stage, models_status = model_stage_for(settings.models_enabled, settings.model_dir)
     pipeline = Pipeline(registry, metrics, alert_store, patients=patients, model_stage=stage, quality=quality,
                         dead_letters=DeadLetterKeeper.capped_only(settings))
@@ -115,7 +116,9 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     storer = DecidedStore(alerts_topic, influx, alert_store.write, patients, timings, failures)
     stores: InOrderStore[Decided] = InOrderStore(storer.store, storer.acknowledge, storer.failed,
                                                  max_in_flight=STORES_IN_FLIGHT, retry=Backoff())
-    worker = Worker(decider, stores, patients, silence, failures, timings)
+    enrolled = [profile.patient_id.encode() for profile in registry.patients()]
+    coverage = CoverageReport(metrics)
+    worker = Worker(decider, stores, patients, silence, failures, timings, enrolled=lambda: enrolled, coverage=coverage)
 
     @app.on_partitions_revoked.connect
     async def forget_on_revoke(app: Any, revoked: Any, **kwargs: Any) -> None:
@@ -156,7 +159,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json(health_report(influx, failures, timings, lag, pipeline, models_status))
+        return web.json(health_report(influx, failures, timings, lag, pipeline, models_status, coverage))
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:

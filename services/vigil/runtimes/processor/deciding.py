@@ -61,14 +61,18 @@ class BatchDecider:
         records = [ReadingsRecord.model_validate_json(event.value) for event in events]
         per_patient = Counter(record.patient_id for record in records for _ in record.readings)
         self.silence.heard(per_patient, time.time())
+        notes = [(r.patient_id, r.device_id, r.received_at, r.refused, r.status) for r in records
+                 if r.refused is not None or r.status is not None]
         decision = self.pipeline.process_readings(
-            [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records])
+            [(record.to_readings(), Message(record.topic, b"", record.received_at)) for record in records
+             if record.readings], notes=notes)
         oldest = min(record.received_at for record in records) if records else None
         return await self.outcome(decision, t0, events, per_patient, oldest)
 
-    async def decide_silence(self, patient_ids: list[str], now: float) -> Decided | None:
-        """Run the core's timers for these patients; None when no alert changed."""
-        decision = self.pipeline.tick(now, patient_ids)
+    async def decide_silence(self, patient_ids: list[str], now: float, silent: set[str] | None = None) -> Decided | None:
+        """Run the core's timers for these patients (only `silent` ones may be judged silent:
+        all when None); None when no alert changed."""
+        decision = self.pipeline.tick(now, patient_ids, silent)
         if not decision.alert_changes:
             return None
         return await self.outcome(decision, time.perf_counter(), [])

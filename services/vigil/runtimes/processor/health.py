@@ -8,6 +8,7 @@ from typing import Any
 from vigil.runtimes.processor.lag_sensor import LagSensor
 from vigil.runtimes.shared.health import health_status
 from vigil.runtimes.processor.timings import BatchTimings
+from vigil.shell.pipeline.coverage_report import CoverageReport
 from vigil.shell.pipeline.pipeline import Pipeline
 from vigil.shell.stores.influx import InfluxSeriesWriter
 
@@ -34,11 +35,16 @@ class Failures:
 
 
 def health_report(influx: InfluxSeriesWriter, failures: Failures, timings: BatchTimings, lag: LagSensor,
-                  pipeline: Pipeline, models_status: dict[str, object]) -> dict[str, Any]:
+                  pipeline: Pipeline, models_status: dict[str, object],
+                  coverage: CoverageReport | None = None) -> dict[str, Any]:
     """The /healthz body, by the one health rule: a worker that answers is running (never down),
-    degraded while InfluxDB is failing or a batch is being retried."""
-    status = health_status(running=True, failing=not influx.healthy or bool(failures.last_error))
-    return {"status": status, "influx_ok": influx.healthy, "influx_failures": influx.failures,
+    degraded while InfluxDB is failing, a batch is being retried, or a patient of this worker is
+    not monitored without an open technical alert (coverage, as of the last silence check)."""
+    uncovered = coverage.failing if coverage is not None else None
+    status = health_status(running=True, failing=not influx.healthy or bool(failures.last_error) or bool(uncovered))
+    extra: dict[str, Any] = {} if coverage is None else {"coverage": coverage.report, "degraded_because": [
+        r for r in (failures.last_error, None if influx.healthy else "influx failing", uncovered) if r]}
+    return {"status": status, **extra, "influx_ok": influx.healthy, "influx_failures": influx.failures,
             "failed_batches": failures.batches, "last_error": failures.last_error,
             "batches": {**timings.report(), **lag.report()},
             "readings": pipeline.totals.readings, "rejected": sum(pipeline.totals.rejected.values()),

@@ -37,3 +37,8 @@ class SilenceWatch:
         floor, arrived, every = self.assigned_at, self.arrived, self.partitions
         return [key.decode() for key in patient_keys if max(arrived.get(key.decode(), 0.0), floor) < quiet_since
                 and partition_of(key, every, every) in mine]
+
+    def mine(self, patient_keys: Iterable[bytes], mine: set[int]) -> list[str]:
+        """The patients (by key) on partitions `mine`: the enrolled ones this worker watches."""
+        every = self.partitions
+        return [key.decode() for key in patient_keys if partition_of(key, every, every) in mine]

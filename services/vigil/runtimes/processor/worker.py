@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from vigil.runtimes.processor.deciding import BatchDecider, Decided
@@ -20,6 +20,7 @@ from vigil.runtimes.processor.health import Failures
 from vigil.runtimes.processor.patient_cache import TablePatientStates
 from vigil.runtimes.processor.silence import SilenceWatch
 from vigil.runtimes.processor.timings import BatchTimings
+from vigil.shell.pipeline.coverage_report import CoverageReport
 from vigil.shell.pipeline.in_order import Backoff, InOrderStore
 
 log = logging.getLogger("vigil.processor")
@@ -30,8 +31,11 @@ class Worker:
 
     def __init__(self, decider: BatchDecider, stores: InOrderStore[Decided], patients: TablePatientStates,
                  silence: SilenceWatch, failures: Failures, timings: BatchTimings, *,
-                 retry: Backoff = Backoff(), sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 retry: Backoff = Backoff(), sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 enrolled: Callable[[], Iterable[bytes]] = lambda: (), coverage: CoverageReport | None = None) -> None:
         self.decider = decider
+        self.coverage = coverage  # updated after each check: /healthz and the coverage gauges
+        self.enrolled = enrolled  # every enrolled patient's key: the ones never seen are watched too
         self.stores = stores
         self.patients = patients
         self.silence = silence
@@ -57,7 +61,8 @@ class Worker:
         self.timings.taken(taken - min(event.message.timestamp for event in events), time.time() - waiting)
 
     async def check_silence(self, mine: Callable[[], set[int]], every_s: float) -> None:
-        """Raise `device_offline` for this worker's patients whose wearable has gone quiet.
+        """Raise `device_offline` for this worker's patients whose wearable has gone quiet, and
+        run the coverage timers (core.coverage) of every patient it watches.
 
         `mine()` names the readings partitions this worker holds now. The alerts take the same
         path as a batch's (sent, then stored in order); their ids come from the last reading's
@@ -68,11 +73,18 @@ class Worker:
                 return
             await self.state_settled()
             now = time.time()
-            patients = self.silence.silent(self.patients.patient_keys(), partitions, now)
+            silent = self.silence.silent(self.patients.patient_keys(), partitions, now)
+            # Coverage (issue 13): every patient in memory (a last will, a clock, a refusal flood
+            # are due between readings) and every enrolled one of these partitions, seen or not;
+            # only the ones silent on this worker's clock may be judged silent.
+            watched = [monitor.patient_id for monitor in self.patients.in_memory()]
+            patients = list(dict.fromkeys([*silent, *watched, *self.silence.mine(self.enrolled(), partitions)]))
             if not patients:
                 return
             try:
-                decided = await self.decider.decide_silence(patients, now)
+                decided = await self.decider.decide_silence(patients, now, set(silent))
+                if self.coverage is not None:
+                    self.coverage.update(self.patients.in_memory(), now)
                 if decided is None:
                     return
             except Exception as exc:

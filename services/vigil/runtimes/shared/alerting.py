@@ -106,7 +106,20 @@ class AlertingService:
                               policy=settings.lifecycle_policy(), ward_webhook=settings.ward_webhook_url, clock=clock,
                               on_raised=self.worker.submit, wake=self.dispatcher.wake)
         self.worker.incident_of = self.desk.incident_id_for
+        self.dispatcher.on_undelivered = self.escalate_undelivered
         self.tasks: list[asyncio.Task[None]] = []
+
+    def escalate_undelivered(self, row: dict[str, Any]) -> None:
+        """Every channel failed for one recipient: the next person and the ward console hear (issue 13)."""
+        batch = WriteBatch()
+        try:
+            self.desk.undelivered(row["incident_id"], row["recipient_id"], batch)
+            if batch:
+                self.write(batch)
+        except Exception:
+            self.desk.restore()
+            raise
+        self.desk.committed()
 
     def start(self) -> None:
         restored = self.desk.restore()
@@ -172,6 +185,10 @@ class AlertingService:
         except Exception:
             self.desk.restore()
             raise
+
+    def undelivered(self) -> str | None:
+        """Recipients reached on no channel lately (the service is degraded), or None."""
+        return self.dispatcher.undelivered_reason()
 
     def health(self) -> dict[str, Any]:
         return {

@@ -23,3 +23,8 @@ def device_id_from_topic(topic: str) -> str | None:
     if len(parts) != 5 or "/".join(parts[:3]) != PREFIX or not parts[3]:
         return None
     return parts[3]
+
+
+def errors_topic(device_id: str) -> str:
+    """Where Vigil tells a device why its payload was refused (QoS 1, not retained; issue 13)."""
+    return f"{PREFIX}/{device_id}/errors"

@@ -145,6 +145,12 @@ class AlertDesk:
         self._record(events, batch)
         return events
 
+    def undelivered(self, incident_id: str, recipient_id: str, batch: WriteBatch, now: float | None = None) -> list[IncidentEvent]:
+        """A recipient every channel failed for: escalate the incident now (core.incident)."""
+        events = self.book.undelivered(incident_id, recipient_id, self.clock() if now is None else now)
+        self._record(events, batch)
+        return events
+
     def incident_id_for(self, ident: str) -> str | None:
         """An incident id, or the id of an alert in it."""
         if ident.startswith("in-"):

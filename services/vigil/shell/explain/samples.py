@@ -43,6 +43,8 @@ _SPECS: dict[str, tuple[str, str, str, dict[str, Any], bool, bool]] = {
     "device_offline": ("technical", "low", "no readings for more than 10 min", {"silent_for_min": 12.4}, False, False),
     "poor_signal": ("technical", "low", "sensor readings untrusted (off skin, stuck or moving) for 20 min",
                     {"untrusted_for_min": 21.0}, False, False),
+    "not_monitored": ("technical", "medium", "every reading from the monitor is refused: its data is not in the "
+                      "expected format", {"cause": "rejected", "reason": "schema_invalid"}, False, False),
 }
 
 

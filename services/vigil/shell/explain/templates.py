@@ -37,6 +37,7 @@ PATIENT_TEXT: dict[str, str] = {
     "low_battery": "Your monitor's battery is low.",
     "device_offline": "We have not had readings from your monitor for a while.",
     "poor_signal": "Your monitor is not getting clear readings.",
+    "not_monitored": "We cannot use the readings from your monitor at the moment.",
 }
 PATIENT_TEXT_ZH: dict[str, str] = {
     "hypoxaemia": "您的血氧比平时低。",
@@ -54,6 +55,7 @@ PATIENT_TEXT_ZH: dict[str, str] = {
     "low_battery": "您的监测设备电量低。",
     "device_offline": "我们有一段时间没有收到您监测设备的读数了。",
     "poor_signal": "您的监测设备读数不清楚。",
+    "not_monitored": "我们目前无法使用您监测设备的读数。",
 }
 # What to do now, by kind (clinical kinds not listed get the default).
 ACTION: dict[str, dict[str, str]] = {
@@ -66,6 +68,7 @@ ACTION: dict[str, dict[str, str]] = {
         "low_battery": "Please charge it soon so we can keep watching over you.",
         "device_offline": "Please check it is on, charged and worn.",
         "poor_signal": "Please check it sits snugly on your wrist.",
+        "not_monitored": "Please check it is on and worn; your care team can see the problem too.",
         "": "Please rest and keep your monitor on.",
     },
     "zh": {
@@ -76,6 +79,7 @@ ACTION: dict[str, dict[str, str]] = {
         "low_battery": "请尽快充电，以便我们继续照看您。",
         "device_offline": "请检查设备是否开机、有电并已佩戴。",
         "poor_signal": "请检查设备是否贴紧手腕。",
+        "not_monitored": "请检查设备是否开机并已佩戴；您的护理团队也能看到这个问题。",
         "": "请休息，并继续佩戴监测设备。",
     },
 }
@@ -125,6 +129,7 @@ KIND_ZH = {
     "hypotension": "低血压", "fever": "体温升高", "hypothermia": "体温过低", "tachypnoea": "呼吸过速",
     "bradypnoea": "呼吸过缓", "news2": "NEWS2升高", "anomaly": "模式异常", "rising_risk": "恶化风险上升",
     "low_battery": "电量低", "device_offline": "设备离线", "poor_signal": "信号差",
+    "not_monitored": "未在监测",
 }
 BAND_ZH = {"high": "高", "medium": "中", "low-medium": "低-中", "low": "低"}
 # The core writes its rules in English; these fragments cover every rule it writes today.
@@ -138,6 +143,15 @@ RULE_ZH: tuple[tuple[str, str], ...] = (
     ("anomaly score", "异常评分"), ("the 99.9th centile of their stable periods", "其平稳期的第99.9百分位"),
     ("a clinical event within the hour", "一小时内发生临床事件"), ("no readings for more than", "无读数超过"),
     ("sensor readings untrusted (off skin, stuck or moving) for", "传感器读数不可信（脱离皮肤、卡住或移动）持续"),
+    ("every reading from the monitor is refused: ", "监测设备的每个读数都被拒绝："),
+    ("its data is not in the expected format", "数据格式不符"), ("its values are impossible", "数值不可能"),
+    ("its clock is wrong", "时钟错误"), ("its sample numbers are out of order", "样本编号顺序错误"),
+    ("Vigil failed to read it", "系统读取失败"), ("the monitor said it went offline", "监测设备报告已离线"),
+    ("enrolled, but no reading has ever arrived from the monitor", "已登记，但从未收到监测设备的读数"),
+    ("the monitor's readings cannot be trusted (off the skin, stuck or moving)", "监测设备读数不可信（脱离皮肤、卡住或移动）"),
+    ("the monitor sends readings, but not ", "监测设备有读数，但没有"),
+    ("the monitor's clock is wrong by ", "监测设备时钟偏差"), ("more than 5", "超过5"),
+    (" min: its readings cannot be used", "分钟：其读数无法使用"),
     (" or ", " 或 "), ("(or ", "（或 "),
 )
 

@@ -31,6 +31,7 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
 SEND_TIMEOUT_S = 20.0
+UNDELIVERED_WINDOW_S = 3600.0  # degraded this long after a recipient was reached on no channel
 
 
 def backoff_s(attempts: int, rng: random.Random | None = None) -> float:
@@ -64,6 +65,9 @@ class Dispatcher:
         self.sent = 0
         self.failed = 0
         self.last_error: str | None = None
+        self.undelivered: list[tuple[float, str]] = []  # (t, reason): recipients every channel failed
+        self.on_undelivered: Callable[[dict[str, Any]], None] | None = None
+        self.reported: set[tuple[Any, ...]] = set()
 
     def wake(self) -> None:
         """New rows were committed: look now rather than at the next poll."""
@@ -156,9 +160,47 @@ class Dispatcher:
         log.error("notification failed", extra={"key": row["key"], "channel": row["channel"], "critical": row["critical"],
                                                 "recipient_id": row["recipient_id"], "incident_id": row["incident_id"],
                                                 "error": error})
+        await self._check_reached(row)
+
+    async def _check_reached(self, row: dict[str, Any]) -> None:
+        """Failed delivery is a monitoring failure (issue 13): when every channel of this recipient
+        failed for good for this incident event, nobody was told. Say so (degraded, with the
+        reason) and hand it to `on_undelivered` (the desk escalates to the next person and the
+        ward console)."""
+        rows = await asyncio.to_thread(self.store.outbox_rows, incident_id=row["incident_id"])
+        mine = [r for r in rows if r["recipient_id"] == row["recipient_id"] and r["event"] == row["event"]]
+        if not mine or any(r["status"] != "failed" for r in mine):
+            return
+        told = (row["incident_id"], row["recipient_id"], row["event"], row.get("revision"))
+        if told in self.reported:  # its channels failed side by side: one report
+            return
+        if len(self.reported) > 10_000:
+            self.reported.clear()
+        self.reported.add(told)
+        self.metrics.delivery_failed.inc()
+        reason = (f"{row['recipient_id']} was told of incident {row['incident_id']} ({row['event']}) on no channel: "
+                  f"every one failed")
+        self.undelivered.append((self.clock(), reason))
+        del self.undelivered[:-20]
+        log.error("recipient reached on no channel", extra={"incident_id": row["incident_id"], "event": row["event"],
+                                                           "recipient_id": row["recipient_id"]})
+        if self.on_undelivered is not None:
+            try:
+                self.on_undelivered(row)
+            except Exception:
+                log.exception("escalation of an undelivered notification failed")
+
+    def undelivered_reason(self, window_s: float = UNDELIVERED_WINDOW_S) -> str | None:
+        """Why the service is degraded: recipients reached on no channel lately, or None."""
+        since = self.clock() - window_s
+        recent = [reason for t, reason in self.undelivered if t >= since]
+        if not recent:
+            return None
+        return f"{len(recent)} notification(s) reached nobody in the last {window_s / 60:g} min; last: {recent[-1]}"
 
     def health(self) -> dict[str, Any]:
-        return {"channels": sorted(self.channels), "sent": self.sent, "failed": self.failed, "last_error": self.last_error}
+        return {"channels": sorted(self.channels), "sent": self.sent, "failed": self.failed, "last_error": self.last_error,
+                "undelivered": self.undelivered_reason()}
 
     async def close(self) -> None:
         for channel in self.channels.values():

@@ -45,6 +45,16 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=r,
         )
 
+        # -- monitoring coverage (issue 13) --
+        self.coverage = Gauge("vigil_patients_coverage", "Patients monitored (cause=monitored) or not monitored, by "
+                              "cause (past its bound).", ["cause"], registry=r)
+        self.coverage_oldest = Gauge("vigil_oldest_unmonitored_seconds",
+                                     "Age of the oldest unmonitored patient's cause.", registry=r)
+        self.coverage_uncovered = Gauge("vigil_patients_uncovered", "Patients not monitored without an open "
+                                        "technical alert (must be 0).", registry=r)
+        self.delivery_failed = Counter("vigil_notifications_undelivered_total", "Recipients an incident event "
+                                       "reached on no channel (every channel failed for good).", registry=r)
+
         # -- the alert desk and the notifier (issue 5) --
         self.incident_events = Counter("vigil_incident_events_total", "Incident lifecycle events.", ["event", "severity"], registry=r)
         self.open_incidents = Gauge("vigil_open_incidents", "Incidents not yet resolved.", registry=r)

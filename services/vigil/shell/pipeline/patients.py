@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from vigil.core.coverage import DEFAULT_COVERAGE, CoverageLimits
 from vigil.core.patient import PatientMonitor
 from vigil.core.quality import QualityLimits
 from vigil.shell.registry import Registry
@@ -26,11 +27,13 @@ class PatientStates(Protocol):
         ...
 
 
-def monitor_factory(registry: Registry, quality: QualityLimits) -> Callable[[str], PatientMonitor]:
-    """How a new patient's monitor is made: the roster's clinical context and the quality limits."""
+def monitor_factory(registry: Registry, quality: QualityLimits,
+                    coverage: CoverageLimits = DEFAULT_COVERAGE) -> Callable[[str], PatientMonitor]:
+    """How a new patient's monitor is made: the roster's clinical context, the quality limits and
+    the coverage bounds."""
 
     def new_monitor(patient_id: str) -> PatientMonitor:
-        return PatientMonitor(patient_id, registry.context_for(patient_id), quality=quality)
+        return PatientMonitor(patient_id, registry.context_for(patient_id), quality=quality, coverage=coverage)
 
     return new_monitor
 

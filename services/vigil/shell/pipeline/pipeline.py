@@ -7,15 +7,16 @@ It stores nothing and calls no one: the runtime hands the changes to the desk an
 batch in one transaction, so a batch is kept whole or not at all. Nothing here is clinical logic.
 """
 
+# Long file: one decision path (contract, core, coverage, alert events) that reads best whole.
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
-
 
 from vigil.shell.desk.desk import AlertChange
 from vigil.shell.mqtt.message import Message
@@ -30,20 +31,24 @@ from vigil.core.events import (
     ReadingRejected,
 )
 from vigil.core.patient import PatientMonitor
-from vigil.core.quality import DEFAULT_QUALITY, QualityLimits
+from vigil.core.quality import DEFAULT_QUALITY, LATE, QualityLimits
 from vigil.core.reading import Reading
 from vigil.shell.explain.templates import AlertTexts, alert_texts
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.pipeline.decision import AnnouncedAlert, Decision, ModelScore
 from vigil.shell.pipeline.patients import PatientBook, PatientStates, monitor_factory
+from vigil.shell.contract.feedback import DeviceError
 from vigil.shell.registry import Registry
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
 from vigil.shell.stores.rows import AlertEventRow, AlertRow, DeviceStatusRow, ReadingRow, ScoreRow
 from vigil.shell.stores.sql import WriteBatch
 
-__all__ = ["AnnouncedAlert", "Decision", "KnownAlerts", "Message", "ModelStage", "NOTHING_STORED", "Pipeline"]
+__all__ = ["AnnouncedAlert", "CoverageNote", "Decision", "KnownAlerts", "Message", "ModelStage", "NOTHING_STORED", "Pipeline"]
 
 log = logging.getLogger("vigil.pipeline")
+_LATE_ONLY = (LATE,)
+# A gateway's coverage note: (patient_id, device_id, received_at, refused reasons and counts, status).
+CoverageNote = tuple[str, str, float, "dict[str, int] | None", "str | None"]
 
 
 @dataclass(slots=True)
@@ -113,6 +118,11 @@ class Pipeline:
         self.model_stage = model_stage
         self.dead_letters = dead_letters if dead_letters is not None else DeadLetterKeeper()
         self.totals = PipelineTotals()
+        # Receipt times (wall clock) onto the clock the runtime ticks with: the identity, except
+        # in `vigil demo`, whose ward lives on an accelerated simulated clock (coverage timers).
+        self.receipt_clock: Callable[[float], float] = _same_time
+        self.tell_devices = False  # the runtime turns it on when it publishes refusals back (take_feedback)
+        self.feedback: list[DeviceError] = []
 
     # -- the hot path -------------------------------------------------------------------------
 
@@ -129,7 +139,7 @@ class Pipeline:
             # One message's failure is that message's dead letter, never the batch's loss.
             try:
                 if message.topic.endswith("/status"):
-                    self._status(message, batch)
+                    self._status(message, batch, events, touched)
                     continue
                 vitals += 1
                 checked = check_vitals_payload(
@@ -138,6 +148,8 @@ class Pipeline:
                 )
                 for rejection in checked.rejections:
                     self._reject(rejection, batch)
+                    self.refused(rejection.patient_id, rejection.device_id, str(rejection.reason),
+                                 rejection.received_at, events, touched)
                 if checked.readings:
                     self._observe(checked.readings, message, batch, events, touched)
             except Exception as exc:  # noqa: BLE001 - isolation is the point: kept, counted, traced
@@ -146,8 +158,10 @@ class Pipeline:
         self.metrics.payloads.inc(vitals)
         return self._finish(decision, events, now, started)
 
-    def process_readings(self, groups: list[tuple[list[Reading], Message]], now: float | None = None) -> Decision:
-        """Score readings that a gateway already checked against the contract (the Kafka path)."""
+    def process_readings(self, groups: list[tuple[list[Reading], Message]], now: float | None = None,
+                         notes: Iterable[CoverageNote] = ()) -> Decision:
+        """Score readings that a gateway already checked against the contract (the Kafka path);
+        `notes` are the gateway's coverage notes (a device's refusals, its status), after them."""
         started = time.perf_counter()
         decision = Decision()
         batch = decision.batch
@@ -159,6 +173,11 @@ class Pipeline:
                     self._observe(readings, source, batch, events, touched)
             except Exception as exc:  # noqa: BLE001 - as in `process`: one group, not the batch
                 self._internal_error(source, exc, batch)
+        for patient_id, device_id, received_at, refused, status in notes:
+            for reason, count in (refused or {}).items():
+                self.refused(patient_id, device_id, reason, received_at, events, touched, count)
+            if status is not None:
+                self.device_status(patient_id, device_id, status, received_at, events, touched)
         self.totals.payloads += len(groups)
         self.metrics.payloads.inc(len(groups))
         return self._finish(decision, events, now, started)
@@ -169,7 +188,9 @@ class Pipeline:
         metrics = self.metrics
         monitor = self.patients.get(readings[0].patient_id)
         touched[monitor.patient_id] = monitor
-        accepted = 0
+        accepted = late = 0
+        newest = None
+        refusal = ""
         reading = readings[0]
         try:
             for reading in readings:
@@ -178,9 +199,14 @@ class Pipeline:
                     for event in assessment.events:
                         if isinstance(event, ReadingRejected):
                             self._reject_reading(event, reading, message, batch)
+                            refusal = event.reason
                     continue
                 news2 = assessment.news2
                 flags = assessment.flags
+                if news2 is None and flags == _LATE_ONLY:
+                    late += 1
+                elif newest is None or reading.t > newest:
+                    newest = reading.t
                 row = _reading_row(reading, ",".join(flags), news2.score if news2 else None,
                                    news2.partial if news2 else None)
                 for flag in flags:
@@ -195,6 +221,13 @@ class Pipeline:
         finally:
             self.totals.readings += accepted
             metrics.readings.inc(accepted)
+        # Coverage, on the wall clock: heard when a sample was assessed, else refused (late, duplicate).
+        if newest is not None:
+            events.extend((event, None) for event in monitor.heard(self.receipt_clock(message.received_at), newest))
+        elif late or refusal:
+            count = late or len(readings) - accepted
+            events.extend((event, None) for event in monitor.refused(self.receipt_clock(message.received_at),
+                                                                     refusal or LATE, count))
 
     def _finish(self, decision: Decision, events: list[tuple[Event, Message | None]],
                 now: float | None, started: float) -> Decision:
@@ -216,15 +249,18 @@ class Pipeline:
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return decision
 
-    def tick(self, now: float, patient_ids: Iterable[str] | None = None) -> Decision:
-        """Advance patients' timers (silent devices): every monitor in memory, or the ones named.
-        The desk's own timers (escalations, reminders) are the runtime's to run."""
+    def tick(self, now: float, patient_ids: Iterable[str] | None = None, silent: Collection[str] | None = None) -> Decision:
+        """Advance patients' timers (silent devices, coverage): every monitor in memory, or the
+        ones named; with `silent`, only those may be judged silent (the worker's own clock). The
+        desk's own timers (escalations, reminders) are the runtime's to run."""
         decision = Decision()
         if patient_ids is None:
             monitors = list(self.patients.in_memory())
         else:
             monitors = [self.patients.get(patient_id) for patient_id in patient_ids]
-        events: list[tuple[Event, Message | None]] = [(event, None) for monitor in monitors for event in monitor.tick(now)]
+        events: list[tuple[Event, Message | None]] = [
+            (event, None) for monitor in monitors
+            for event in monitor.tick(now, silent is None or monitor.patient_id in silent)]
         if events:
             changed: set[str] = set()
             self._alert_events(events, decision, now, changed)
@@ -257,21 +293,57 @@ class Pipeline:
 
 # -- pieces -------------------------------------------------------------------------------
 
-    def _status(self, message: Message, batch: WriteBatch) -> None:
-        """A device's retained status, as strictly checked as its vitals (size, bounds, types), on its
-        own topic and for an enrolled device only (`check_status_payload`)."""
+    def _status(self, message: Message, batch: WriteBatch, events: list[tuple[Event, Message | None]],
+                touched: dict[str, PatientMonitor]) -> None:
+        """A device's retained status: stored, and told to its patient's coverage (a last will
+        `offline` is the fast path to a technical alert)."""
         checked = check_status_payload(message.topic, message.payload, received_at=message.received_at,
                                        patient_for_device=self.registry.patient_for_device, limits=self.limits)
-        if checked.rejection is not None:
+        if checked.rejection is not None:  # also: another device's id, or a device not enrolled (issue 11)
             return self._reject(checked.rejection, batch)
         status = checked.status
         assert status is not None
-        batch.device_status.append(DeviceStatusRow(
-            status.device_id, status.state, status.ts.timestamp() if status.ts else message.received_at, status.battery_pct,
-        ))
+        t = status.ts.timestamp() if status.ts else message.received_at
+        batch.device_status.append(DeviceStatusRow(status.device_id, status.state, t, status.battery_pct))
+        self.device_status(None, status.device_id, status.state, message.received_at, events, touched)
 
-    def _reject(self, rejection: Rejection, batch: WriteBatch) -> None:
+    def device_status(self, patient_id: str | None, device_id: str, state: str, received_at: float,
+                      events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor]) -> None:
+        """Tell an enrolled device's patient its status (on the wall clock: its receipt)."""
+        patient_id = patient_id or self.registry.patient_for_device(device_id)
+        if patient_id is not None:
+            monitor = self.patients.get(patient_id)
+            self._covered(monitor, monitor.device_status(state, self.receipt_clock(received_at)), events, touched)
+
+    def refused(self, patient_id: str | None, device_id: str | None, reason: str, received_at: float,
+                events: list[tuple[Event, Message | None]], touched: dict[str, PatientMonitor], count: int = 1) -> None:
+        """Tell an enrolled patient's coverage that its device's samples were refused."""
+        if patient_id is None and device_id is not None:
+            patient_id = self.registry.patient_for_device(device_id)
+        if patient_id is not None:
+            monitor = self.patients.get(patient_id)
+            self._covered(monitor, monitor.refused(self.receipt_clock(received_at), reason, count), events, touched)
+
+    @staticmethod
+    def _covered(monitor: PatientMonitor, caused: list[Event], events: list[tuple[Event, Message | None]],
+                 touched: dict[str, PatientMonitor]) -> None:
+        """A coverage change's alert events; the patient counts as touched (scored, its state
+        saved) only when an alert changed."""
+        if caused:
+            touched[monitor.patient_id] = monitor
+            events.extend((event, None) for event in caused)
+
+    def take_feedback(self) -> list[DeviceError]:
+        """The refusals to tell devices since the last call (the runtime publishes them, rate-limited)."""
+        feedback, self.feedback = self.feedback, []
+        return feedback
+
+    def _reject(self, rejection: Rejection, batch: WriteBatch, seq: int | None = None) -> None:
         reason = str(rejection.reason)
+        if self.tell_devices:
+            error = DeviceError.of(rejection, seq)
+            if error is not None:
+                self.feedback.append(error)
         self.totals.rejected[reason] += 1
         self.metrics.rejected.labels(reason).inc()
         log.info("payload rejected", extra={"reason": reason, "device_id": rejection.device_id,
@@ -301,9 +373,11 @@ class Pipeline:
         self._reject(internal_error(message.topic, message.payload, message.received_at, cause, log, where), batch)
 
     def _reject_reading(self, event: ReadingRejected, reading: Reading, message: Message, batch: WriteBatch) -> None:
-        raw = _reading_row(reading, "", None, None)._asdict()  # the dead letter keeps the row as a dict, as before
-        self._reject(Rejection(RejectReason(event.reason), event.detail, repr(raw).encode(), message.topic,
-                               event.device_id, message.received_at, None, event.patient_id), batch)
+        # The dead letter keeps the raw bytes as received (the message's); on the Kafka path, where
+        # the worker has no raw bytes, the reading as JSON (issue 13: never a Python repr).
+        raw = message.payload or json.dumps(_reading_row(reading, "", None, None)._asdict()).encode()
+        self._reject(Rejection(RejectReason(event.reason), event.detail, raw, message.topic,
+                               event.device_id, message.received_at, None, event.patient_id), batch, event.seq)
 
     def _alert_events(self, events: list[tuple[Event, Message | None]], decision: Decision, now: float | None,
                       changed: set[str] | None = None) -> None:
@@ -354,6 +428,10 @@ class Pipeline:
                                              "kind": alert.kind, "severity": alert.severity})
             texts = texts or alert_texts(alert, name_model=True)
             announced.append(AnnouncedAlert(name, alert, texts.patient, texts.clinician, latency, source, event_t))
+
+
+def _same_time(t: float) -> float:
+    return t
 
 
 class _ReadingFailed(Exception):

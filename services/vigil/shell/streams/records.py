@@ -45,6 +45,17 @@ class ReadingsRecord(BaseModel):
     topic: str
     received_at: float
     readings: list[dict[str, Any]]
+    # Coverage notes (issue 13), on a record of their own (no readings): this device's refused
+    # samples by reason, or its status (`offline` is its last will). Absent from readings records.
+    refused: dict[str, int] | None = None
+    status: Literal["online", "offline"] | None = None
+
+    @staticmethod
+    def note(patient_id: str, device_id: str, topic: str, received_at: float, *,
+             refused: dict[str, int] | None = None, status: str | None = None) -> "ReadingsRecord":
+        """A coverage note for the patient's partition: what the gateway refused, or the device's status."""
+        return ReadingsRecord(patient_id=patient_id, device_id=device_id, topic=topic, received_at=received_at,
+                              readings=[], refused=refused, status=status)  # type: ignore[arg-type]
 
     @staticmethod
     def of(readings: list[Reading], topic: str, received_at: float) -> "ReadingsRecord":
@@ -56,6 +67,8 @@ class ReadingsRecord(BaseModel):
 
     def to_json(self) -> bytes:
         """Compact JSON, faster than pydantic's serializer for these plain dicts."""
+        if self.refused is not None or self.status is not None:
+            return self.model_dump_json(exclude_none=True).encode()
         return json.dumps({"v": 1, "patient_id": self.patient_id, "device_id": self.device_id, "topic": self.topic,
                            "received_at": self.received_at, "readings": self.readings}, separators=(",", ":")).encode()
 

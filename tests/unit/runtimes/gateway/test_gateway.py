@@ -53,8 +53,14 @@ class FakeProducer:
 
 
 class FakeClient:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, int, bool]] = []
+
     def is_connected(self) -> bool:
         return True
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
+        self.published.append((topic, payload, qos, retain))
 
 
 class FakeSource:
@@ -127,8 +133,16 @@ async def test_refusals_become_dead_letters_and_the_rest_still_goes(gateway):
     assert [(key, d.reason) for key, d in dead] == [(b"wr-a", "malformed_json"), (b"wr-zz", "unknown_device"),
                                                     (b"wr-b", "implausible_value")]
     assert dead[0][1].raw_b64 and dead[2][1].sample_index == 1
-    (readings,) = [ReadingsRecord.model_validate_json(s.value) for s in records(gateway, READINGS)]
+    readings, note = [ReadingsRecord.model_validate_json(s.value) for s in records(gateway, READINGS)]
     assert readings.patient_id == "pt-b" and [r.seq for r in readings.to_readings()] == [1]  # its good sample
+    # Coverage (issue 13): wr-a's refusal is noted for its patient; wr-b was heard, so no note.
+    assert (note.patient_id, note.readings, note.refused) == ("pt-a", [], {"malformed_json": 1})
+    # The device learns why (issue 13): on its errors topic, QoS 1, not retained, after the PUBACK.
+    told = {topic: (json.loads(payload), qos, retain) for topic, payload, qos, retain in gateway.source.client.published}
+    assert set(told) == {"vigil/v1/devices/wr-a/errors", "vigil/v1/devices/wr-zz/errors", "vigil/v1/devices/wr-b/errors"}
+    body, qos, retain = told["vigil/v1/devices/wr-b/errors"]
+    assert (qos, retain) == (1, False) and body["reason"] == "implausible_value" and body["sample_index"] == 1
+    assert body["field"] == "hr_bpm"  # the field, within sample 1
     assert gateway.rejected == 3 and gateway.forwarded == 1
     assert gateway.source.acknowledged == [batch]  # a refusal is handled too: the broker need not resend it
 

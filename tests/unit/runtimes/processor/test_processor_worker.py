@@ -44,8 +44,9 @@ class FakeMessage:
 class FakeEvent:
     """A Faust event: its value, its message's references, its acknowledgement."""
 
-    def __init__(self, readings: list[Reading], log: list) -> None:
-        self.value = ReadingsRecord.of(readings, f"vigil/v1/devices/{readings[0].device_id}/vitals", NOW).to_json()
+    def __init__(self, readings: list[Reading], log: list, received_at: float = NOW) -> None:
+        self.value = ReadingsRecord.of(readings, f"vigil/v1/devices/{readings[0].device_id}/vitals",
+                                       received_at).to_json()
         self.message = FakeMessage(NOW - 0.5)
         self.log = log
 
@@ -248,7 +249,9 @@ def test_silence_check_raises_device_offline_through_the_same_path():
         table, patients, pipeline, silence, timings, _, decider, storer, failures = parts(log)
         stores: InOrderStore[Decided] = InOrderStore(storer.store, storer.acknowledge, lambda *a: None, max_in_flight=4)
         worker = Worker(decider, stores, patients, silence, failures, timings)
-        await worker.take([FakeEvent(sick("pt-1", ago=7200), log)])
+        # The gateway received it an hour ago (coverage: silence is on the older of the receipt
+        # time and the device's), and it reached this worker an hour ago.
+        await worker.take([FakeEvent(sick("pt-1", ago=7200), log, received_at=NOW - 3600)])
         await stores.settled()
         silence.arrived["pt-1"] = NOW - 3600  # heard from an hour ago
         assert await worker.check_silence(lambda: set(), 5.0) is None  # no partitions: nothing to do

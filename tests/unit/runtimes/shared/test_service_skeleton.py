@@ -206,7 +206,7 @@ async def test_notifier_health_keeps_its_keys(tmp_path):
             response = await client.get("/healthz")
             assert response.status == 200
             body = await response.json()
-            assert set(body) == {"status", "records", "last_error", "alerting"} and body["status"] == "ok"
+            assert set(body) == {"status", "degraded_because", "records", "last_error", "alerting"} and body["status"] == "ok" and body["degraded_because"] == []
             assert "vigil_" in await (await client.get("/metrics")).text()
     finally:
         await notifier.stop()

@@ -249,3 +249,32 @@ async def test_held_messages_go_out_in_the_order_raised(box, clock, sms):
     clock.now = T0 + 3600
     assert await sender.deliver_due() == 2
     assert [d.key for d in sms.sent] == ["k-first", "k-second"]
+
+
+async def test_a_recipient_every_channel_failed_for_is_a_monitoring_failure(box, clock, sms):
+    """Issue 13: SMS and e-mail both down for a critical page: degraded with the reason, and the
+    desk is told (it escalates to the next person and the console)."""
+    email = FakeChannel("email")
+    box.add(outbox_row("k-sms", critical=True), outbox_row("k-mail", channel="email", critical=True))
+    sms.fail("k-sms", PermanentFailure("carrier refused"))
+    email.fail("k-mail", PermanentFailure("mailbox unavailable"))
+    told: list[dict] = []
+    sender = dispatcher(box, clock, sms, email)
+    sender.on_undelivered = told.append
+    assert sender.undelivered_reason() is None
+    await sender.deliver_due()
+    assert [row["recipient_id"] for row in told] == ["team:p-001:dr-ahmed"]
+    assert "on no channel" in sender.undelivered_reason() and sender.health()["undelivered"]
+    clock.now += 2 * 3600
+    assert sender.undelivered_reason() is None, "degraded for an hour after, not forever"
+
+
+async def test_attack_one_channel_failing_while_another_delivers_is_not_undelivered(box, clock, sms):
+    email = FakeChannel("email")
+    box.add(outbox_row("k-sms"), outbox_row("k-mail", channel="email"))
+    sms.fail("k-sms", PermanentFailure("carrier refused"))
+    told: list[dict] = []
+    sender = dispatcher(box, clock, sms, email)
+    sender.on_undelivered = told.append
+    await sender.deliver_due()
+    assert told == [] and sender.undelivered_reason() is None
