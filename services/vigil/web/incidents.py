@@ -53,7 +53,8 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
         require(request, Permission.READ_INCIDENTS)
         rows = await asyncio.to_thread(store.incidents, state=one_of(request, "state", STATES),
                                        patient_id=query_id(request, "patient_id"),
-                                       limit=query_int(request, "limit", default=200), patient_ids=patients_in_scope(request))
+                                       limit=query_int(request, "limit", default=200), patient_ids=patients_in_scope(request),
+                                       with_doc=False)
         note_read(request, "read incidents", (row["patient_id"] for row in rows))
         return web.json_response([{k: v for k, v in row.items() if k != "doc"} for row in rows], dumps=dumps)
 

@@ -59,9 +59,12 @@ class DeskStore:
             return [Incident.from_dict(row[0]) for row in conn.execute(query)]
 
     def incidents(self, *, state: str | None = None, patient_id: str | None = None, limit: int = 200,
-                  patient_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
-        """Newest first; `patient_ids`: only these patients (the caller's scope), None: all."""
-        query = select(incidents).order_by(incidents.c.updated_t.desc()).limit(limit)
+                  patient_ids: Collection[str] | None = None, with_doc: bool = True) -> list[dict[str, Any]]:
+        """Newest first; `patient_ids`: only these patients (the caller's scope), None: all.
+        `with_doc=False` leaves out the whole-incident document (the list API never shows it, and
+        reading and decoding it was most of a list's cost)."""
+        columns = incidents.columns if with_doc else [c for c in incidents.columns if c.name != "doc"]
+        query = select(*columns).order_by(incidents.c.updated_t.desc()).limit(limit)
         if patient_ids is not None:
             query = query.where(incidents.c.patient_id.in_(sorted(patient_ids)))
         if state:
