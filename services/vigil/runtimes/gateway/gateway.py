@@ -144,7 +144,8 @@ class Gateway:
                 vitals += 1
                 checked = self._check(message)
             for rejection in checked.rejections:
-                notes.refused(rejection)
+                if not message.topic.endswith("/status"):  # refused samples, as the embedded pipeline counts them
+                    notes.refused(rejection)
                 error = DeviceError.of(rejection) if self.settings.device_errors else None
                 told = self.feedback.admit(error) if error is not None else None
                 if told is not None:

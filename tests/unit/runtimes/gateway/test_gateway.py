@@ -111,8 +111,11 @@ async def test_payloads_become_readings_records_keyed_by_patient(gateway):
     await forward_acked(gateway, batch)
     sent = records(gateway, READINGS)
     # One record per device per batch, in order: the downstream cost of a record is paid once.
+    # ... then wr-a's accepted status as a coverage note (issue 13: a last will is the fast path).
     assert [(s.key, ReadingsRecord.model_validate_json(s.value).patient_id) for s in sent] == [
-        (b"pt-a", "pt-a"), (b"pt-b", "pt-b")]
+        (b"pt-a", "pt-a"), (b"pt-b", "pt-b"), (b"pt-a", "pt-a")]
+    note = ReadingsRecord.model_validate_json(sent[2].value)
+    assert (note.readings, note.status) == ([], "online")
     first = ReadingsRecord.model_validate_json(sent[0].value)
     assert (first.device_id, first.topic, first.received_at) == ("wr-a", "vigil/v1/devices/wr-a/vitals", now)
     readings = first.to_readings()
@@ -158,7 +161,10 @@ async def test_spoofed_and_stranger_statuses_are_refused_counted_and_kept(gatewa
     dead = [(s.key, DeadLetterRecord.model_validate_json(s.value)) for s in records(gateway, DEADLETTER)]
     assert [(key, d.reason) for key, d in dead] == [(b"wr-a", "topic_mismatch"), (b"wr-zz", "unknown_device")]
     assert "wr-b" in dead[0][1].detail
-    assert records(gateway, READINGS) == [] and gateway.rejected == 2
+    # Only wr-b's own, enrolled status becomes a coverage note; refused statuses are not refused samples.
+    notes = [ReadingsRecord.model_validate_json(s.value) for s in records(gateway, READINGS)]
+    assert [(n.patient_id, n.readings, n.status, n.refused) for n in notes] == [("pt-b", [], "online", None)]
+    assert gateway.rejected == 2
     assert gateway.metrics.rejected.labels("topic_mismatch")._value.get() == 1
     assert gateway.source.acknowledged == [batch]
 
