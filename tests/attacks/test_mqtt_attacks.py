@@ -357,7 +357,16 @@ def test_status_spoofing_and_last_wills_mosquitto(mosquitto, record_attack):
             done.set_result(None)
             return done
 
+    class ErrorsOut:  # where the gateway tells a device why it was refused (issue 13)
+        def __init__(self) -> None:
+            self.published: list[tuple[str, bytes]] = []
+
+        def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:  # noqa: ARG002
+            self.published.append((topic, payload))
+
     class Source:
+        client = ErrorsOut()
+
         def acknowledge(self, messages: list) -> None:  # noqa: ARG002
             """The batch is handled."""
 
@@ -369,6 +378,8 @@ def test_status_spoofing_and_last_wills_mosquitto(mosquitto, record_attack):
     reasons = [DeadLetterRecord.model_validate_json(v).reason for k, v in sent if k == "dead"]
     record_attack("mqtt", "status with another device's id in the payload", GATEWAY, reasons == ["topic_mismatch"])
     assert reasons == ["topic_mismatch"] and not [k for k, _ in sent if k == "readings"]
+    # The refusal is told only on the intruder's own errors topic, never on the victim's.
+    assert [t for t, _ in gateway.source.client.published] == [topic(INTRUDER, "errors")]
     for client in (intruder, listener):
         client.close()
 

@@ -30,14 +30,21 @@ patients:
 WILL_S, REJECTED_S = 2.0, 3.0
 
 
-def get(url: str):
-    return json.loads(urllib.request.urlopen(url, timeout=2).read())
+def get(url: str, headers: dict[str, str] | None = None):
+    return json.loads(urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2).read())
 
 
 def batch(device_id: str, seq: int, **fields: object) -> str:
     sample = {"ts": datetime.now(timezone.utc).isoformat(), "seq": seq, "hr_bpm": 70.0 + seq % 4,
               "spo2_pct": 96.0 + seq % 3, "rr_per_min": 15.0, **fields}
     return json.dumps({"v": 1, "device_id": device_id, "samples": [sample]})
+
+
+def enrol(env: dict[str, str], device_id: str) -> str:
+    """`vigil device enrol`: the password it prints once."""
+    out = subprocess.run([sys.executable, "-m", "vigil.cli", "device", "enrol", device_id], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["password"]
 
 
 def wait_for(check, timeout: float = 20.0):
@@ -56,13 +63,15 @@ def test_refusals_are_told_to_the_device_and_floods_and_last_wills_are_incidents
     env = dict(os.environ, VIGIL_MQTT_PORT=str(mqtt_port), VIGIL_HTTP_PORT=str(http_port),
                VIGIL_DATA_DIR=str(tmp_path / "data"), VIGIL_ROSTER=str(tmp_path / "roster.yaml"),
                VIGIL_COVERAGE_WILL_AFTER_S=str(WILL_S), VIGIL_COVERAGE_REJECTED_AFTER_S=str(REJECTED_S),
-               VIGIL_MODELS_ENABLED="false")
+               VIGIL_MODELS_ENABLED="false", VIGIL_API_TOKEN="coverage-e2e-service-token")
+    passwords = {device: enrol(env, device) for device in ("wr-a", "wr-b")}  # devices log in (issue 11)
     proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", "run"], env=env, stderr=subprocess.PIPE, text=True)
     health = lambda: get(f"http://127.0.0.1:{http_port}/healthz")  # noqa: E731
     try:
         wait_for(lambda: _up(health))
         told: list[dict] = []
         device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="wr-a")
+        device.username_pw_set("wr-a", passwords["wr-a"])
         device.on_message = lambda c, u, m: told.append(json.loads(m.payload))
         device.connect("127.0.0.1", mqtt_port)
         device.loop_start()
@@ -93,6 +102,7 @@ def test_refusals_are_told_to_the_device_and_floods_and_last_wills_are_incidents
 
         # wr-b: a last will, without waiting for the silence timeout.
         other = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="wr-b")
+        other.username_pw_set("wr-b", passwords["wr-b"])
         other.will_set("vigil/v1/devices/wr-b/status", json.dumps({"v": 1, "device_id": "wr-b", "state": "offline"}),
                        qos=1, retain=True)
         other.connect("127.0.0.1", mqtt_port)
@@ -105,7 +115,8 @@ def test_refusals_are_told_to_the_device_and_floods_and_last_wills_are_incidents
         body = wait_for(lambda: (c := health()["coverage"])["not_monitored"].get("offline") and c)
         assert time.time() - fault <= WILL_S + 3.0 and body["uncovered_count"] == 0
         assert health()["status"] == "ok", "not monitored, but an open technical alert says so"
-        alerts = get(f"http://127.0.0.1:{http_port}/api/alerts")
+        alerts = get(f"http://127.0.0.1:{http_port}/api/alerts",  # a service reads every ward (issue 11)
+                     {"Authorization": "Bearer coverage-e2e-service-token"})
         kinds = {(a["patient_id"], a["kind"]) for a in alerts}
         assert {("pt-a", "not_monitored"), ("pt-b", "device_offline")} <= kinds, kinds
     finally:
