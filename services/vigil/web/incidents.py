@@ -38,8 +38,8 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
     incident as it stands (the first acknowledgement is kept)."""
     store = service.store
 
-    async def visible_incident(request: web.Request, permission: Permission, action: str) -> str:
-        """The incident id of {ident}, if the caller may `permission` on its patient; else 404 (a
+    async def visible_incident(request: web.Request, permission: Permission, action: str) -> dict[str, Any]:
+        """The incident row of {ident}, if the caller may `permission` on its patient; else 404 (a
         miss is audited too, without a patient: probing is worth seeing)."""
         ident = path_id(request, "ident")
         incident_id = service.desk.incident_id_for(ident)
@@ -47,7 +47,7 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
         if row is None or not may_see(request, permission, row["patient_id"]):
             note_read(request, action, [None], ident)
             raise web.HTTPNotFound(text="no such incident")
-        return incident_id
+        return row
 
     async def list_incidents(request: web.Request) -> web.Response:
         require(request, Permission.READ_INCIDENTS)
@@ -60,8 +60,8 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
 
     async def one_incident(request: web.Request) -> web.Response:
         require(request, Permission.READ_INCIDENTS)
-        incident_id = await visible_incident(request, Permission.READ_INCIDENTS, "read incident")
-        row = dict(await asyncio.to_thread(store.incident, incident_id))
+        row = dict(await visible_incident(request, Permission.READ_INCIDENTS, "read incident"))
+        incident_id = row["incident_id"]
         note_read(request, "read incident", [row["patient_id"]], incident_id)
         row["alerts"] = row.pop("doc").get("members", {})
         row["audit"] = await asyncio.to_thread(store.audit, incident_id)
@@ -78,7 +78,7 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
             if "actor" in body:
                 raise web.HTTPBadRequest(text="'actor' is not taken from the request: the audit trail records who "
                                               "is logged in")
-            incident_id = await visible_incident(request, Permission.ACT_ON_INCIDENT, name)
+            incident_id = (await visible_incident(request, Permission.ACT_ON_INCIDENT, name))["incident_id"]
             try:
                 row = service.act(incident_id, name, actor[:128], body.get("note") or "")
             except IncidentClosed as closed:

@@ -97,6 +97,7 @@ class EmbeddedRuntime:
         # Known alert ids come from the store itself: an alert raised in a batch still queued on the
         # writer thread is open in the core's memory, so the core cannot raise it again.
         self.pipeline = Pipeline(registry, self.metrics, self.store, patients=self.patients, model_stage=stage,
+                         emergency_number=settings.emergency_number,
                                  limits=limits, quality=quality,
                                  dead_letters=DeadLetterKeeper.from_settings(settings))
         # Processed batches waiting to become durable before their messages are acknowledged

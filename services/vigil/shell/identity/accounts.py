@@ -7,9 +7,6 @@ which usernames exist. Disabling an account ends its sessions at once.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -20,38 +17,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from vigil.core.identity import Principal, Role
+from vigil.shell.identity.scrypt_hash import scrypt_hash, scrypt_matches
 from vigil.shell.stores.tables import sessions, users
 
 T = TypeVar("T")
 Lane = Callable[[Callable[[], T]], T]
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
 
-# scrypt cost: 16 MiB and ~50 ms per check on one core; stored with each hash, so it can rise later.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-
-
-def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
-    """"scrypt$n$r$p$salt$hash" (base64): everything needed to check it later."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
-    b64 = base64.b64encode
-    return f"scrypt${n}${r}${p}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    """Whether `password` matches a `hash_password` result (constant-time comparison)."""
-    try:
-        kind, n, r, p, salt, digest = stored.split("$")
-        if kind != "scrypt":
-            return False
-        got = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                             maxmem=64 * 1024 * 1024, dklen=32)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, base64.b64decode(digest))
-
-
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))  # checked against for unknown usernames
+_DUMMY_HASH = scrypt_hash(secrets.token_urlsafe(16))  # checked against for unknown usernames
 
 
 def generated_password() -> str:
@@ -110,7 +83,7 @@ class Accounts:
             raise ValueError("passwords have at least 12 characters")
         password = password or generated_password()
         row = dict(username=username, display_name=display_name or username, role=role.value, wards=wards,
-                   patients=patients, password_hash=hash_password(password), disabled=False, created_t=self.clock())
+                   patients=patients, password_hash=scrypt_hash(password), disabled=False, created_t=self.clock())
 
         def write() -> None:
             with self.engine.begin() as conn:
@@ -137,7 +110,7 @@ class Accounts:
         username = username.strip().lower()
         with self.engine.connect() as conn:
             row = conn.execute(select(users).where(users.c.username == username)).first()
-        ok = check_password(password, row.password_hash if row is not None else _DUMMY_HASH)
+        ok = scrypt_matches(password, row.password_hash if row is not None else _DUMMY_HASH)
         if row is None or not ok or row.disabled:
             return None
         return _account(row)
@@ -163,7 +136,7 @@ class Accounts:
         def write() -> None:
             with self.engine.begin() as conn:
                 if not conn.execute(update(users).where(users.c.username == username)
-                                    .values(password_hash=hash_password(password))).rowcount:
+                                    .values(password_hash=scrypt_hash(password))).rowcount:
                     raise ValueError(f"no user {username}")
                 conn.execute(delete(sessions).where(sessions.c.username == username))
         self.lane(write)

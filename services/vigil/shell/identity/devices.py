@@ -29,14 +29,13 @@ from dataclasses import dataclass
 from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Engine
 
+from vigil.shell.identity.scrypt_hash import scrypt_hash, scrypt_matches
 from vigil.shell.registry import Registry
 from vigil.shell.stores.tables import device_credentials
 
 log = logging.getLogger("vigil.identity.devices")
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # the device contract's id (docs/device-protocol.md)
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # ~16 MiB and ~60 ms a hash
-SCRYPT_MAXMEM = 64 * 1024 * 1024
 MOSQUITTO_ITERATIONS = 101  # mosquitto_passwd's own default (Mosquitto 2.0)
 
 
@@ -58,37 +57,13 @@ class DeviceCredential:
         return self.revoked_t is None
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def scrypt_hash(secret: str, *, salt: bytes | None = None, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
-    """`scrypt$n$r$p$salt$hash`, salt random (16 bytes) unless given."""
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=SCRYPT_MAXMEM, dklen=32)
-    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
-
-
-def scrypt_matches(secret: str, stored: str) -> bool:
-    """Whether `secret` hashes to `stored` (constant-time comparison; a malformed hash never matches)."""
-    try:
-        kind, n, r, p, salt, digest = stored.split("$")
-        if kind != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(secret.encode("utf-8"), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                                maxmem=SCRYPT_MAXMEM, dklen=len(expected))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
 def mosquitto_hash(secret: str, *, salt: bytes | None = None, iterations: int = MOSQUITTO_ITERATIONS) -> str:
     """Mosquitto 2's `$7$` format (what `mosquitto_passwd` writes): PBKDF2-HMAC-SHA512, 12-byte salt,
     64-byte hash, both base64."""
     salt = salt if salt is not None else secrets.token_bytes(12)
     digest = hashlib.pbkdf2_hmac("sha512", secret.encode("utf-8"), salt, iterations)
-    return f"$7${iterations}${_b64(salt)}${_b64(digest)}"
+    b64 = base64.b64encode
+    return f"$7${iterations}${b64(salt).decode('ascii')}${b64(digest).decode('ascii')}"
 
 
 class DeviceCredentials:

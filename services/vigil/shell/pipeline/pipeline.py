@@ -104,10 +104,13 @@ class Pipeline:
         limits: ContractLimits = ContractLimits(),
         quality: QualityLimits = DEFAULT_QUALITY,
         dead_letters: DeadLetterKeeper | None = None,
+        emergency_number: str = "999",
     ) -> None:
         """`patients` defaults to a PatientBook (every monitor in a dict, counted on the
         patients gauge); the scaled runtime passes its table-backed cache instead. `dead_letters`
-        decides what is kept of each rejection (capped bytes, a rate limit per device)."""
+        decides what is kept of each rejection (capped bytes, a rate limit per device).
+        `emergency_number` (VIGIL_EMERGENCY_NUMBER) is the one the stored alert texts quote."""
+        self.emergency_number = emergency_number
         self.registry = registry
         self.quality = quality
         self.metrics = metrics
@@ -398,7 +401,7 @@ class Pipeline:
             texts: AlertTexts | None = None
             if isinstance(event, AlertRaised):
                 name = "raised"
-                texts = alert_texts(alert, name_model=True)
+                texts = alert_texts(alert, name_model=True, emergency_number=self.emergency_number)
                 if alert.alert_id in known:
                     # Already raised before a restart: the same id from the same onset. Never again.
                     continue
@@ -426,7 +429,7 @@ class Pipeline:
                 self.metrics.latency.observe(latency)
             log.info("alert " + name, extra={"alert_id": alert.alert_id, "patient_id": alert.patient_id,
                                              "kind": alert.kind, "severity": alert.severity})
-            texts = texts or alert_texts(alert, name_model=True)
+            texts = texts or alert_texts(alert, name_model=True, emergency_number=self.emergency_number)
             announced.append(AnnouncedAlert(name, alert, texts.patient, texts.clinician, latency, source, event_t))
 
 

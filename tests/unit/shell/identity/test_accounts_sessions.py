@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from vigil.core.identity import Principal, Role
-from vigil.shell.identity.accounts import Accounts, check_password, hash_password
+from vigil.shell.identity.accounts import Accounts
+from vigil.shell.identity.scrypt_hash import scrypt_hash as hash_password, scrypt_matches as check_password
 from vigil.shell.identity.enrolment import EnrolmentCodes
 from vigil.shell.identity.sessions import Sessions, StreamTickets, csrf_ok, digest
 from vigil.shell.identity.throttle import Throttle

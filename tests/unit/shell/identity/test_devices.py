@@ -9,7 +9,8 @@ import logging
 import pytest
 from sqlalchemy import create_engine, select
 
-from vigil.shell.identity.devices import DeviceCredentials, NotEnrollable, mosquitto_hash, scrypt_hash, scrypt_matches
+from vigil.shell.identity.devices import DeviceCredentials, NotEnrollable, mosquitto_hash
+from vigil.shell.identity.scrypt_hash import scrypt_hash, scrypt_matches
 from vigil.shell.registry import Registry, Roster
 from vigil.shell.stores.tables import device_credentials
 

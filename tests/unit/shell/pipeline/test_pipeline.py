@@ -148,3 +148,17 @@ def test_a_status_with_a_key_given_twice_is_refused(tmp_path):
     decision = pipeline.process([Message(topic, good, time.time()), Message(topic, twice, time.time())])
     assert [row.state for row in decision.batch.device_status] == ["online"]
     assert [(row.reason, row.raw) for row in decision.batch.dead_letters] == [("schema_invalid", twice)]
+
+
+def test_stored_alert_texts_quote_the_configured_emergency_number(tmp_path):
+    """VIGIL_EMERGENCY_NUMBER reaches the alert's own record too, not only the messages sent."""
+    now = time.time()
+    plan = plan_cohort(4, 21, now - 6 * 3600, 6 * 3600, parse_scenarios("clinical"))
+    msgs = [Message(m.topic, m.payload, now) for m in Fleet(plan, rate_hz=1 / 15, batch_size=4).batches_until(now)]
+    store = SqlStore(f"sqlite:///{tmp_path / 'vigil.sqlite'}")
+    pipeline = Pipeline(Registry(Roster.model_validate(plan.roster())), Metrics(), store, emergency_number="112")
+    decision = pipeline.process(msgs)
+    urgent = [row for row in decision.batch.alerts if row.severity in ("high", "critical") and row.patient_message]
+    assert urgent, "the clinical scenarios raise high or critical alerts"
+    assert all("112" in row.patient_message and "999" not in row.patient_message for row in urgent)
+    assert all("999" not in a.patient_message for a in decision.announced)
