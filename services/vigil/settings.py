@@ -171,7 +171,7 @@ class VigilSettings(BaseSettings):
     coverage_will_after_s: float = Field(
         30.0, ge=0, description="A device's last will (offline status) raises device_offline this long after it.")
     coverage_rejected_after_s: float = Field(
-        60.0, ge=0, description="Every sample of a patient's device refused this long raises not_monitored (the reason named).")
+        30.0, ge=0, description="Every sample of a patient's device refused this long (in 2 messages at least) raises not_monitored (the reason named).")
     coverage_clock_off_s: float = Field(
         600.0, gt=0, description="A device whose newest sample is this far from its receipt time has a wrong clock.")
     coverage_missing_after_s: float = Field(

@@ -72,10 +72,13 @@ KIND_WORDS: dict[str, str] = {
 @dataclass(frozen=True, slots=True)
 class CoverageLimits:
     """The bounds, in seconds. Defaults: a last will or a flood of refusals is an incident
-    within 2 min (30 s / 60 s plus a check interval); the silence timeout is the QualityLimits'."""
+    within 2 min of the fault (30 s after the will or the first refusal, plus a check interval;
+    a device that batches a minute of samples per message adds up to a minute before its first
+    refused message arrives). A flood needs `rejected_min` refused messages: one bad message
+    between good ones raises nothing. The silence timeout is the QualityLimits'."""
 
     will_after_s: float = 30.0
-    rejected_after_s: float = 60.0
+    rejected_after_s: float = 30.0
     rejected_min: int = 2
     clock_off_s: float = 600.0
     clock_for_s: float = 60.0
@@ -109,17 +112,25 @@ class Coverage:
     """What the shell heard about one patient's devices, on the wall clock (pickled with the
     patient's state)."""
 
-    __slots__ = ("watched_t", "heard_t", "first_t", "refused_since", "refusals", "will_t", "clock_since", "offset_s")
+    __slots__ = ("watched_t", "heard_t", "first_t", "refused_since", "refusals", "refused_messages", "will_t",
+                 "clock_since", "offset_s")
 
     def __init__(self) -> None:
         self.watched_t: float | None = None  # when Vigil started watching this patient (first tick)
         self.heard_t: float | None = None  # receipt time of the newest message with an assessed sample
         self.first_t: float | None = None  # device time of the first assessed sample (vitals expected from then)
         self.refused_since: float | None = None  # first refusal since then
-        self.refusals: dict[str, int] = {}  # reason -> count since then
+        self.refusals: dict[str, int] = {}  # reason -> samples (or payloads) refused since then
+        self.refused_messages = 0  # messages with refusals since then
         self.will_t: float | None = None  # a last will (`offline`) not followed by data or `online`
         self.clock_since: float | None = None
         self.offset_s = 0.0  # newest sample time minus receipt time, of the newest message
+
+    def __setstate__(self, state: object) -> None:
+        """Unpickle, also a state pickled before `refused_messages` existed."""
+        self.__init__()  # type: ignore[misc]
+        for name, value in ((state[1] if isinstance(state, tuple) else state) or {}).items():  # type: ignore[union-attr]
+            setattr(self, name, value)
 
     def watch(self, now: float) -> None:
         if self.watched_t is None:
@@ -133,6 +144,7 @@ class Coverage:
         self.refused_since = None
         if self.refusals:
             self.refusals = {}
+        self.refused_messages = 0
         self.will_t = None
         offset = newest_t - received_at
         catching_up = offset < 0 and offset - self.offset_s > 10.0  # a backlog uploading, not a wrong clock
@@ -143,11 +155,13 @@ class Coverage:
         else:
             self.clock_since = None
 
-    def refused(self, received_at: float, reason: str) -> None:
-        """One payload or sample of this patient's device refused (or kept but not assessed)."""
+    def refused(self, received_at: float, reason: str, count: int = 1) -> None:
+        """One message of this patient's device with `count` samples (or its whole payload)
+        refused for `reason` (or kept but not assessed)."""
         if self.refused_since is None:
             self.refused_since = received_at
-        self.refusals[reason] = self.refusals.get(reason, 0) + 1
+        self.refusals[reason] = self.refusals.get(reason, 0) + count
+        self.refused_messages += 1
 
     def went_offline(self, t: float) -> None:
         if self.will_t is None:
@@ -171,7 +185,7 @@ def judge(cov: Coverage, now: float, limits: CoverageLimits, *, last_seen_t: flo
     if cov.will_t is not None:
         return Verdict(OFFLINE, cov.will_t, cov.will_t + limits.will_after_s, WORDS[OFFLINE])
     since = cov.refused_since
-    if since is not None and sum(cov.refusals.values()) >= limits.rejected_min:
+    if since is not None and cov.refused_messages >= limits.rejected_min:
         kind, reason = cov.main_refusal()
         if kind == "clock":
             words = WORDS[CLOCK].format(minutes="more than 5")

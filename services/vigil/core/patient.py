@@ -329,9 +329,7 @@ class PatientMonitor:
 
     def refused(self, received_at: float, reason: str, count: int = 1) -> list[Event]:
         """Samples of this patient's device refused (or kept late, not assessed) at `received_at`."""
-        coverage = self.coverage
-        for _ in range(count):
-            coverage.refused(received_at, reason)
+        self.coverage.refused(received_at, reason, count)
         events: list[Event] = []
         self._cover(received_at, events, False)  # silence is the timer's (tick) to judge
         return events
