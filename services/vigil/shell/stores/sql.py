@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from vigil.shell.stores.migrate import upgrade
+from vigil.shell.stores.rollups import READING_RETURNING, Rollup, latest_upsert, rollup_upsert
 from vigil.shell.stores.rows import (
     AlertEventRow,
     AlertRow,
@@ -113,14 +114,15 @@ class SqlStore:
             # Another process created the same tables at the same moment (PostgreSQL catalog race).
             metadata.create_all(self.engine)
         upgrade(self.engine, metadata)  # a store made by an earlier version gains what it lacks
-        self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
-        # SQLite: the hot insert goes straight to the driver's executemany (SQLAlchemy's per-row
-        # parameter processing was a third of the embedded pipeline's time). Same semantics.
-        self._sqlite_readings_sql = (
-            f"INSERT OR IGNORE INTO readings ({', '.join(ReadingRow._fields)}) "
-            f"VALUES ({', '.join('?' for _ in ReadingRow._fields)})"
-            if self.engine.dialect.name == "sqlite" else None
-        )
+        # Readings and scores come back from their insert only when the insert added them
+        # (RETURNING), and only those are rolled up (stores/rollups.py): a replay counts nothing twice.
+        self._readings = _insert(self.engine, readings).on_conflict_do_nothing().returning(
+            *(readings.c[name] for name in READING_RETURNING))
+        # SQLite: the hot insert goes straight to the driver (SQLAlchemy's per-row parameter
+        # processing was a third of the embedded pipeline's time). Same semantics.
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._rollups = rollup_upsert(self.engine)
+        self._latest = latest_upsert(self.engine)
         self._events = _insert(self.engine, alert_events).on_conflict_do_nothing()
         self._dead = _insert(self.engine, dead_letters)
         counts_insert = _insert(self.engine, dead_letter_counts)
@@ -133,7 +135,8 @@ class SqlStore:
                   "last_t": case((counts_insert.excluded.last_t > dead_letter_counts.c.last_t,
                                   counts_insert.excluded.last_t), else_=dead_letter_counts.c.last_t)},
         )
-        self._scores = _insert(self.engine, scores).on_conflict_do_nothing()
+        self._scores = _insert(self.engine, scores).on_conflict_do_nothing().returning(
+            scores.c.patient_id, scores.c.t, scores.c.risk)
         alert_insert = _insert(self.engine, alerts)
         # An alert's identity and onset never change; its state, severity and timers do.
         mutable = ("severity", "state", "cleared_t")
@@ -161,14 +164,13 @@ class SqlStore:
     def write(self, batch: WriteBatch) -> None:
         if not batch:
             return
+        rollup = Rollup()
         with self.engine.begin() as conn:
             if batch.readings:
-                if self._sqlite_readings_sql is not None:
-                    # As plain tuples: sqlite3 binds a tuple subclass ~2 µs a row more slowly
-                    # than a tuple (measured), and the copy costs a tenth of that.
-                    conn.exec_driver_sql(self._sqlite_readings_sql, list(map(tuple, batch.readings)))
+                if self._sqlite:
+                    rollup.add_readings(_sqlite_insert_readings(conn, batch.readings))
                 else:
-                    conn.execute(self._readings, columns(batch.readings))
+                    rollup.add_readings(conn.execute(self._readings, columns(batch.readings)).all())
             for row in columns(batch.alerts):  # upserts one by one: a batch may touch an alert twice
                 conn.execute(self._alerts, row)
             if batch.alert_events:
@@ -180,7 +182,11 @@ class SqlStore:
             if batch.device_status:
                 conn.execute(self._status, columns(batch.device_status))
             if batch.scores:
-                conn.execute(self._scores, columns(batch.scores))
+                rollup.add_scores(conn.execute(self._scores, columns(batch.scores)).all())
+            if rollup.minutes:
+                conn.execute(self._rollups, rollup.minute_rows())
+            if rollup.latest:  # none when the new readings measured nothing (a status-only sample)
+                conn.execute(self._latest, rollup.latest_rows())
             self._write_desk(conn, batch)
 
     def _write_desk(self, conn: Any, batch: WriteBatch) -> None:
@@ -255,6 +261,33 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_SQLITE_CHUNK = 256  # rows per multi-row INSERT: 256 × 18 columns stays far below SQLite's 32,766 variables
+_sqlite_insert_sql: dict[int, str] = {}
+
+
+def _sqlite_insert_readings(conn: Any, rows: Sequence[ReadingRow]) -> list[tuple[Any, ...]]:
+    """INSERT OR IGNORE the readings, returning (READING_RETURNING) only the ones it added.
+
+    Multi-row VALUES, because RETURNING does not work with executemany. Chunks of 256 rows, and
+    the rest in powers of two, so at most nine statement texts exist (sqlite3 caches them prepared)."""
+    added: list[tuple[Any, ...]] = []
+    start = 0
+    while start < len(rows):
+        left = len(rows) - start
+        size = _SQLITE_CHUNK if left >= _SQLITE_CHUNK else 1 << (left.bit_length() - 1)
+        sql = _sqlite_insert_sql.get(size)
+        if sql is None:
+            one = f"({', '.join('?' for _ in ReadingRow._fields)})"
+            sql = _sqlite_insert_sql[size] = (
+                f"INSERT OR IGNORE INTO readings ({', '.join(ReadingRow._fields)}) VALUES {', '.join([one] * size)} "
+                f"RETURNING {', '.join(READING_RETURNING)}")
+        # One flat tuple of parameters: sqlite3 binds plain tuples fastest (measured).
+        params = tuple(value for row in rows[start:start + size] for value in row)
+        added += conn.exec_driver_sql(sql, params).fetchall()
+        start += size
+    return added
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -124,6 +124,46 @@ scores = Table(
     Column("model_version", String(64), nullable=False),
 )
 
+# -- trends (issue 16): per-minute rollups and each patient's latest values, beside the readings ---------
+# Filled by SqlStore.write in the same transaction as the readings and scores, from the rows that
+# insert actually added (RETURNING), so a reading written twice is counted once (stores/rollups.py).
+ROLLUP_METRICS = ("hr", "spo2", "rr", "temp", "sbp", "dbp", "news2", "risk")  # risk: from `scores`
+
+
+def _rollup_columns() -> list[Column]:
+    columns: list[Column] = []
+    for metric in ROLLUP_METRICS:
+        columns += [Column(f"{metric}_min", Float), Column(f"{metric}_max", Float),
+                    Column(f"{metric}_sum", Float, nullable=False, default=0.0),
+                    Column(f"{metric}_n", Integer, nullable=False, default=0)]
+    return columns
+
+
+# One row per patient and minute (t: the minute's start, epoch seconds): min, max, sum and count
+# per vital, NEWS2 and risk; merged on conflict (min of mins, max of maxes, sums and counts added).
+vital_rollups = Table(
+    "vital_rollups",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("t", Float, primary_key=True),
+    *_rollup_columns(),
+    Column("news2_partial_n", Integer, nullable=False, default=0),  # readings whose NEWS2 was partial
+    Column("flagged_n", Integer, nullable=False, default=0),  # readings with a quality flag
+    Column("readings_n", Integer, nullable=False, default=0),
+)
+
+# Each patient's newest value of each vital (and NEWS2, risk) with its time: a vital measured every
+# few hours (a cuff's blood pressure) is still found at once. Replaced only by a newer time.
+vital_latest = Table(
+    "vital_latest",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("vital", String(16), primary_key=True),  # one of ROLLUP_METRICS
+    Column("t", Float, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("partial", Boolean),  # NEWS2 only: was that score partial
+)
+
 # -- the alert desk (vigil.shell.desk): incidents, their audit trail, and the outbox ---------------
 
 incidents = Table(

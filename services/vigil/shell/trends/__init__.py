@@ -1,0 +1,1 @@
+"""Trends: one query interface (`TrendStore`) over the per-minute rollups of either store."""
