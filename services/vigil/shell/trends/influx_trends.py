@@ -1,0 +1,183 @@
+"""Trends from InfluxDB: the scaled path's `TrendStore`, over `rollup_1m` (see influx_rollup.py).
+
+Each query lets the server do the merging (a patient's devices, then minutes into `step`), and
+answers a few columns as plain CSV, which the standard library reads several times faster than
+the client's record objects. `latest` reads the raw points' last values (the storage engine finds
+them itself), so a value is as fresh as the point; rollups lag by up to a minute.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterator
+
+from vigil.shell.trends.influx_rollup import ROLLUP_MEASUREMENT, RAW_VITALS, flux_string, flux_time
+from vigil.shell.trends.model import (
+    SPARKLINE_SPAN_S,
+    SPARKLINE_STEP_S,
+    SPARKLINE_VITALS,
+    Bucket,
+    Latest,
+    PatientLatest,
+    WardRow,
+    check_vital,
+    window,
+)
+
+_PARTS = (("_min", "min"), ("_max", "max"), ("_sum", "sum"), ("_n", "sum"))
+LATEST_LOOKBACK_S = 30 * 86_400  # a device silent this long still shows its last values
+
+
+def _rfc3339_to_epoch(value: str) -> float:
+    from datetime import datetime
+
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    head, _, zone = value.partition("+")
+    if "." in head:  # Python's fromisoformat takes at most microseconds
+        whole, fraction = head.split(".")
+        return datetime.fromisoformat(f"{whole}+{zone}").timestamp() + float("0." + fraction)
+    return datetime.fromisoformat(value).timestamp()
+
+
+def _patients_regex(patient_ids: list[str]) -> str:
+    """A Flux regex literal matching exactly these tag values (the storage engine filters on it)."""
+    escaped = ("".join(ch if ch.isalnum() else "\\" + ch for ch in patient_id) for patient_id in patient_ids)
+    return "/^(" + "|".join(escaped) + ")$/"
+
+
+class InfluxTrends:
+    """`TrendStore` over an InfluxDB bucket holding `vitals`, `scores` and `rollup_1m`."""
+
+    def __init__(self, client: object, org: str, bucket: str) -> None:
+        self.client, self.org, self.bucket = client, org, bucket
+        self._query_api = client.query_api()  # type: ignore[attr-defined]
+
+    def _rows(self, flux: str) -> Iterator[dict[str, str]]:
+        """The answer's rows as dicts, from annotation-free CSV (a header before each table)."""
+        from influxdb_client import Dialect
+
+        response = self._query_api.query_raw(flux, org=self.org, dialect=Dialect(header=True, annotations=[]))
+        text = response.data.decode() if hasattr(response, "data") else response.read().decode()
+        header: list[str] | None = None
+        for record in csv.reader(io.StringIO(text)):
+            if not record or not any(record):
+                header = None
+                continue
+            if header is None:
+                header = record
+                continue
+            yield dict(zip(header, record))
+
+    def _merged(self, source: str, fields: list[str], group: str, step: int) -> str:
+        """min of `_min`, max of `_max`, sum of `_sum` and `_n` fields, per `group` and step."""
+        streams = []
+        for name in fields:
+            fn = next(fn for suffix, fn in _PARTS + (("_partial_n", "sum"),) if name.endswith(suffix))
+            streams.append(f"{source}\n  |> filter(fn: (r) => r._field == \"{name}\")\n  |> group(columns: [{group}])\n"
+                           f"  |> aggregateWindow(every: {step}s, fn: {fn}, timeSrc: \"_start\", createEmpty: false)")
+        names = [f"s{i}" for i in range(len(streams))]
+        body = "\n".join(f"{name} = {stream}" for name, stream in zip(names, streams))
+        return f"{body}\nunion(tables: [{', '.join(names)}])"
+
+    def series(self, patient_id: str, vital: str, start: float, end: float, step: int) -> list[Bucket]:
+        check_vital(vital)
+        low, high = window(start, end, step)
+        fields = [f"{vital}{suffix}" for suffix, _ in _PARTS] + (["news2_partial_n"] if vital == "news2" else [])
+        source = (f"data = from(bucket: {flux_string(self.bucket)})\n"
+                  f"  |> range(start: {flux_time(low)}, stop: {flux_time(high)})\n"
+                  f"  |> filter(fn: (r) => r._measurement == \"{ROLLUP_MEASUREMENT}\" and r.patient_id == {flux_string(patient_id)})")
+        flux = source + "\n" + self._merged("data", fields, '"_field"', step) + \
+            "\n  |> keep(columns: [\"_time\", \"_field\", \"_value\"])"
+        buckets: dict[float, dict[str, float]] = defaultdict(dict)
+        for row in self._rows(flux):
+            buckets[_rfc3339_to_epoch(row["_time"])][row["_field"][len(vital):]] = float(row["_value"])
+        return [_bucket(t, parts, vital) for t, parts in sorted(buckets.items()) if parts.get("_n")]
+
+    def latest(self, patient_ids: list[str]) -> dict[str, PatientLatest]:
+        found: dict[str, dict[str, Latest]] = {patient_id: {} for patient_id in patient_ids}
+        if not patient_ids:
+            return {}
+        fields = " or ".join(f'r._field == "{name}"' for name in (*RAW_VITALS, "news2_partial"))
+        who = _patients_regex(patient_ids)
+        flux = (f"vitals = from(bucket: {flux_string(self.bucket)})\n  |> range(start: -{LATEST_LOOKBACK_S}s)\n"
+                f"  |> filter(fn: (r) => r._measurement == \"vitals\" and r.patient_id =~ {who} and ({fields}))\n"
+                "  |> last()\n"
+                f"risk = from(bucket: {flux_string(self.bucket)})\n  |> range(start: -{LATEST_LOOKBACK_S}s)\n"
+                f"  |> filter(fn: (r) => r._measurement == \"scores\" and r.patient_id =~ {who} and r._field == \"risk\")\n"
+                "  |> last()\n"
+                "union(tables: [vitals, risk])\n  |> keep(columns: [\"patient_id\", \"_time\", \"_field\", \"_value\"])")
+        partial: dict[tuple[str, float], bool] = {}
+        for row in self._rows(flux):
+            patient_id, name, t = row["patient_id"], row["_field"], _rfc3339_to_epoch(row["_time"])
+            if patient_id not in found:
+                continue
+            if name == "news2_partial":
+                partial[(patient_id, t)] = row["_value"] == "true"
+                continue
+            value = float(row["_value"])
+            seen = found[patient_id].get(name)
+            if seen is None or t > seen.t:  # several devices: the newest
+                found[patient_id][name] = Latest(value, t)
+        for patient_id, vitals in found.items():
+            news2 = vitals.get("news2")
+            if news2 is not None:
+                vitals["news2"] = Latest(news2.value, news2.t, partial.get((patient_id, news2.t)))
+        return {patient_id: PatientLatest(patient_id, vitals) for patient_id, vitals in found.items()}
+
+    def ward(self, patient_ids: list[str], now: float) -> list[WardRow]:
+        latest = self.latest(patient_ids)
+        low, high = window(now - SPARKLINE_SPAN_S, now, SPARKLINE_STEP_S)
+        fields = [f"{vital}{suffix}" for vital in SPARKLINE_VITALS for suffix, _ in _PARTS] + ["news2_partial_n"]
+        source = (f"data = from(bucket: {flux_string(self.bucket)})\n"
+                  f"  |> range(start: {flux_time(low)}, stop: {flux_time(high)})\n"
+                  f"  |> filter(fn: (r) => r._measurement == \"{ROLLUP_MEASUREMENT}\" and "
+                  f"r.patient_id =~ {_patients_regex(patient_ids)})")
+        flux = source + "\n" + self._merged("data", fields, '"patient_id", "_field"', SPARKLINE_STEP_S) + \
+            "\n  |> keep(columns: [\"patient_id\", \"_time\", \"_field\", \"_value\"])"
+        parts: dict[tuple[str, str, float], dict[str, float]] = defaultdict(dict)
+        for row in self._rows(flux):
+            name = row["_field"]
+            vital, suffix = ("news2", "_partial_n") if name == "news2_partial_n" else name.rsplit("_", 1)
+            parts[(row["patient_id"], vital, _rfc3339_to_epoch(row["_time"]))][suffix if suffix.startswith("_")
+                                                                                 else "_" + suffix] = float(row["_value"])
+        lines: dict[str, dict[str, list[Bucket]]] = {p: {v: [] for v in SPARKLINE_VITALS} for p in patient_ids}
+        for (patient_id, vital, t), values in sorted(parts.items()):
+            if patient_id in lines and values.get("_n"):
+                lines[patient_id][vital].append(_bucket(t, values, vital))
+        return [WardRow(patient_id, latest[patient_id], lines[patient_id]) for patient_id in patient_ids]
+
+    def raw_series(self, patient_id: str, vital: str, start: float, end: float, step: int) -> list[Bucket]:
+        """The same buckets, computed from every raw point: the baseline rollups replace. Each
+        aggregate per device series, so the storage engine computes it (the fastest a raw scan
+        gets); devices are merged here."""
+        check_vital(vital)
+        low, high = window(start, end, step)
+        measurement, name = ("scores", "risk") if vital == "risk" else ("vitals", vital)
+        source = (f"from(bucket: {flux_string(self.bucket)})\n"
+                  f"  |> range(start: {flux_time(low)}, stop: {flux_time(high)})\n"
+                  f"  |> filter(fn: (r) => r._measurement == \"{measurement}\" and r.patient_id == {flux_string(patient_id)}"
+                  " and r._field == \"{field}\"{test})")
+        plain = source.replace("{test}", "").replace("{field}", name)
+        streams = {suffix: (plain, fn) for suffix, fn in (("_min", "min"), ("_max", "max"), ("_sum", "sum"), ("_n", "count"))}
+        if vital == "news2":
+            partial = source.replace("{test}", " and r._value == true").replace("{field}", "news2_partial")
+            streams["_partial_n"] = (partial, "count")
+        merge = {"_min": min, "_max": max}
+        buckets: dict[float, dict[str, float]] = defaultdict(dict)
+        for suffix, (stream, fn) in streams.items():
+            flux = (f"{stream}\n  |> aggregateWindow(every: {step}s, fn: {fn}, timeSrc: \"_start\", createEmpty: false)"
+                    "\n  |> keep(columns: [\"_time\", \"_value\", \"device_id\", \"model_version\"])")
+            for row in self._rows(flux):
+                parts, value = buckets[_rfc3339_to_epoch(row["_time"])], float(row["_value"])
+                seen = parts.get(suffix)
+                parts[suffix] = value if seen is None else merge.get(suffix, lambda a, b: a + b)(seen, value)
+        return [_bucket(t, parts, vital) for t, parts in sorted(buckets.items()) if parts.get("_n")]
+
+
+def _bucket(t: float, parts: dict[str, float], vital: str) -> Bucket:
+    count = int(parts["_n"])
+    partial = bool(parts.get("_partial_n")) if vital == "news2" else None
+    return Bucket(t, parts["_min"], parts["_max"], parts["_sum"] / count, count, partial)
