@@ -166,6 +166,11 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.coverage import bench_coverage
 
         result = bench_coverage(patients=args.patients if args.patients != 200 else 30, seeds=5, hours=6.0)
+    elif args.target == "trends":
+        from vigil.tools.bench.trends import bench_trends
+
+        result = bench_trends(store=args.store, patients=args.patients if args.patients != 200 else 1000, days=args.days,
+                              rate=args.chart_rate, ward_every_s=args.ward_every, repeats=args.repeats, seed=args.seed)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -193,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.tools.users_cli", fromlist=["register"]).register(sub)  # vigil user …, vigil enrolment-code
     # -- issue 11, devices: vigil device enrol|revoke|list|export-mosquitto ------------------------
     __import__("vigil.tools.device_cli", fromlist=["register"]).register(sub)
+    __import__("vigil.tools.trends_cli", fromlist=["register"]).register(sub)  # vigil trends install-task|rebuild
     return parser
 
 
@@ -279,7 +285,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins", "coverage"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins", "coverage",
+                                                 "trends"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
@@ -300,6 +307,12 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--requests", type=int, default=2000, help="api: GET /api/incidents per side")
     bench.add_argument("--block", type=int, default=50, help="api: requests per side before switching sides")
     bench.add_argument("--baseline", help="api: a source tree to compare with (services/, simulators/, models/)")
+    bench.add_argument("--store", choices=("sqlite", "influx", "both"), default="sqlite",
+                       help="trends: which store (influx: the real InfluxDB in VIGIL_INFLUX_*)")
+    bench.add_argument("--days", type=float, default=7.0, help="trends: the chart patient's days of readings")
+    bench.add_argument("--chart-rate", type=float, default=1.0, help="trends: the chart patient's readings per second")
+    bench.add_argument("--ward-every", type=float, default=5.0, help="trends: seconds between a ward patient's readings")
+    bench.add_argument("--repeats", type=int, default=40, help="trends: timed runs of each query")
     bench.set_defaults(func=_bench)
 
 

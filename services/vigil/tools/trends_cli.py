@@ -1,0 +1,67 @@
+"""`vigil trends install-task|rebuild`: the scaled path's per-minute rollups in InfluxDB (`VIGIL_INFLUX_*`).
+
+`install-task` creates (or brings up to date) the InfluxDB task that recomputes `rollup_1m` every
+minute over the last `--lookback` seconds; run it once per bucket when deploying the scaled path.
+`rebuild` recomputes a range now: after a backlog older than the lookback was replayed (a worker
+down for an hour), or for data written before the task existed. Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime, timezone
+
+
+def _time(value: str) -> float:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {value!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _rollups():  # -> (InfluxRollups, client)
+    from influxdb_client import InfluxDBClient
+
+    from vigil.settings import VigilSettings
+    from vigil.shell.trends.influx_rollup import InfluxRollups
+
+    settings = VigilSettings()
+    client = InfluxDBClient(url=settings.influx_url, token=settings.influx_token, org=settings.influx_org, timeout=300_000)
+    return InfluxRollups(client, settings.influx_org, settings.influx_bucket), client
+
+
+def _install(args: argparse.Namespace) -> int:
+    rollups, client = _rollups()
+    try:
+        print(json.dumps({"task_id": rollups.install_task(lookback_s=args.lookback), "bucket": rollups.bucket}))
+    finally:
+        client.close()
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    rollups, client = _rollups()
+    until = args.until if args.until is not None else time.time()
+    started = time.perf_counter()
+    try:
+        chunks = rollups.rebuild(args.since, until)
+    finally:
+        client.close()
+    print(json.dumps({"bucket": rollups.bucket, "since": args.since, "until": until, "chunks": chunks,
+                      "seconds": round(time.perf_counter() - started, 2)}))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    trends = sub.add_parser("trends", help="the scaled path's per-minute rollups in InfluxDB")
+    actions = trends.add_subparsers(dest="trends_command", required=True)
+    install = actions.add_parser("install-task", help="create or update the InfluxDB task that rolls up each minute")
+    install.add_argument("--lookback", type=int, default=900, help="seconds recomputed each minute (default 900)")
+    install.set_defaults(func=_install)
+    rebuild = actions.add_parser("rebuild", help="recompute the rollups of a range now")
+    rebuild.add_argument("--since", type=_time, required=True, help="ISO 8601 (UTC without a zone)")
+    rebuild.add_argument("--until", type=_time, default=None, help="ISO 8601; default now")
+    rebuild.set_defaults(func=_rebuild)
