@@ -55,45 +55,46 @@ class InfluxTrends:
         self.client, self.org, self.bucket = client, org, bucket
         self._query_api = client.query_api()  # type: ignore[attr-defined]
 
-    def _rows(self, flux: str) -> Iterator[dict[str, str]]:
-        """The answer's rows as dicts, from annotation-free CSV (a header before each table)."""
+    def _rows(self, flux: str, columns: tuple[str, ...]) -> Iterator[list[str]]:
+        """The answer's `columns` per row, from annotation-free CSV (a header before each table)."""
         from influxdb_client import Dialect
 
         response = self._query_api.query_raw(flux, org=self.org, dialect=Dialect(header=True, annotations=[]))
         text = response.data.decode() if hasattr(response, "data") else response.read().decode()
-        header: list[str] | None = None
+        at: list[int] | None = None
         for record in csv.reader(io.StringIO(text)):
             if not record or not any(record):
-                header = None
-                continue
-            if header is None:
-                header = record
-                continue
-            yield dict(zip(header, record))
+                at = None
+            elif at is None:
+                at = [record.index(name) for name in columns]
+            else:
+                yield [record[i] for i in at]
 
-    def _merged(self, source: str, fields: list[str], group: str, step: int) -> str:
-        """min of `_min`, max of `_max`, sum of `_sum` and `_n` fields, per `group` and step."""
-        streams = []
+    def _windowed(self, where: str, low: float, high: float, step: int, fields: list[str]) -> str:
+        """Each field aggregated per `step` by its own function (min, max, or sum), one branch per
+        function, each in the pattern the storage engine computes itself (range, filter on tags
+        and fields, aggregateWindow: pushdown), per series; readers merge devices."""
+        by_fn: dict[str, list[str]] = defaultdict(list)
         for name in fields:
-            fn = next(fn for suffix, fn in _PARTS + (("_partial_n", "sum"),) if name.endswith(suffix))
-            streams.append(f"{source}\n  |> filter(fn: (r) => r._field == \"{name}\")\n  |> group(columns: [{group}])\n"
-                           f"  |> aggregateWindow(every: {step}s, fn: {fn}, timeSrc: \"_start\", createEmpty: false)")
-        names = [f"s{i}" for i in range(len(streams))]
-        body = "\n".join(f"{name} = {stream}" for name, stream in zip(names, streams))
-        return f"{body}\nunion(tables: [{', '.join(names)}])"
+            by_fn[_merge_fn(name)].append(name)
+        branches = []
+        for fn, names in by_fn.items():
+            test = " or ".join(f'r._field == "{name}"' for name in names)
+            branches.append(f"from(bucket: {flux_string(self.bucket)})\n  |> range(start: {flux_time(low)}, stop: {flux_time(high)})\n"
+                            f"  |> filter(fn: (r) => {where} and ({test}))\n"
+                            f"  |> aggregateWindow(every: {step}s, fn: {fn}, timeSrc: \"_start\", createEmpty: false)")
+        names = [f"s{i}" for i in range(len(branches))]
+        body = "\n".join(f"{name} = {branch}" for name, branch in zip(names, branches))
+        return f"{body}\nunion(tables: [{', '.join(names)}])\n  |> keep(columns: [\"patient_id\", \"_time\", \"_field\", \"_value\"])"
 
     def series(self, patient_id: str, vital: str, start: float, end: float, step: int) -> list[Bucket]:
         check_vital(vital)
         low, high = window(start, end, step)
         fields = [f"{vital}{suffix}" for suffix, _ in _PARTS] + (["news2_partial_n"] if vital == "news2" else [])
-        source = (f"data = from(bucket: {flux_string(self.bucket)})\n"
-                  f"  |> range(start: {flux_time(low)}, stop: {flux_time(high)})\n"
-                  f"  |> filter(fn: (r) => r._measurement == \"{ROLLUP_MEASUREMENT}\" and r.patient_id == {flux_string(patient_id)})")
-        flux = source + "\n" + self._merged("data", fields, '"_field"', step) + \
-            "\n  |> keep(columns: [\"_time\", \"_field\", \"_value\"])"
+        where = f"r._measurement == \"{ROLLUP_MEASUREMENT}\" and r.patient_id == {flux_string(patient_id)}"
         buckets: dict[float, dict[str, float]] = defaultdict(dict)
-        for row in self._rows(flux):
-            buckets[_rfc3339_to_epoch(row["_time"])][row["_field"][len(vital):]] = float(row["_value"])
+        for _, t, name, value in self._rows(self._windowed(where, low, high, step, fields), _COLUMNS):
+            _merge(buckets[_rfc3339_to_epoch(t)], "_partial_n" if name == "news2_partial_n" else name[len(vital):], value)
         return [_bucket(t, parts, vital) for t, parts in sorted(buckets.items()) if parts.get("_n")]
 
     def latest(self, patient_ids: list[str]) -> dict[str, PatientLatest]:
@@ -110,14 +111,14 @@ class InfluxTrends:
                 "  |> last()\n"
                 "union(tables: [vitals, risk])\n  |> keep(columns: [\"patient_id\", \"_time\", \"_field\", \"_value\"])")
         partial: dict[tuple[str, float], bool] = {}
-        for row in self._rows(flux):
-            patient_id, name, t = row["patient_id"], row["_field"], _rfc3339_to_epoch(row["_time"])
+        for patient_id, when, name, text in self._rows(flux, _COLUMNS):
+            t = _rfc3339_to_epoch(when)
             if patient_id not in found:
                 continue
             if name == "news2_partial":
-                partial[(patient_id, t)] = row["_value"] == "true"
+                partial[(patient_id, t)] = text == "true"
                 continue
-            value = float(row["_value"])
+            value = float(text)
             seen = found[patient_id].get(name)
             if seen is None or t > seen.t:  # several devices: the newest
                 found[patient_id][name] = Latest(value, t)
@@ -131,18 +132,15 @@ class InfluxTrends:
         latest = self.latest(patient_ids)
         low, high = window(now - SPARKLINE_SPAN_S, now, SPARKLINE_STEP_S)
         fields = [f"{vital}{suffix}" for vital in SPARKLINE_VITALS for suffix, _ in _PARTS] + ["news2_partial_n"]
-        source = (f"data = from(bucket: {flux_string(self.bucket)})\n"
-                  f"  |> range(start: {flux_time(low)}, stop: {flux_time(high)})\n"
-                  f"  |> filter(fn: (r) => r._measurement == \"{ROLLUP_MEASUREMENT}\" and "
-                  f"r.patient_id =~ {_patients_regex(patient_ids)})")
-        flux = source + "\n" + self._merged("data", fields, '"patient_id", "_field"', SPARKLINE_STEP_S) + \
-            "\n  |> keep(columns: [\"patient_id\", \"_time\", \"_field\", \"_value\"])"
+        where = f"r._measurement == \"{ROLLUP_MEASUREMENT}\" and r.patient_id =~ {_patients_regex(patient_ids)}"
         parts: dict[tuple[str, str, float], dict[str, float]] = defaultdict(dict)
-        for row in self._rows(flux):
-            name = row["_field"]
-            vital, suffix = ("news2", "_partial_n") if name == "news2_partial_n" else name.rsplit("_", 1)
-            parts[(row["patient_id"], vital, _rfc3339_to_epoch(row["_time"]))][suffix if suffix.startswith("_")
-                                                                                 else "_" + suffix] = float(row["_value"])
+        times: dict[str, float] = {}
+        for patient_id, t, name, value in self._rows(self._windowed(where, low, high, SPARKLINE_STEP_S, fields), _COLUMNS):
+            vital, _, suffix = ("news2", "", "partial_n") if name == "news2_partial_n" else name.rpartition("_")
+            epoch = times.get(t)
+            if epoch is None:
+                epoch = times[t] = _rfc3339_to_epoch(t)
+            _merge(parts[(patient_id, vital, epoch)], "_" + suffix, value)
         lines: dict[str, dict[str, list[Bucket]]] = {p: {v: [] for v in SPARKLINE_VITALS} for p in patient_ids}
         for (patient_id, vital, t), values in sorted(parts.items()):
             if patient_id in lines and values.get("_n"):
@@ -170,11 +168,31 @@ class InfluxTrends:
         for suffix, (stream, fn) in streams.items():
             flux = (f"{stream}\n  |> aggregateWindow(every: {step}s, fn: {fn}, timeSrc: \"_start\", createEmpty: false)"
                     "\n  |> keep(columns: [\"_time\", \"_value\", \"device_id\", \"model_version\"])")
-            for row in self._rows(flux):
-                parts, value = buckets[_rfc3339_to_epoch(row["_time"])], float(row["_value"])
+            for when, text in self._rows(flux, ("_time", "_value")):
+                parts, value = buckets[_rfc3339_to_epoch(when)], float(text)
                 seen = parts.get(suffix)
                 parts[suffix] = value if seen is None else merge.get(suffix, lambda a, b: a + b)(seen, value)
         return [_bucket(t, parts, vital) for t, parts in sorted(buckets.items()) if parts.get("_n")]
+
+
+_COLUMNS = ("patient_id", "_time", "_field", "_value")
+
+
+def _merge_fn(name: str) -> str:
+    return "min" if name.endswith("_min") else "max" if name.endswith("_max") else "sum"
+
+
+def _merge(parts: dict[str, float], suffix: str, value: str) -> None:
+    """Another device's share of the same bucket: min of mins, max of maxes, sums and counts added."""
+    number, seen = float(value), parts.get(suffix)
+    if seen is None:
+        parts[suffix] = number
+    elif suffix == "_min":
+        parts[suffix] = min(seen, number)
+    elif suffix == "_max":
+        parts[suffix] = max(seen, number)
+    else:
+        parts[suffix] = seen + number
 
 
 def _bucket(t: float, parts: dict[str, float], vital: str) -> Bucket:

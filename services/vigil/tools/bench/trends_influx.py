@@ -18,7 +18,7 @@ from vigil.shell.stores.influx import InfluxSeriesWriter, line_for, score_line
 from vigil.shell.trends.influx_rollup import InfluxRollups, flux_string, flux_time
 from vigil.shell.trends.influx_trends import InfluxTrends, _patients_regex
 from vigil.shell.trends.model import SPARKLINE_VITALS, window
-from vigil.tools.bench.trends import _chart_rows, _queries, _ward_rows
+from vigil.tools.bench.trends_data import _chart_rows, _queries, _ward_rows
 
 
 def _raw_ward(trends: InfluxTrends) -> Callable[[list[str], float], object]:
@@ -31,7 +31,7 @@ def _raw_ward(trends: InfluxTrends) -> Callable[[list[str], float], object]:
         for fn in ("min", "max", "sum", "count"):
             flux = (f"{source}\n  |> aggregateWindow(every: 5m, fn: {fn}, timeSrc: \"_start\", createEmpty: false)\n"
                     "  |> keep(columns: [\"patient_id\", \"_time\", \"_field\", \"_value\"])")
-            lines.append(list(trends._rows(flux)))
+            lines.append(list(trends._rows(flux, ("patient_id", "_time", "_field", "_value"))))
         return trends.latest(ids), lines
     return raw_ward
 
