@@ -58,7 +58,8 @@ def _insert(engine: Engine, table: Any) -> Any:
 
 # A new outbox row's delivery has not started: pending, no attempt, due when it may be sent.
 _OUTBOX_START: dict[str, Any] = {
-    "status": "pending", "attempts": 0, "lease_until": None, "sent_t": None, "provider_id": None, "last_error": None,
+    "status": "pending", "attempts": 0, "lease_until": None, "sent_t": None, "failed_t": None, "provider_id": None,
+    "last_error": None,
 }
 
 

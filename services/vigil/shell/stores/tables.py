@@ -203,6 +203,7 @@ outbox = Table(
     Column("lease_until", Float),
     Column("created_t", Float, nullable=False),
     Column("sent_t", Float),
+    Column("failed_t", Float),  # when it failed for good (the dispatcher's "reached nobody" survives a restart)
     Column("provider_id", String(128)),
     Column("last_error", Text),
 )
