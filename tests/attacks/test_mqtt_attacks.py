@@ -5,6 +5,9 @@ same script, with the password file `vigil device export-mosquitto` writes).
 Every attack is recorded with `record_attack` (tests/attacks/conftest.py) and asserted refused.
 """
 
+# Long file: one surface (MQTT) attacked on both runtimes; the two halves share the ward (ROSTER), the
+# helpers and the attack names, so that each attack's rows line up in the table.
+
 from __future__ import annotations
 
 import asyncio
