@@ -106,7 +106,6 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
                         emergency_number=settings.emergency_number, dead_letters=DeadLetterKeeper.capped_only(settings))
     influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
     app.vigil = {"pipeline": pipeline, "influx": influx, "metrics": metrics}  # type: ignore[attr-defined]
-
     silence = SilenceWatch(settings.device_silent_after_s, settings.topic_partitions, time.time())
     failures = Failures()
     timings = BatchTimings()
@@ -123,6 +122,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     @app.on_partitions_revoked.connect
     async def forget_on_revoke(app: Any, revoked: Any, **kwargs: Any) -> None:
         patients.forget()
+        storer.ack_order.forget()
 
     @app.on_partitions_assigned.connect
     async def forget_on_assign(app: Any, assigned: Any, **kwargs: Any) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from vigil.runtimes.processor.ack_order import AckOrder
 from vigil.runtimes.processor.deciding import Decided, Sender
 from vigil.runtimes.processor.health import Failures
 from vigil.runtimes.processor.patient_cache import TablePatientStates
@@ -45,6 +46,7 @@ class DecidedStore:
         self.timings = timings
         self.failures = failures
         self._t_stored = 0.0
+        self.ack_order = AckOrder()  # a tripwire: acknowledgements in offset order per partition
 
     async def store(self, decided: Decided) -> None:
         """Steps 1 to 4 (see the module docstring); safe to run again after a failure."""
@@ -72,6 +74,7 @@ class DecidedStore:
     def acknowledge(self, decided: Decided) -> None:
         """Step 5: the events go, and with them (at the next commit) their offsets."""
         for event in decided.events:
+            self.ack_order.acknowledging(event.message)
             event.ack()
         t_end = time.perf_counter()
         self.timings.batch(len(decided.events), {**decided.stages, "state": t_end - self._t_stored,

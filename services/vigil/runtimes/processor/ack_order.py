@@ -1,0 +1,40 @@
+"""A tripwire on the order in which a worker acknowledges Kafka records, per partition.
+
+Faust commits, per partition, the first run of consecutive acknowledged offsets; when the record
+at the committed offset is not yet acknowledged but the next one is, faust-streaming's
+`Consumer._new_offset` still commits past it (its head check is `min(acked) - committed > 1`,
+one short). Vigil acknowledges in decision order (InOrderStore), so that should never happen:
+this watch logs and counts it if it ever does, with the partition and offsets, so that a reading
+lost after a crash can be traced to it (or ruled out). It changes nothing it watches.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger("vigil.processor")
+
+
+class AckOrder:
+    """The highest offset acknowledged per topic partition, and how many came out of order."""
+
+    def __init__(self) -> None:
+        self.highest: dict[Any, int] = {}
+        self.out_of_order = 0
+
+    def acknowledging(self, message: Any) -> None:
+        tp, offset = getattr(message, "tp", None), getattr(message, "offset", None)
+        if tp is None or offset is None:
+            return
+        highest = self.highest.get(tp)
+        if highest is not None and offset <= highest:
+            self.out_of_order += 1
+            log.error("record acknowledged out of order", extra={"partition": str(tp), "offset": offset,
+                                                                 "after_offset": highest})
+            return
+        self.highest[tp] = offset
+
+    def forget(self) -> None:
+        """A rebalance: partitions may come back from another worker, at any offset."""
+        self.highest.clear()
