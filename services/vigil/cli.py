@@ -217,9 +217,10 @@ def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
     run.set_defaults(func=_run)
 
-    ingest = sub.add_parser("ingest", help="MQTT -> Kafka gateway (scaled mode; VIGIL_MQTT_URL, VIGIL_KAFKA_BOOTSTRAP)")
+    ingest = sub.add_parser("ingest", help="MQTT -> Kafka gateway (scaled mode; VIGIL_MQTT_URL: the broker's service "
+                                "listener, VIGIL_KAFKA_BOOTSTRAP)")
     ingest.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
-    ingest.add_argument("--id", default=None, help="gateway id: its persistent MQTT session (default: vigil-ingest-<host>)")
+    ingest.add_argument("--id", default=None, help="gateway id: its persistent MQTT session, client id vigil-gw-ID (default: vigil-ingest-<host>)")
     ingest.add_argument("--http-port", type=int, default=None, help="/healthz and /metrics (default VIGIL_HTTP_PORT)")
     ingest.add_argument("--retire", action="store_true",
                         help="drop this gateway's persistent MQTT session (a gateway taken out of service) and exit")
@@ -250,7 +251,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     news2.set_defaults(func=_news2)
 
     sim = sub.add_parser("simulate", help="publish a simulated cohort of wearables over MQTT")
-    sim.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    sim.add_argument("--mqtt-url", default=os.environ.get("VIGIL_MQTT_DEVICE_URL", "mqtt://127.0.0.1:1883"),
+                     help="the broker's device listener (default: $VIGIL_MQTT_DEVICE_URL, else the embedded broker's)")
     sim.add_argument("--patients", type=int, default=10)
     sim.add_argument("--rate", type=float, default=0.2, help="samples per second per patient (simulated time)")
     sim.add_argument("--duration", type=float, default=60.0, help="wall-clock seconds")

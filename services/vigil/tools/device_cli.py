@@ -86,7 +86,14 @@ def kept_lines(path: Path, users: list[str]) -> dict[str, str]:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from vigil.shell.mqtt.client_ids import is_service_client_id
+
     out = Path(args.out)
+    services = [user for user in args.keep if is_service_client_id(user)]
+    if services:  # on the device listeners they would log in with client id = username, a service's id
+        print(f"vigil device export-mosquitto: {', '.join(services)}: service accounts go in the service listener's "
+              "own password file, not the devices' (docs/security.md, \"Devices\")", file=sys.stderr)
+        return 2
     store = _store(args)
     try:
         text = store.mosquitto_password_file(kept_lines(out, args.keep))
@@ -118,7 +125,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         .add_argument("device_id")
     command("revoke", "revoke a device's credentials", _revoke).add_argument("device_id")
     command("list", "devices with credentials (JSON lines)", _list)
-    export = command("export-mosquitto", "write a Mosquitto password file from the stored hashes", _export)
-    export.add_argument("--out", required=True, help="the broker's password_file")
+    export = command("export-mosquitto", "write the device listeners' Mosquitto password file from the stored hashes",
+                     _export)
+    export.add_argument("--out", required=True, help="the device listeners' password_file (deploy/local: mosquitto/passwd)")
     export.add_argument("--keep", action="append", default=[],
-                        help="keep this user's line from the existing file (a service account, e.g. vigil-ingest)")
+                        help="keep this user's line from the existing file (never a service account: those have "
+                             "their own file)")
