@@ -42,6 +42,7 @@ class Wearable:
         self.rng = random.Random(seed)
         self.client = None
         self.fault_t: float | None = None
+        self.once: str | None = None  # the next message only is spoiled this way
 
     def log_in(self) -> None:
         self.client = connect(self.url, self.client_id, username=self.device_id, password=self.password,
@@ -100,8 +101,9 @@ class Wearable:
         if self.mode in (QUIET, DROPPED) or self.client is None:
             return
         now = time.time()
+        mode, self.once = self.once or self.mode, None
         times = [now - (samples_per_message - 1 - i) for i in range(samples_per_message)]
-        self.publish([self.sample(t, self.device_time(t), self.mode) for t in times])
+        self.publish([self.sample(t, self.device_time(t), mode) for t in times])
 
     def clear_status(self) -> None:
         """Leave nothing retained on the shared broker."""
