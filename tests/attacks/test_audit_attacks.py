@@ -2,8 +2,10 @@
 
 The table is append-only by the database's own triggers, so even a caller with SQL access through
 Vigil's own connection cannot UPDATE, DELETE (or, on PostgreSQL, TRUNCATE) a row. Runs on SQLite
-always and on PostgreSQL with the real servers (VIGIL_INTEGRATION=1). Then, through HTTP: a forged
-actor or forwarded address does not change the row; reads are recorded against the patient shown.
+always and on PostgreSQL with the real servers (VIGIL_INTEGRATION=1). A list read is one row naming
+its patients: a patient id that is a LIKE pattern (`_`, `%`) or differs only in case finds only its
+own accesses in the export, on both databases. Then, through HTTP: a forged actor or forwarded
+address does not change the row; reads are recorded against the patient shown.
 (tests/attacks/conftest.py's `record_attack` is not on this branch: these tests assert directly.)
 """
 
@@ -64,6 +66,30 @@ async def test_an_audit_row_cannot_be_rewritten_or_erased_through_sql(database, 
             with store.engine.begin() as conn:
                 conn.execute(text(statement))
         assert [(r["subject"], r["patient_id"]) for r in trail.export()] == [("local:mallory", "pt-a")]
+    finally:
+        store.engine.dispose()
+
+
+LOOKALIKES = ["pt-1", "pt_1", "ptx1", "pt%1", "PT-1", "pt-10", "pt-1a", "pt/1", "pt/_1"]
+
+
+async def test_a_patient_id_that_is_a_like_pattern_finds_only_its_own_accesses(database):
+    """One list read of every look-alike is one row; then each look-alike read alone. Each patient's
+    export must give the list read plus their own read, never another's: `pt_1` and `pt%1` would
+    match every other id as LIKE patterns, `/` is the escape character, SQLite's LIKE ignores case."""
+    store = SqlStore(database)
+    trail = AuditTrail(store.engine)
+    try:
+        await trail.record(MALLORY, "read incidents", LOOKALIKES, "", "ok", "10.0.0.66", 200)
+        for patient in LOOKALIKES:
+            await trail.record(MALLORY, "read incident", [patient], f"in-{patient}", "ok", "10.0.0.66", 200)
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM access_audit")).scalar() == 1 + len(LOOKALIKES)
+        for patient in LOOKALIKES:
+            assert [(r["target"], r["patient_id"]) for r in trail.export(patient_id=patient)] == [
+                ("", patient), (f"in-{patient}", patient)], patient
+        for pattern in ["%", "_", "pt%", "pt_1 pt-1", " ", ""]:
+            assert list(trail.export(patient_id=pattern)) == [], pattern
     finally:
         store.engine.dispose()
 

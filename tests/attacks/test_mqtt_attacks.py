@@ -5,6 +5,7 @@ same script, with the password file `vigil device export-mosquitto` writes).
 Every attack is recorded with `record_attack` (tests/attacks/conftest.py) and asserted refused.
 """
 
+# Long file: one attack suite (MQTT), each attack run against both brokers through shared fixtures.
 from __future__ import annotations
 
 import asyncio

@@ -41,12 +41,13 @@ vl_apt_install() {
     ((EUID == 0)) || sudo=(sudo)
     if [[ $VL_APT_UPDATED != 1 ]]; then
         vl_log "apt-get update"
-        "${sudo[@]}" apt-get update -qq >/dev/null
+        "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 update -qq >/dev/null
         VL_APT_UPDATED=1
     fi
     vl_log "apt-get install ${missing[*]}"
     # policy-rc.d stops Debian's postinst from starting system-wide daemons we do not want.
-    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # DPkg::Lock::Timeout: wait (up to 15 min) for another install holding the dpkg lock, not fail.
+    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # True if something accepts TCP connections on 127.0.0.1:$1.

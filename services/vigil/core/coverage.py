@@ -112,8 +112,8 @@ class Coverage:
     """What the shell heard about one patient's devices, on the wall clock (pickled with the
     patient's state)."""
 
-    __slots__ = ("watched_t", "heard_t", "first_t", "refused_since", "refusals", "refused_messages", "will_t",
-                 "clock_since", "offset_s")
+    __slots__ = ("watched_t", "heard_t", "first_t", "refused_since", "refusals", "refused_messages", "refused_at",
+                 "will_t", "clock_since", "offset_s")
 
     def __init__(self) -> None:
         self.watched_t: float | None = None  # when Vigil started watching this patient (first tick)
@@ -121,7 +121,8 @@ class Coverage:
         self.first_t: float | None = None  # device time of the first assessed sample (vitals expected from then)
         self.refused_since: float | None = None  # first refusal since then
         self.refusals: dict[str, int] = {}  # reason -> samples (or payloads) refused since then
-        self.refused_messages = 0  # messages with refusals since then
+        self.refused_messages = 0  # messages with refusals since then (by receipt time)
+        self.refused_at: float | None = None  # receipt time of the newest of them
         self.will_t: float | None = None  # a last will (`offline`) not followed by data or `online`
         self.clock_since: float | None = None
         self.offset_s = 0.0  # newest sample time minus receipt time, of the newest message
@@ -145,6 +146,7 @@ class Coverage:
         if self.refusals:
             self.refusals = {}
         self.refused_messages = 0
+        self.refused_at = None
         self.will_t = None
         offset = newest_t - received_at
         catching_up = offset < 0 and offset - self.offset_s > 10.0  # a backlog uploading, not a wrong clock
@@ -156,12 +158,16 @@ class Coverage:
             self.clock_since = None
 
     def refused(self, received_at: float, reason: str, count: int = 1) -> None:
-        """One message of this patient's device with `count` samples (or its whole payload)
-        refused for `reason` (or kept but not assessed)."""
+        """`count` samples (or a whole payload) of a message received at `received_at` refused for
+        `reason` (or kept but not assessed). The shell tells a message's refusals after its
+        assessed samples (`heard`), so a message whose tail is refused starts the count: the
+        device's newest samples are the refused ones. Messages are told apart by receipt time."""
         if self.refused_since is None:
             self.refused_since = received_at
         self.refusals[reason] = self.refusals.get(reason, 0) + count
-        self.refused_messages += 1
+        if received_at != self.refused_at:
+            self.refused_messages += 1
+            self.refused_at = received_at
 
     def went_offline(self, t: float) -> None:
         if self.will_t is None:

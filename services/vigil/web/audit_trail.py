@@ -4,8 +4,8 @@ middleware writes those notes, with who asked and how it ended, once the handler
 Handlers call `note_read(request, "read incidents", patient_ids)` (or `note_action` for
 acknowledge and resolve); the middleware (`add_audit_trail`) takes the caller from
 `request[PRINCIPAL]` (set by the authentication middleware, vigil.web.access; "anonymous" without one), the
-outcome from the status answered, and appends one row per patient through `AuditTrail.record`,
-off the event loop. A request that notes nothing writes nothing (/healthz, /metrics), except a
+outcome from the status answered, and appends one row per note (naming every patient it showed:
+a list of 200 incidents is one row, not 200) through `AuditTrail.record`, off the event loop. A request that notes nothing writes nothing (/healthz, /metrics), except a
 refusal (403), recorded with its method and path. A push stream answers for as long as it is
 open, so its handler writes its note itself, before the first byte (`record_now`).
 

@@ -274,8 +274,8 @@ def test_judge_is_pure_and_first_cause_wins():
     cov = Coverage()
     cov.watch(T0)
     cov.went_offline(T0 + 1)
-    for _ in range(5):
-        cov.refused(T0 + 2, "schema_invalid")
+    for k in range(5):
+        cov.refused(T0 + 2 + k / 10, "schema_invalid")  # five messages
     verdict = judge(cov, T0 + 10, CoverageLimits(), last_seen_t=None, stale_after_s=900, untrusted_since=None,
                     untrusted_after_s=1200, vital_t={})
     assert verdict.cause == OFFLINE and verdict.due == T0 + 31
@@ -308,3 +308,21 @@ def test_attack_late_samples_forever_cannot_pass_for_monitoring():
         ward._keep(ward.monitor.tick(ward.now))
     t, raised = ward.first(NOT_MONITORED, fault)
     assert raised.alert.values == {"cause": REJECTED, "reason": "late"} and t - fault <= 60 + EVERY_S
+
+
+def test_refusals_count_by_message_and_one_bad_message_raises_nothing():
+    """A flood is two messages at least (told apart by receipt time): one message of four refused
+    samples between good ones is not a flood, whatever its number of samples."""
+    cov = Coverage()
+    cov.watch(T0)
+    cov.heard(T0, T0, 600.0)
+    for _ in range(4):
+        cov.refused(T0 + 60, "stale_timestamp")
+    limits = CoverageLimits()
+    at = dict(last_seen_t=T0, stale_after_s=900, untrusted_since=None, untrusted_after_s=1200, vital_t={})
+    assert judge(cov, T0 + 100, limits, **at).monitored, "one message: not a flood"
+    cov.refused(T0 + 120, "stale_timestamp")
+    verdict = judge(cov, T0 + 120, limits, **at)
+    assert verdict.cause == CLOCK and verdict.since == T0 + 60 and verdict.due == T0 + 60 + limits.rejected_after_s
+    cov.heard(T0 + 180, T0 + 180, 600.0)
+    assert cov.refused_messages == 0 and judge(cov, T0 + 180, limits, **{**at, "last_seen_t": T0 + 180}).monitored

@@ -1,6 +1,7 @@
-"""Every read of a patient's data and every action leaves rows in the access audit: who (the
-principal the authentication middleware set), which patients, what, the outcome, and the
-caller's address. A caller without credentials reads nothing (401), so nothing is recorded as read."""
+"""Every read of a patient's data and every action leaves a row in the access audit: who (the
+principal the authentication middleware set), which patients (a list read: one row naming them
+all, exported as a line each), what, the outcome, and the caller's address. A caller without
+credentials reads nothing (401), so nothing is recorded as read."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import asyncio
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 
 from vigil.shell.stores.access_audit import AuditTrail
+from vigil.shell.stores.tables import access_audit
 from vigil.web.audit_trail import add_audit_trail, note_read
 
 AS_ALICE = {"X-Test-Principal": "alice"}
@@ -23,10 +26,17 @@ def seen(runtime) -> list[tuple]:
     return [(r["subject"], r["action"], r["patient_id"], r["target"], r["outcome"]) for r in audit(runtime)]
 
 
-async def test_reading_lists_records_one_row_per_patient_shown(ward):
+def stored(runtime) -> list[tuple]:
+    with runtime.alerting.audit.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(access_audit.c.action, access_audit.c.patient_id,
+                                                       access_audit.c.patients).order_by(access_audit.c.id))]
+
+
+async def test_reading_a_list_records_one_row_naming_every_patient_shown_exported_as_a_line_each(ward):
     runtime, client = ward
     assert len(await (await client.get("/api/incidents", headers=AS_ALICE)).json()) == 2
     assert len(await (await client.get("/api/alerts", headers=AS_ALICE)).json()) == 2
+    assert stored(runtime) == [("read incidents", None, " pt-a pt-b "), ("read alerts", None, " pt-a pt-b ")]
     assert sorted(seen(runtime)) == [("local:alice", "read alerts", "pt-a", "", "ok"),
                                      ("local:alice", "read alerts", "pt-b", "", "ok"),
                                      ("local:alice", "read incidents", "pt-a", "", "ok"),

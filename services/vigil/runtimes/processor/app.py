@@ -103,8 +103,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     patients = TablePatientStates(states, monitor_factory(registry, quality, settings.coverage_limits()))
     stage, models_status = model_stage_for(settings.models_enabled, settings.model_dir)
     pipeline = Pipeline(registry, metrics, alert_store, patients=patients, model_stage=stage, quality=quality,
-                    emergency_number=settings.emergency_number,
-                        dead_letters=DeadLetterKeeper.capped_only(settings))
+                        emergency_number=settings.emergency_number, dead_letters=DeadLetterKeeper.capped_only(settings))
     influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
     app.vigil = {"pipeline": pipeline, "influx": influx, "metrics": metrics}  # type: ignore[attr-defined]
 

@@ -151,10 +151,12 @@ class Pipeline:
                 )
                 for rejection in checked.rejections:
                     self._reject(rejection, batch)
-                    self.refused(rejection.patient_id, rejection.device_id, str(rejection.reason),
-                                 rejection.received_at, events, touched)
                 if checked.readings:
                     self._observe(checked.readings, message, batch, events, touched)
+                # Coverage hears a message's refusals after its good samples (core.coverage).
+                for rejection in checked.rejections:
+                    self.refused(rejection.patient_id, rejection.device_id, str(rejection.reason),
+                                 rejection.received_at, events, touched)
             except Exception as exc:  # noqa: BLE001 - isolation is the point: kept, counted, traced
                 self._internal_error(message, exc, batch)
         self.totals.payloads += vitals
@@ -224,13 +226,14 @@ class Pipeline:
         finally:
             self.totals.readings += accepted
             metrics.readings.inc(accepted)
-        # Coverage, on the wall clock: heard when a sample was assessed, else refused (late, duplicate).
+        # Coverage, on the wall clock: heard when a sample was assessed; then the message's refused
+        # samples (clock, duplicate), or its late ones when nothing in it was new.
+        received = self.receipt_clock(message.received_at)
         if newest is not None:
-            events.extend((event, None) for event in monitor.heard(self.receipt_clock(message.received_at), newest))
-        elif late or refusal:
-            count = late or len(readings) - accepted
-            events.extend((event, None) for event in monitor.refused(self.receipt_clock(message.received_at),
-                                                                     refusal or LATE, count))
+            events.extend((event, None) for event in monitor.heard(received, newest))
+        if refusal or (late and newest is None):
+            count = len(readings) - accepted if refusal else late
+            events.extend((event, None) for event in monitor.refused(received, refusal or LATE, count))
 
     def _finish(self, decision: Decision, events: list[tuple[Event, Message | None]],
                 now: float | None, started: float) -> Decision:

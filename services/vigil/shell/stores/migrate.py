@@ -22,12 +22,26 @@ import logging
 
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger("vigil.store")
 
 
 def upgrade(engine: Engine, metadata: MetaData) -> list[str]:
-    """Apply the additive and relaxing changes; return the statements run."""
+    """Apply the additive and relaxing changes; return the statements run.
+
+    Services start together against one PostgreSQL (a gateway and two workers): two of them may
+    both see a column missing and both add it, and the second fails (`DuplicateColumn`; SQLite:
+    "duplicate column name"). The loser looks again, once, and finds nothing left to do."""
+    try:
+        return _upgrade(engine, metadata)
+    except DBAPIError as exc:
+        log.info("store schema upgraded by another process at the same time; looking again",
+                 extra={"error": type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__})
+        return _upgrade(engine, metadata)
+
+
+def _upgrade(engine: Engine, metadata: MetaData) -> list[str]:
     inspector = inspect(engine)
     existing_tables = set(inspector.get_table_names())
     preparer = engine.dialect.identifier_preparer

@@ -283,12 +283,16 @@ access_audit = Table(
     Column("name", String(128), nullable=False),
     Column("role", String(16), nullable=False),
     Column("via", String(16), nullable=False),  # how they were authenticated
-    Column("patient_id", String(64)),  # which patient (None: no patient's data, e.g. a refused request)
+    Column("patient_id", String(64)),  # the patient, when exactly one (None: none, or many: see `patients`)
     Column("action", String(32), nullable=False),  # "read incidents", "acknowledge", ...
     Column("target", String(256), nullable=False),  # what exactly, e.g. an incident id
     Column("outcome", String(16), nullable=False),  # ok, denied, not_found, conflict, invalid, error
     Column("status", Integer),  # the HTTP status answered
     Column("address", String(64)),  # the request's client address
+    # Every patient shown, sorted, space-delimited with a space at each end (" pt-1 pt-2 "), so one
+    # read of a list is one row; `AuditTrail.export` finds a patient in it and expands it back to one
+    # line per patient. None when no patient's data was shown (and on rows written before this column).
+    Column("patients", Text),
     info={"append_only": True},
 )
 Index("ix_access_audit_t", access_audit.c.t)

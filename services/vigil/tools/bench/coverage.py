@@ -41,7 +41,7 @@ class CoverageRun:
     report: CoverageReport = field(default_factory=CoverageReport)
 
 
-def simulate(patients: int, seed: int, hours: float, tick_s: float = 10.0, fraction: float = 1 / 3) -> CoverageRun:
+def simulate(patients: int, seed: int, hours: float, tick_s: float = 1.0, fraction: float = 1 / 3) -> CoverageRun:
     """A cohort with coverage faults on `fraction` of its devices, through the pipeline."""
     plan = plan_cohort(patients, seed, START, hours * 3600, parse_scenarios("coverage"), event_fraction=fraction)
     registry = Registry(Roster.model_validate(plan.roster()))

@@ -133,3 +133,50 @@ def test_attack_a_replayed_backlog_is_not_judged_silent_unless_the_worker_says_s
     later = T0 + 3600
     assert not raised([pipeline.tick(later, ["pt-a"], silent=set())], "device_offline")
     assert raised([pipeline.tick(later, ["pt-a"], silent={"pt-a"})], "device_offline")
+
+
+def batch(device_id: str, seqs: list[int], now: float, bad: set[int]) -> Message:
+    """One message of several samples, one per second up to `now`; samples in `bad` carry a
+    renamed field (refused by the contract, the others kept)."""
+    samples = []
+    for i, seq in enumerate(seqs):
+        t = now - (len(seqs) - 1 - i)
+        sample = {"ts": datetime.fromtimestamp(t, timezone.utc).isoformat(), "seq": seq, "spo2_pct": 97.0,
+                  "rr_per_min": 15.0}
+        sample["heart" if seq in bad else "hr_bpm"] = 72.0
+        samples.append(sample)
+    return Message(f"vigil/v1/devices/{device_id}/vitals",
+                   json.dumps({"v": 1, "device_id": device_id, "samples": samples}).encode(), now)
+
+
+def test_a_flood_counts_from_the_message_whose_tail_was_refused():
+    """A device that batches a minute per message: the fault starts inside a message (its good
+    head, its refused tail). The count starts there, so the alert comes with the next fully
+    refused message, not one message later."""
+    pipeline = Pipeline(Registry(ROSTER), Metrics(), NOTHING_STORED)
+    seq = 0
+    out = []
+    for minute in range(6):
+        now = T0 + 60 * (minute + 1)
+        seqs = list(range(seq + 1, seq + 5))
+        seq += 4
+        bad = set(seqs[2:]) if minute == 3 else set(seqs) if minute > 3 else set()
+        out.append(pipeline.process([batch("wr-a", seqs, now, bad)]))
+        out.append(pipeline.tick(now))
+    [alert] = raised(out, "not_monitored")
+    assert alert.t == T0 + 300, "the second message with refusals (the first refused in full)"
+    assert alert.alert.values == {"cause": "rejected", "reason": "schema_invalid"}
+
+
+def test_attack_a_device_whose_every_message_is_partly_refused_is_still_monitored():
+    """Good samples in every message: the device is heard each minute; no flood, no alert (the
+    dead letters and the device's errors topic say what is wrong)."""
+    pipeline = Pipeline(Registry(ROSTER), Metrics(), NOTHING_STORED)
+    out = []
+    for minute in range(10):
+        now = T0 + 60 * (minute + 1)
+        seqs = list(range(4 * minute + 1, 4 * minute + 5))
+        out.append(pipeline.process([batch("wr-a", seqs, now, {seqs[-1]})]))
+        out.append(pipeline.tick(now))
+    assert not raised(out, "not_monitored")
+    assert pipeline.patients.get("pt-a").coverage.refused_messages == 1, "counted again from each message"

@@ -1,6 +1,6 @@
-"""The access audit's store: rows per patient in one insert, the anonymous caller, the export's
-filters and pages, and the triggers that keep the table append-only (SQLite here; PostgreSQL in
-tests/attacks/test_audit_attacks.py)."""
+"""The access audit's store: one row per access naming every patient shown, the export that
+expands it to one line per patient, the anonymous caller, the export's filters and pages, and the
+triggers that keep the table append-only (SQLite here; PostgreSQL in tests/attacks/test_audit_attacks.py)."""
 
 from __future__ import annotations
 
@@ -30,13 +30,77 @@ def count(engine) -> int:
         return conn.execute(select(func.count()).select_from(access_audit)).scalar_one()
 
 
-async def test_one_access_to_many_patients_is_one_row_each_with_who_what_where(trail):
+def stored(engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(access_audit).order_by(access_audit.c.id))]
+
+
+async def test_one_access_to_many_patients_is_one_row_exported_as_a_line_each_with_who_what_where(trail):
     written = await trail.record(NURSE, "read incidents", ["pt-b", "pt-a", "pt-b"], "", "ok", "10.0.0.7", 200)
-    assert written == 2
-    rows = list(trail.export())
-    assert [r["patient_id"] for r in rows] == ["pt-a", "pt-b"]
+    assert written == 1
+    (row,) = stored(trail.engine)
+    assert (row["patient_id"], row["patients"]) == (None, " pt-a pt-b ")
+    lines = list(trail.export())
+    assert [r["patient_id"] for r in lines] == ["pt-a", "pt-b"]
+    assert {(r["id"], r["t"]) for r in lines} == {(row["id"], row["t"])} and "patients" not in lines[0]
     assert {(r["subject"], r["name"], r["role"], r["via"], r["action"], r["outcome"], r["status"], r["address"])
-            for r in rows} == {("local:alice", "Alice Nurse", "nurse", "session", "read incidents", "ok", 200, "10.0.0.7")}
+            for r in lines} == {("local:alice", "Alice Nurse", "nurse", "session", "read incidents", "ok", 200, "10.0.0.7")}
+
+
+async def test_one_patient_fills_both_columns(trail):
+    await trail.record(NURSE, "read incident", ["pt-a"], "in-1")
+    (row,) = stored(trail.engine)
+    assert (row["patient_id"], row["patients"]) == ("pt-a", " pt-a ")
+    assert [r["patient_id"] for r in trail.export(patient_id="pt-a")] == ["pt-a"]
+
+
+async def test_a_list_read_of_many_patients_is_one_row_found_by_each_patients_export(trail):
+    shown = [f"pt-{i}" for i in range(50)] + ["pt_x", "pt%y"]
+    await trail.record(NURSE, "read incidents", shown + [None], "", "ok", "10.0.0.7", 200)
+    await trail.record(NURSE, "read incident", ["pt-10"], "in-10")
+    await trail.record(NURSE, "read incident", ["pt-ax"], "in-ax")  # `pt_x` as a LIKE pattern would match it
+    await trail.record(NURSE, "read incident", ["pt-Zy"], "in-zy")  # ... and `pt%y` this one
+    assert len(stored(trail.engine)) == 4
+    (listed,) = [r for r in stored(trail.engine) if r["action"] == "read incidents"]
+    for patient in shown:
+        lines = list(trail.export(patient_id=patient))
+        assert [r["patient_id"] for r in lines][:1] == [patient], patient
+        assert lines[0]["id"] == listed["id"]
+        assert all(r["patient_id"] == patient for r in lines), patient
+    assert [r["target"] for r in trail.export(patient_id="pt-1")] == [""]  # not pt-10's read
+    assert [r["target"] for r in trail.export(patient_id="pt-10")] == ["", "in-10"]
+    assert [r["target"] for r in trail.export(patient_id="pt_x")] == [""]
+    assert [r["target"] for r in trail.export(patient_id="pt%y")] == [""]
+    assert [r["target"] for r in trail.export(patient_id="pt-ax")] == ["in-ax"]
+    assert list(trail.export(patient_id="pt_")) == [] and list(trail.export(patient_id="%")) == []
+    assert list(trail.export(patient_id="pt-1 pt-10")) == []  # two listed ids are not one id
+    assert len(list(trail.export())) == len(shown) + 3
+
+
+async def test_an_id_that_cannot_be_listed_gets_a_row_of_its_own(trail):
+    await trail.record(NURSE, "read incidents", ["pt-a", "pt b", ""], "")
+    assert sorted((r["patient_id"], r["patients"]) for r in stored(trail.engine)) == [
+        ("", None), ("pt b", None), ("pt-a", " pt-a ")]
+    assert [r["patient_id"] for r in trail.export(patient_id="pt b")] == ["pt b"]
+    assert [r["patient_id"] for r in trail.export(patient_id="pt")] == []
+
+
+def test_rows_written_before_the_patients_column_are_still_exported_and_found(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE access_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, t FLOAT NOT NULL, "
+                          "subject VARCHAR(160) NOT NULL, name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL, "
+                          "via VARCHAR(16) NOT NULL, patient_id VARCHAR(64), action VARCHAR(32) NOT NULL, "
+                          "target VARCHAR(256) NOT NULL, outcome VARCHAR(16) NOT NULL, status INTEGER, "
+                          "address VARCHAR(64))"))
+        conn.execute(text("INSERT INTO access_audit (t, subject, name, role, via, patient_id, action, target, outcome) "
+                          "VALUES (1, 'local:alice', 'Alice', 'nurse', 'session', 'pt-a', 'read alerts', '', 'ok')"))
+    assert "ALTER TABLE access_audit ADD COLUMN patients TEXT" in upgrade(engine, metadata)
+    trail = AuditTrail(engine, clock=lambda: 2.0)
+    trail.write(trail.rows(NURSE, "read incidents", ["pt-a", "pt-b"]))
+    assert [(r["action"], r["patient_id"]) for r in trail.export(patient_id="pt-a")] == [
+        ("read alerts", "pt-a"), ("read incidents", "pt-a")]
+    engine.dispose()
 
 
 async def test_without_a_principal_the_row_says_anonymous_and_no_patient_is_one_row(trail):
