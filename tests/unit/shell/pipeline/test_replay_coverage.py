@@ -1,5 +1,6 @@
 """A worker's own replay is not the device's fault (issue 13, found by
-tests/integration/test_scaled_coverage.py).
+tests/integration/test_scaled_coverage.py; fixed in core.coverage: a refusal received before the
+newest message already heard is a replay and counts for nothing).
 
 Delivery on the Kafka path is at least once: after a rebalance or a restart, a worker reads again
 the records it had applied but not yet committed, with the patient's state restored from the
@@ -11,8 +12,6 @@ raises `not_monitored` (cause `rejected`, reason `duplicate_seq`). A device that
 keeps the wrong cause (`rejected` outranks `silent`): the ward is told its sample numbers are out
 of order, the patient is never told to check the monitor, and `device_offline` never comes.
 """
-
-import pytest
 
 from vigil.core.reading import Reading
 from vigil.shell.observability.metrics import Metrics
@@ -40,8 +39,6 @@ def raised(decisions, kind: str) -> list:
     return [c.alert for d in decisions for c in d.alert_changes if c.event == "raised" and c.alert.kind == kind]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 finding: a worker's replay of its own uncommitted records counts as "
-                   "the device's duplicate_seq refusals: not_monitored (rejected, duplicate_seq) instead of silence")
 def test_a_replay_of_the_last_records_after_a_rebalance_is_not_a_refusal_flood():
     pipeline = Pipeline(Registry(ROSTER), Metrics(), NOTHING_STORED)
     sent = [record(1 + 2 * k, T0 + 2 * k) for k in range(10)]  # a message every 2 s, for 20 s
