@@ -117,7 +117,7 @@ class CoverageRun:
         self.timeline = Timeline(patient={name: p.patient_id for name, p in zip(names, plan.patients)})
         self.services.env["VIGIL_ROSTER"] = str(write_roster(workdir / "roster.yaml", plan.roster()))
         enrol_devices(list(devices.values()), password_for)
-        self.wearables = {name: Wearable(d, servers["VIGIL_MQTT_URL"], password_for(d), run_id, seed=i)
+        self.wearables = {name: Wearable(d, servers["VIGIL_MQTT_DEVICE_URL"], password_for(d), run_id, seed=i)
                           for i, (name, d) in enumerate(devices.items())}
         self.fleet = Fleet([w for name, w in self.wearables.items() if name != "never_seen"], period_s)
 
