@@ -35,8 +35,9 @@ def _demo(args: argparse.Namespace) -> int:
     from vigil.runtimes.embedded.demo import DemoOptions, run_demo
     from vigil.shell.observability.logs import configure_logging
 
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    from vigil.shell.stores.private_files import private_dir
+
+    data_dir = private_dir(args.data_dir)
     configure_logging("INFO", path=str(data_dir / "vigil.log"), stderr_level="WARNING")
     options = DemoOptions(
         patients=args.patients, duration_s=args.duration, seed=args.seed, speed=args.speed, rate_hz=args.rate,
@@ -363,8 +364,21 @@ def _add_audit_command(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from vigil.settings import SettingsError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:  # its message names the setting, never a secret's value
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # pydantic's own text would quote the values given, secrets included
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"]) or exc.title
+            print(f"vigil: setting {where}: {error['msg']}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from vigil.settings import VigilSettings
+from vigil.shell.stores.private_files import private_dir
 
 
 def _store(args: argparse.Namespace):  # -> DeviceCredentials
@@ -27,7 +28,7 @@ def _store(args: argparse.Namespace):  # -> DeviceCredentials
     registry = Registry(load_roster(roster) if roster else None)
     url = settings.sqlite_url()
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(url.removeprefix("sqlite:///")).parent)
     return DeviceCredentials.open(url, registry)
 
 

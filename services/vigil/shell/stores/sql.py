@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from vigil.shell.stores.migrate import upgrade
+from vigil.shell.stores.private_files import protect_sqlite
 from vigil.shell.stores.rows import (
     AlertEventRow,
     AlertRow,
@@ -103,8 +104,11 @@ class WriteBatch:
 
 
 class SqlStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, audit_keep_days: float | None = None) -> None:
+        """`audit_keep_days`: the access audit's retention, which the database's trigger enforces
+        (migrate.append_only); None leaves the installed trigger as it is (tools, other runtimes)."""
         self.url = url
+        protect_sqlite(url)  # owner-only, whatever the umask (private_files.py)
         self.engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -113,7 +117,7 @@ class SqlStore:
         except (IntegrityError, ProgrammingError):
             # Another process created the same tables at the same moment (PostgreSQL catalog race).
             metadata.create_all(self.engine)
-        upgrade(self.engine, metadata)  # a store made by an earlier version gains what it lacks
+        upgrade(self.engine, metadata, audit_keep_days)  # a store made by an earlier version gains what it lacks
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing()
         # SQLite: the hot insert goes straight to the driver's executemany (SQLAlchemy's per-row
         # parameter processing was a third of the embedded pipeline's time). Same semantics.

@@ -27,7 +27,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
-from vigil.settings import VigilSettings
+from vigil.settings import VigilSettings, secret_value
 from vigil.shell.contract.device import VitalsBatch
 from vigil.shell.contract.validation import to_reading
 from vigil.shell.observability.percentile import percentile
@@ -192,7 +192,7 @@ def bench_gateway(messages: int = 6000, batch_size: int = 10, devices: int = 50,
 
     # The bare subscriber runs in its own process, as the gateway does: same footing.
     bare = subprocess.Popen([sys.executable, "-m", "vigil.tools.bench.baselines", "bare", str(port), settings.mqtt_username or "",
-                             settings.mqtt_password or "", str(len(out))], stdout=subprocess.PIPE, text=True)
+                             secret_value(settings.mqtt_password) or "", str(len(out))], stdout=subprocess.PIPE, text=True)
     assert bare.stdout is not None
     assert bare.stdout.readline().strip() == "subscribed"
     clients = _device_clients(_device_url(), device_ids)
