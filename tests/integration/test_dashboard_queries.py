@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from vigil.tools.dashboards.definitions import all_dashboards, panel_queries
+from vigil.tools.dashboards.definitions import WARD_TABLE_COLUMNS, all_dashboards, panel_queries
 from vigil.tools.dashboards.flux import band_query, partial_news2_query, silent_devices_query, ward_query
 from vigil.shell.stores.influx import InfluxSeriesWriter, line_for, score_line
 from vigil.shell.stores.rows import ReadingRow, ScoreRow
@@ -81,6 +81,7 @@ def test_ward_table_lists_the_sickest_patient_first_with_latest_values(servers, 
     rows = _rows(query(servers, grafana_interpolate(ward_query(), bucket=influx_bucket, patient="", start=0, stop=0)))
     by_patient = {r["patient_id"]: r for r in rows}
     assert rows[0]["patient_id"] == "pt-sick"
+    assert set(WARD_TABLE_COLUMNS) <= set(rows[0])  # every column the table's overrides and order name
     assert by_patient["pt-sick"]["news2"] == 7.0 and by_patient["pt-calm"]["news2"] == 0.0
     assert by_patient["pt-sick"]["spo2"] == pytest.approx(96 - 8 * 59 / 60, abs=0.01)
     assert by_patient["pt-sick"]["risk"] > 0.7 and by_patient["pt-calm"]["risk"] == pytest.approx(0.05)
@@ -136,6 +137,7 @@ def test_silent_devices_show_zero_readings(servers, influx_bucket, ward_series):
     rows = _rows(query(servers, grafana_interpolate(silent_devices_query(), bucket=influx_bucket, patient="",
                                                     start=0, stop=0)))
     counts = {r["patient_id"]: r["readings_15m"] for r in rows}
+    assert {"patient_id", "readings_15m", "last_seen", "silent_for_s"} <= set(rows[0])
     assert [r["patient_id"] for r in rows[:2]] == ["pt-silent", "pt-quiet"]  # silent longest first, at 0
     assert counts["pt-silent"] == 0 and counts["pt-quiet"] == 0
     assert 14 <= counts["pt-sick"] <= 15 and 14 <= counts["pt-calm"] <= 15  # one a minute

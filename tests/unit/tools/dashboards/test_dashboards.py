@@ -120,6 +120,8 @@ def test_ward_tables_show_every_latest_value_with_its_age_whatever_the_time_rang
         assert age["unit"] == "dtdurations" and [s["value"] for s in age["thresholds"]["steps"]] == [None, 300, 900]
     assert _override(devices, "silent_for_s")["unit"] == "dtdurations"
     assert "${__data.fields.patient_id}" in _override(table, "patient_id")["links"][0]["url"]
+    order = table["transformations"][0]["options"]["indexByName"]
+    assert sorted(order, key=order.get)[:4] == ["patient_id", "news2", "news2_age_s", "news2_partial"]
 
 
 def test_alert_annotations_are_sql_on_the_postgres_source_with_the_patient_quoted():
