@@ -109,7 +109,7 @@ def patient_dashboard() -> dict[str, Any]:
         _timeseries(8, "Anomaly score (model), highest per interval", "none", 12, 24,
                     [("A", line_query("anomaly", "Anomaly"))]),
         _timeseries(9, "Device battery (lowest per interval)", "percent", 0, 32,
-                    [("A", line_query("battery", "Battery", "vitals").replace("fn: max", "fn: min"))],
+                    [("A", line_query("battery", "Battery", "vitals", fn="min"))],
                     _thresholds((None, "red"), (15, "green")), w=24, h=6),
     ]
     return {

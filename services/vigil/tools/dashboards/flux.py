@@ -51,11 +51,12 @@ def band_query(field: str, label: str, measurement: str = "vitals") -> str:
     return "\n".join(parts)
 
 
-def line_query(field: str, label: str, measurement: str = "scores") -> str:
-    """Per window: the highest value (model scores: a brief peak matters more than the mean)."""
+def line_query(field: str, label: str, measurement: str = "scores", fn: str = "max") -> str:
+    """Per window: the highest value (model scores: a brief peak matters more than the mean), or
+    the lowest (`fn="min"`: a battery)."""
     return (
         _points(field, measurement)
-        + "  |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)\n"
+        + f"  |> aggregateWindow(every: v.windowPeriod, fn: {fn}, createEmpty: false)\n"
         + '  |> group()\n  |> keep(columns: ["_time", "_value"])\n'
         + f'  |> rename(columns: {{_value: "{label}"}})\n  |> yield(name: "{field}")'
     )
