@@ -6,7 +6,8 @@ Why these shapes:
   window averages to ~95 % and vanishes; the window's minimum keeps it. Every trend yields the
   window's min, max and mean as three series named `<label> min|max|mean`; the panel fills
   between min and max. Each series reads the raw points through its own `from()` so that
-  InfluxDB can push the windowed aggregate down to storage.
+  InfluxDB can push the windowed aggregate down to storage; the windows of every device the
+  patient wore are then merged into one series in time order.
 - **Latest values whatever their age.** The ward tables look back `LATEST_LOOKBACK` (30 days,
   longer than any stay on the virtual ward without a reading) with `last()`, which InfluxDB
   answers from the newest point of each series instead of scanning the range; a device silent
@@ -45,7 +46,7 @@ def band_query(field: str, label: str, measurement: str = "vitals") -> str:
         parts.append(
             _points(field, measurement)
             + f"  |> aggregateWindow(every: v.windowPeriod, fn: {fn}, createEmpty: false)\n"
-            + '  |> group()\n  |> keep(columns: ["_time", "_value"])\n'
+            + '  |> group()\n  |> keep(columns: ["_time", "_value"])\n  |> sort(columns: ["_time"])\n'
             + f'  |> rename(columns: {{_value: "{label} {fn}"}})\n  |> yield(name: "{field}_{fn}")'
         )
     return "\n".join(parts)
@@ -57,7 +58,7 @@ def line_query(field: str, label: str, measurement: str = "scores", fn: str = "m
     return (
         _points(field, measurement)
         + f"  |> aggregateWindow(every: v.windowPeriod, fn: {fn}, createEmpty: false)\n"
-        + '  |> group()\n  |> keep(columns: ["_time", "_value"])\n'
+        + '  |> group()\n  |> keep(columns: ["_time", "_value"])\n  |> sort(columns: ["_time"])\n'
         + f'  |> rename(columns: {{_value: "{label}"}})\n  |> yield(name: "{field}")'
     )
 
@@ -73,7 +74,7 @@ def partial_news2_query(label: str = "NEWS2 partial") -> str:
         "  |> filter(fn: (r) => exists r.news2 and exists r.news2_partial and r.news2_partial)\n"
         "  |> map(fn: (r) => ({r with _value: float(v: r.news2)}))\n"
         "  |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)\n"
-        '  |> group()\n  |> keep(columns: ["_time", "_value"])\n'
+        '  |> group()\n  |> keep(columns: ["_time", "_value"])\n  |> sort(columns: ["_time"])\n'
         f'  |> rename(columns: {{_value: "{label}"}})\n  |> yield(name: "news2_partial")'
     )
 
