@@ -193,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.tools.users_cli", fromlist=["register"]).register(sub)  # vigil user …, vigil enrolment-code
     # -- issue 11, devices: vigil device enrol|revoke|list|export-mosquitto ------------------------
     __import__("vigil.tools.device_cli", fromlist=["register"]).register(sub)
+    # -- issue 15, backup and restore of the embedded store: vigil backup|restore -------------------
+    __import__("vigil.tools.backup_cli", fromlist=["register"]).register(sub)
     return parser
 
 

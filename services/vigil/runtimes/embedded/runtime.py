@@ -33,6 +33,7 @@ from vigil.shell.registry import Registry
 from vigil.settings import VigilSettings
 from vigil.shell.stores.tables import readings
 from vigil.shell.stores.sql import SqlStore, WriteBatch
+from vigil.shell.stores.holder import hold_store
 from vigil.shell.stores.writer import BackgroundWriter
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
 
@@ -82,6 +83,8 @@ class EmbeddedRuntime:
         self.metrics = Metrics()
         self.announce = announce
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Held while the runtime lives: `vigil restore` refuses to replace a store in use.
+        self.holder = hold_store(settings.sqlite_url())
         self.store = SqlStore(settings.sqlite_url())
         # Batches are stored on one writer thread, in order, while the loop scores the next one.
         self.writer = BackgroundWriter(self.store)
@@ -365,3 +368,5 @@ class EmbeddedRuntime:
             await self.broker.shutdown()
         self.writer.close()
         self.store.close()
+        if self.holder is not None:
+            self.holder.release()
