@@ -170,7 +170,7 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.backup import bench_backup
 
         result = bench_backup(patient_days=args.patient_days, rate=args.ingest_rate, phase_s=args.seconds,
-                              work_dir=args.work_dir)
+                              work_dir=args.work_dir, build_only=args.build_only)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -313,6 +313,8 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--ingest-rate", type=float, default=1_000.0,
                        help="backup: readings a second stored while the backup runs (20 batches a second)")
     bench.add_argument("--work-dir", default=None, help="backup: where the store and its backup go (default: a temp dir)")
+    bench.add_argument("--build-only", action="store_true",
+                       help="backup: only build the store in --work-dir (a later run there measures on it)")
     bench.set_defaults(func=_bench)
 
 
