@@ -39,7 +39,7 @@ def _backup(args: argparse.Namespace) -> int:
     except (BackupFailed, OSError) as exc:
         print(f"vigil backup: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"backup": args.out, **{k: manifest[k] for k in ("bytes", "pages", "seconds", "counts")}}))
+    print(json.dumps({"backup": args.out, **{k: manifest[k] for k in ("bytes", "pages", "copy_seconds", "seconds", "counts")}}))
     return 0
 
 
