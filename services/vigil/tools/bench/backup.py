@@ -74,6 +74,9 @@ class SteadyIngest:
         self.store, self.writer = store, writer
         self.size, self.every = max(1, int(rate / batches_per_s)), 1.0 / batches_per_s
         self.n = 0
+        # New keys in every run: a second run on the same store must insert, not ignore its rows.
+        self.seq0 = int(time.time()) * 1_000_000
+        self.t0 = T0 + self.seq0
         self.committed: list[tuple[float, float, int]] = []  # (due, committed, batch number), perf_counter
         self.lock = threading.Lock()
 
@@ -85,8 +88,8 @@ class SteadyIngest:
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            batch = WriteBatch(readings=[ReadingRow(f"live-{j % 100:03d}", f"wr-live-{j % 100:03d}", T0 + self.n + j, self.n + j,
-                                                    75.0, 97.0, 16.0) for j in range(self.size)])
+            batch = WriteBatch(readings=[ReadingRow(f"live-{j % 100:03d}", f"wr-live-{j % 100:03d}", self.t0 + self.n + j,
+                                                    self.seq0 + self.n + j, 75.0, 97.0, 16.0) for j in range(self.size)])
             self.n += self.size
             number = k
             future = self.writer.call(lambda b=batch: self.store.write(b))
