@@ -136,7 +136,7 @@ def phases(store: SqlStore, db: Path, out: Path, rate: float, batches_per_s: flo
     thread.join()
     writer.close()
     result = {"baseline": ingest.phase(a, b), "backup": ingest.phase(b, c), "baseline_after": ingest.phase(c, d),
-              "backup_wall_s": round(backup_end - b, 2), "wal_bytes_after_backup": wal_peak,
+              "backup_wall_s": round(backup_end - b, 2), "wal_file_bytes_after_backup": wal_peak,
               "backup_cli": json.loads(made.stdout)}
     base = {k: max(result["baseline"][k], result["baseline_after"][k]) for k in ("p99_ms", "max_ms", "max_gap_ms")}
     result["ratio_vs_worse_baseline"] = {k: round(result["backup"][k] / base[k], 2) for k in base}
