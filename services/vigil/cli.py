@@ -167,6 +167,11 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.coverage import bench_coverage
 
         result = bench_coverage(patients=args.patients if args.patients != 200 else 30, seeds=5, hours=6.0)
+    elif args.target == "backup":
+        from vigil.tools.bench.backup import bench_backup
+
+        result = bench_backup(patient_days=args.patient_days, rate=args.ingest_rate, phase_s=args.seconds,
+                              work_dir=args.work_dir, build_only=args.build_only)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -194,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.tools.users_cli", fromlist=["register"]).register(sub)  # vigil user …, vigil enrolment-code
     # -- issue 11, devices: vigil device enrol|revoke|list|export-mosquitto ------------------------
     __import__("vigil.tools.device_cli", fromlist=["register"]).register(sub)
+    # -- issue 15, backup and restore of the embedded store: vigil backup|restore -------------------
+    __import__("vigil.tools.backup_cli", fromlist=["register"]).register(sub)
     return parser
 
 
@@ -282,10 +289,11 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
-    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins", "coverage"))
+    bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins", "coverage",
+                                            "backup"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
-    bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
+    bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run; backup: each phase")
     bench.add_argument("--load", type=float, default=100.0, help="scaled latency/soak: messages per second")
     bench.add_argument("--patients", type=int, default=200)
     bench.add_argument("--readings", type=int, default=200_000, help="core: readings to score")
@@ -303,6 +311,13 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--requests", type=int, default=2000, help="api: GET /api/incidents per side")
     bench.add_argument("--block", type=int, default=50, help="api: requests per side before switching sides")
     bench.add_argument("--baseline", help="api: a source tree to compare with (services/, simulators/, models/)")
+    bench.add_argument("--patient-days", type=int, default=10_000,
+                       help="backup: patient-days of readings (1 a minute) in the store backed up")
+    bench.add_argument("--ingest-rate", type=float, default=1_000.0,
+                       help="backup: readings a second stored while the backup runs (20 batches a second)")
+    bench.add_argument("--work-dir", default=None, help="backup: where the store and its backup go (default: a temp dir)")
+    bench.add_argument("--build-only", action="store_true",
+                       help="backup: only build the store in --work-dir (a later run there measures on it)")
     bench.set_defaults(func=_bench)
 
 

@@ -33,6 +33,7 @@ from vigil.shell.registry import Registry
 from vigil.settings import VigilSettings, secret_value
 from vigil.shell.stores.tables import readings
 from vigil.shell.stores.sql import SqlStore, WriteBatch
+from vigil.shell.stores.holder import hold_store
 from vigil.shell.stores.writer import BackgroundWriter
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
 from vigil.shell.stores.private_files import private_dir
@@ -85,6 +86,8 @@ class EmbeddedRuntime:
         self.announce = announce
         settings.check_transport()  # a signed webhook with patient data: https, or http to loopback
         private_dir(settings.data_dir)  # owner-only, tightened if looser (data at rest)
+        # Held while the runtime lives: `vigil restore` refuses to replace a store in use.
+        self.holder = hold_store(settings.sqlite_url())
         # The access audit's retention is enforced by the database's own trigger (migrate.append_only).
         self.store = SqlStore(settings.sqlite_url(), audit_keep_days=settings.retain_audit_days)
         # Batches are stored on one writer thread, in order, while the loop scores the next one.
@@ -360,3 +363,5 @@ class EmbeddedRuntime:
             await self.broker.shutdown()
         self.writer.close()
         self.store.close()
+        if self.holder is not None:
+            self.holder.release()
