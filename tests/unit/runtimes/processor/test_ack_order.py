@@ -43,3 +43,13 @@ def test_a_message_without_partition_or_offset_is_ignored():
     order = AckOrder()
     order.acknowledging(SimpleNamespace(timestamp=1.0))
     assert order.highest == {}
+
+
+def test_the_same_offset_twice_is_a_redelivery_warned_not_an_error(caplog):
+    order = AckOrder()
+    order.acknowledging(record(2, 365))
+    with caplog.at_level(logging.WARNING, logger="vigil.processor"):
+        order.acknowledging(record(2, 365))
+    assert order.out_of_order == 1
+    assert [(r.levelno, r.getMessage().split(":")[0]) for r in caplog.records] == [(logging.WARNING,
+                                                                                   "record acknowledged again")]
