@@ -1,4 +1,6 @@
 """The `vigil` command: one entry point for every Vigil process and tool."""
+# Long file: one idea, the `vigil` command's parser and dispatch; new tools register their own subcommands
+# (tools/*_cli.py `register`) so that it grows no further.
 
 from __future__ import annotations
 
@@ -35,8 +37,9 @@ def _demo(args: argparse.Namespace) -> int:
     from vigil.runtimes.embedded.demo import DemoOptions, run_demo
     from vigil.shell.observability.logs import configure_logging
 
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    from vigil.shell.stores.private_files import private_dir
+
+    data_dir = private_dir(args.data_dir)
     configure_logging("INFO", path=str(data_dir / "vigil.log"), stderr_level="WARNING")
     options = DemoOptions(
         patients=args.patients, duration_s=args.duration, seed=args.seed, speed=args.speed, rate_hz=args.rate,
@@ -166,11 +169,11 @@ def _bench(args: argparse.Namespace) -> int:
         from vigil.tools.bench.coverage import bench_coverage
 
         result = bench_coverage(patients=args.patients if args.patients != 200 else 30, seeds=5, hours=6.0)
-    elif args.target == "trends":
-        from vigil.tools.bench.trends import bench_trends
+    elif args.target == "backup":
+        from vigil.tools.bench.backup import bench_backup
 
-        result = bench_trends(store=args.store, patients=args.patients if args.patients != 200 else 1000, days=args.days,
-                              rate=args.chart_rate, ward_every_s=args.ward_every, repeats=args.repeats, seed=args.seed)
+        result = bench_backup(patient_days=args.patient_days, rate=args.ingest_rate, phase_s=args.seconds,
+                              work_dir=args.work_dir, build_only=args.build_only)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -198,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.tools.users_cli", fromlist=["register"]).register(sub)  # vigil user …, vigil enrolment-code
     # -- issue 11, devices: vigil device enrol|revoke|list|export-mosquitto ------------------------
     __import__("vigil.tools.device_cli", fromlist=["register"]).register(sub)
-    __import__("vigil.tools.trends_cli", fromlist=["register"]).register(sub)  # vigil trends install-task|rebuild
+    __import__("vigil.tools.trends_cli", fromlist=["register"]).register(sub)  # vigil trends …, vigil bench trends
+    # -- issue 15, backup and restore of the embedded store: vigil backup|restore -------------------
+    __import__("vigil.tools.backup_cli", fromlist=["register"]).register(sub)
     return parser
 
 
@@ -223,9 +228,10 @@ def _add_runtime_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
     run.set_defaults(func=_run)
 
-    ingest = sub.add_parser("ingest", help="MQTT -> Kafka gateway (scaled mode; VIGIL_MQTT_URL, VIGIL_KAFKA_BOOTSTRAP)")
+    ingest = sub.add_parser("ingest", help="MQTT -> Kafka gateway (scaled mode; VIGIL_MQTT_URL: the broker's service "
+                                "listener, VIGIL_KAFKA_BOOTSTRAP)")
     ingest.add_argument("--roster", default=None, help="roster YAML (or VIGIL_ROSTER)")
-    ingest.add_argument("--id", default=None, help="gateway id: its persistent MQTT session (default: vigil-ingest-<host>)")
+    ingest.add_argument("--id", default=None, help="gateway id: its persistent MQTT session, client id vigil-gw-ID (default: vigil-ingest-<host>)")
     ingest.add_argument("--http-port", type=int, default=None, help="/healthz and /metrics (default VIGIL_HTTP_PORT)")
     ingest.add_argument("--retire", action="store_true",
                         help="drop this gateway's persistent MQTT session (a gateway taken out of service) and exit")
@@ -256,7 +262,8 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
     news2.set_defaults(func=_news2)
 
     sim = sub.add_parser("simulate", help="publish a simulated cohort of wearables over MQTT")
-    sim.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    sim.add_argument("--mqtt-url", default=os.environ.get("VIGIL_MQTT_DEVICE_URL", "mqtt://127.0.0.1:1883"),
+                     help="the broker's device listener (default: $VIGIL_MQTT_DEVICE_URL, else the embedded broker's)")
     sim.add_argument("--patients", type=int, default=10)
     sim.add_argument("--rate", type=float, default=0.2, help="samples per second per patient (simulated time)")
     sim.add_argument("--duration", type=float, default=60.0, help="wall-clock seconds")
@@ -286,10 +293,10 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
     bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins", "coverage",
-                                                 "trends"))
+                                            "backup", "trends"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
-    bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run")
+    bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run; backup: each phase")
     bench.add_argument("--load", type=float, default=100.0, help="scaled latency/soak: messages per second")
     bench.add_argument("--patients", type=int, default=200)
     bench.add_argument("--readings", type=int, default=200_000, help="core: readings to score")
@@ -307,12 +314,13 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--requests", type=int, default=2000, help="api: GET /api/incidents per side")
     bench.add_argument("--block", type=int, default=50, help="api: requests per side before switching sides")
     bench.add_argument("--baseline", help="api: a source tree to compare with (services/, simulators/, models/)")
-    bench.add_argument("--store", choices=("sqlite", "influx", "both"), default="sqlite",
-                       help="trends: which store (influx: the real InfluxDB in VIGIL_INFLUX_*)")
-    bench.add_argument("--days", type=float, default=7.0, help="trends: the chart patient's days of readings")
-    bench.add_argument("--chart-rate", type=float, default=1.0, help="trends: the chart patient's readings per second")
-    bench.add_argument("--ward-every", type=float, default=5.0, help="trends: seconds between a ward patient's readings")
-    bench.add_argument("--repeats", type=int, default=40, help="trends: timed runs of each query")
+    bench.add_argument("--patient-days", type=int, default=10_000,
+                       help="backup: patient-days of readings (1 a minute) in the store backed up")
+    bench.add_argument("--ingest-rate", type=float, default=1_000.0,
+                       help="backup: readings a second stored while the backup runs (20 batches a second)")
+    bench.add_argument("--work-dir", default=None, help="backup: where the store and its backup go (default: a temp dir)")
+    bench.add_argument("--build-only", action="store_true",
+                       help="backup: only build the store in --work-dir (a later run there measures on it)")
     bench.set_defaults(func=_bench)
 
 
@@ -374,8 +382,21 @@ def _add_audit_command(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from vigil.settings import SettingsError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:  # its message names the setting, never a secret's value
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # pydantic's own text would quote the values given, secrets included
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"]) or exc.title
+            print(f"vigil: setting {where}: {error['msg']}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

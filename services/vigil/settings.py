@@ -5,21 +5,135 @@ Defaults run the embedded mode: no server needed. Command-line flags override th
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 if TYPE_CHECKING:
     from vigil.core.incident import LifecyclePolicy
+    from vigil.core.coverage import CoverageLimits
+
+log = logging.getLogger("vigil.settings")
+MIN_AUDIT_DAYS = 365.0  # the database refuses to delete an access-audit row younger than this, whatever the setting
 
 
-class VigilSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+class SettingsError(ValueError):
+    """A setting Vigil refuses to start with. Its message names the setting, never a secret's value."""
+
+
+# -- secrets from files (docs/security.md, "Secrets") ---------------------------------------------
+# Every secret setting VIGIL_X may instead be given as VIGIL_X_FILE: the path of a file holding it (a
+# Kubernetes secret volume, systemd's $CREDENTIALS_DIRECTORY, a Docker secret). pydantic-settings'
+# own `secrets_dir` reads one directory with files named after the fields; it cannot take a path per
+# secret, nor check a file's permissions, so this small source does both.
+
+def is_secret(field: FieldInfo) -> bool:
+    """A secret field: typed SecretStr, or marked json_schema_extra={"secret": True} (URLs that may hold one)."""
+    extra = field.json_schema_extra
+    return "SecretStr" in repr(field.annotation) or (isinstance(extra, dict) and extra.get("secret") is True)
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The secret in `path`, stripped; refused when the file is missing, empty, or readable by
+    anyone but its owner (group or others: a secret is only as safe as its file)."""
+    try:
+        info = os.stat(path)
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SettingsError(f"{variable}: {path} is readable by group or others (mode "
+                                f"{stat.S_IMODE(info.st_mode):o}); make it owner-only: chmod 600 {path}")
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read().strip()
+    except OSError as exc:
+        raise SettingsError(f"{variable}: cannot read {path} ({exc.strerror})") from None
+    if not value:
+        raise SettingsError(f"{variable}: {path} is empty")
+    return value
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """VIGIL_<NAME>_FILE for every secret field: the file's content, stripped. Setting both
+    VIGIL_<NAME> and VIGIL_<NAME>_FILE is refused (which one would win is a guess)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = str(self.config.get("env_prefix", "")).upper()
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            if not is_secret(field):
+                continue
+            variable = f"{prefix}{name.upper()}"
+            path = os.environ.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if os.environ.get(variable):
+                raise SettingsError(f"set {variable} or {variable}_FILE, not both")
+            values[name] = read_secret_file(f"{variable}_FILE", path)
+        return values
+
+
+class WithSecretFiles(BaseSettings):
+    """Settings whose secrets may come from files: arguments, then VIGIL_* variables, then VIGIL_*_FILE."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls), dotenv_settings, file_secret_settings
+
+
+def secret_value(secret: SecretStr | str | None) -> str | None:
+    """The plain value, at the one place it is handed to a client library."""
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+
+
+# -- no secret over plain HTTP except to this machine --------------------------------------------
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_plain_http(url: str | None, setting: str, *, allow: bool) -> None:
+    """Start-up check for an endpoint Vigil sends a secret (or patient data) to: https, or
+    http:// only to loopback. `allow` (VIGIL_ALLOW_PLAIN_HTTP, development only) lets it through
+    with a WARNING. The error names the setting and the host, never a key."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname)):
+        return
+    if parts.scheme == "http" and allow:
+        log.warning("PLAIN HTTP ALLOWED to a host that is not this machine: its key and data travel unencrypted "
+                    "(VIGIL_ALLOW_PLAIN_HTTP, development only)", extra={"setting": setting, "host": parts.hostname})
+        return
+    raise SettingsError(f"{setting}: {parts.scheme or 'no scheme'}://{parts.hostname or ''} refused: a secret is only "
+                        "sent over https (http:// only to 127.0.0.1, ::1 or localhost; VIGIL_ALLOW_PLAIN_HTTP=true "
+                        "allows it for development)")
+
+
+class VigilSettings(WithSecretFiles):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path("vigil-data"), description="Where the embedded runtime keeps its SQLite file and logs.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/vigil.sqlite.")
+    database_url: str | None = Field(None, repr=False, json_schema_extra={"secret": True},
+                                     description="SQLAlchemy URL; default sqlite:///<data_dir>/vigil.sqlite. "
+                                     "May hold a password: VIGIL_DATABASE_URL_FILE reads it from a file.")
     roster: Path | None = Field(None, description="Roster YAML: patients, devices, care teams.")
 
     mqtt_url: str | None = Field(None, description="Existing broker, e.g. mqtt://127.0.0.1:1883; unset: embedded broker.")
@@ -27,7 +141,7 @@ class VigilSettings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_ca_file: Path | None = Field(None, description="CA that signed the broker's certificate, for mqtts:// URLs (default: the system's CAs).")
-    mqtt_password: str | None = None
+    mqtt_password: SecretStr | None = Field(None, description="The MQTT service account's password (external broker).")
     mqtt_shared_group: str | None = Field(None, description="Shared-subscription group, to split load across processes.")
     mqtt_ack_after_store: bool | None = Field(
         None, description="PUBACK a device's QoS 1 publish only once the batch holding it is stored (no loss on "
@@ -56,7 +170,8 @@ class VigilSettings(BaseSettings):
     deadletter_total_burst_bytes: int = Field(8 * 1024 * 1024, ge=0,
                                               description="Bytes of dead letters all devices together may fill at once.")
     deadletter_retention_days: float = Field(
-        14.0, gt=0, description="Dead letters (rows, counts, the vigil.deadletter topic) older than this are purged.")
+        14.0, ge=0, validation_alias=AliasChoices("VIGIL_RETAIN_DEAD_LETTERS_DAYS", "VIGIL_DEADLETTER_RETENTION_DAYS"),
+        description="Dead letters (rows, counts, the vigil.deadletter topic) older than this are purged; 0 keeps them.")
     broker_retained_max: int = Field(
         20_000, ge=0, description="Embedded broker: retained messages kept (only on vigil/v1/devices/{id}/status).")
     broker_retained_max_bytes: int = Field(
@@ -75,6 +190,24 @@ class VigilSettings(BaseSettings):
         "(needs VIGIL_MQTT_TLS_CERT and VIGIL_MQTT_TLS_KEY).")
 
     log_level: str = "INFO"
+    allow_plain_http: bool = Field(
+        False, description="Development only: let secrets (LLM key, Twilio token) and patient data (ward webhook) go "
+        "over plain http:// to a host that is not this machine. Logged as a WARNING at start.")
+
+    # -- retention of the embedded store (docs/data.md, "Retention"); 0 keeps that kind forever --
+    retain_readings_days: float = Field(
+        400.0, ge=0, description="Readings and model scores older than this are purged (not those of a patient "
+        "with an open incident).")
+    retain_notifications_days: float = Field(
+        400.0, ge=0, description="Delivered or failed notifications (message bodies, phone numbers, addresses) older "
+        "than this are purged (never a pending one, nor one of an open incident).")
+    retain_explanations_days: float = Field(
+        400.0, ge=0, description="Explanations older than this are purged (not those of an open incident's alerts).")
+    retain_audit_days: float = Field(
+        8 * 365.0, description="Access-audit rows older than this are purged; at least 365 days, or 0 to keep forever. "
+        "The database itself refuses to delete a younger row.")
+    purge_every_s: float = Field(3600.0, gt=0, description="How often the embedded runtime purges (and once at start).")
+    purge_chunk_rows: int = Field(2000, ge=1, description="Rows deleted per transaction: ingest runs between chunks.")
 
     models_enabled: bool = Field(True, description="Score with the learned models (anomaly, rising risk) beside the rules.")
     model_dir: Path | None = Field(None, description="Model artifacts directory; default: the packaged models/artifacts.")
@@ -99,7 +232,7 @@ class VigilSettings(BaseSettings):
     oidc_issuer: str | None = Field(None, description="The identity provider's issuer URL (https; http only on "
                                     "127.0.0.1), e.g. https://idp.hospital/realms/vigil. Unset: no single sign-on.")
     oidc_client_id: str = Field("vigil-web", description="Vigil's client at the identity provider (authorization code).")
-    oidc_client_secret: str | None = Field(None, description="That client's secret (confidential client).")
+    oidc_client_secret: SecretStr | None = Field(None, description="That client's secret (confidential client).")
     oidc_redirect_uri: str | None = Field(None, description="Registered exactly at the provider: "
                                           "https://<vigil>/auth/oidc/callback.")
     oidc_scopes: str = Field("openid profile email", description="Scopes asked for at login.")
@@ -117,7 +250,7 @@ class VigilSettings(BaseSettings):
     oidc_service_role: str | None = Field("vigil-service", description="Role a service token must hold (Keycloak "
                                           "realm_access.roles or a roles claim); empty: none required.")
     # -- people: local accounts, sessions, the service token (issue 11; docs/security.md "People") --
-    api_token: str | None = Field(None, description="A service's bearer token (`Authorization: Bearer`): it reads "
+    api_token: SecretStr | None = Field(None, description="A service's bearer token (`Authorization: Bearer`): it reads "
                                   "vitals, alerts and incidents of every ward (role service, grant \"*\"), never acts.")
     session_max_age_s: float = Field(12 * 3600.0, gt=0, description="A console login lasts at most this long.")
     session_idle_s: float = Field(1800.0, gt=0, description="A session unused this long ends.")
@@ -153,7 +286,7 @@ class VigilSettings(BaseSettings):
     topic_partitions: int = Field(4, description="Partitions of vigil.readings (and of the processor's tables).")
     topic_replication: int = Field(1, description="3 with the three-broker cluster.")
     influx_url: str = "http://127.0.0.1:8086"
-    influx_token: str | None = None
+    influx_token: str | None = Field(None, repr=False, json_schema_extra={"secret": True})
     influx_org: str = "vigil"
     influx_bucket: str = "vitals"
     processor_app_id: str = Field("vigil-processor", description="Faust app id: consumer group and changelog topic names.")
@@ -193,6 +326,24 @@ class VigilSettings(BaseSettings):
         return CoverageLimits(will_after_s=self.coverage_will_after_s, rejected_after_s=self.coverage_rejected_after_s,
                               clock_off_s=self.coverage_clock_off_s, missing_after_s=self.coverage_missing_after_s,
                               never_seen_after_s=self.coverage_never_seen_after_s, expected_vitals=vitals)
+
+    @field_validator("retain_audit_days")
+    @classmethod
+    def _audit_kept_a_year(cls, days: float) -> float:
+        if days != 0 and days < MIN_AUDIT_DAYS:
+            raise ValueError(f"VIGIL_RETAIN_AUDIT_DAYS must be 0 (forever) or at least {MIN_AUDIT_DAYS:g}")
+        return days
+
+    def retention_days(self) -> dict[str, float]:
+        """Days each kind is kept in the embedded store (0: forever), by kind as counted in
+        vigil_purged_rows_total."""
+        return {"readings": self.retain_readings_days, "dead_letters": self.deadletter_retention_days,
+                "notifications": self.retain_notifications_days, "explanations": self.retain_explanations_days,
+                "audit": self.retain_audit_days}
+
+    def check_transport(self) -> None:
+        """Start-up: the ward webhook (signed, carrying patient data) goes over https, or http to loopback."""
+        refuse_plain_http(self.ward_webhook_url, "VIGIL_WARD_WEBHOOK_URL", allow=self.allow_plain_http)
 
     def sqlite_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'vigil.sqlite').resolve()}"

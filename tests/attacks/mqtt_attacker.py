@@ -34,8 +34,9 @@ class Client:
     """A paho client that connects (or is refused) and records what it receives."""
 
     def __init__(self, port: int, client_id: str, username: str | None = None, password: str | None = None, *,
-                 host: str = "127.0.0.1", ca_file: str | None = None, will: tuple[str, bytes] | None = None) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+                 host: str = "127.0.0.1", ca_file: str | None = None, will: tuple[str, bytes] | None = None,
+                 clean_session: bool = True) -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session)
         if username is not None:
             self.client.username_pw_set(username, password)
         if ca_file is not None:
@@ -50,11 +51,16 @@ class Client:
         self.client.on_connect = self._on_connect
         self.client.on_message = lambda c, u, m: self.received.append((m.topic, m.payload))
         self.client.on_subscribe = self._on_subscribe
-        self.client.on_disconnect = lambda *a: self.answered.set()
+        self.disconnects = 0  # how often the broker cut this client off (or it left: close())
+        self.client.on_disconnect = self._on_disconnect
         self.host, self.port = host, port
 
     def _on_connect(self, client, userdata, flags, reason, props) -> None:  # noqa: ANN001
         self.connack = reason.value
+        self.answered.set()
+
+    def _on_disconnect(self, *args: object) -> None:
+        self.disconnects += 1
         self.answered.set()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, props) -> None:  # noqa: ANN001

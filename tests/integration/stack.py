@@ -127,3 +127,22 @@ def explain_missing_readings(servers: dict[str, str], bucket: str, expected: dic
             raw = base64.b64decode(body["raw_b64"])[:80]
             lines.append(f"deadletter @{record.offset} {body['patient_id']} {body['reason']}: {body['detail']} raw={raw!r}")
     return "\n".join(lines)
+
+
+def consumer_group(bootstrap: str, group_id: str) -> tuple[str, int]:
+    """A consumer group's state (e.g. "Stable", "PreparingRebalance") and how many members it has."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def describe() -> tuple[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            (response,) = await admin.describe_consumer_groups([group_id])
+        finally:
+            await admin.close()
+        group = response.groups[0]
+        return group[2], len(group[5])
+
+    return asyncio.run(describe())

@@ -88,7 +88,7 @@ def publish_in_background(fleet, servers, end: float, over_s: float):
     clock = FleetClock(time.time(), fleet.plan.start_t, (end - fleet.plan.start_t) / over_s)
     result: dict = {}
     publisher = threading.Thread(target=lambda: result.setdefault(
-        "stats", publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], clock, end, password_for)))
+        "stats", publish_fleet_per_device(fleet, servers["VIGIL_MQTT_DEVICE_URL"], clock, end, password_for)))
     publisher.start()
     return publisher, result
 
@@ -126,7 +126,7 @@ def test_every_published_reading_lands_in_influx_and_alerts_match_the_core(servi
     plan = cohort(run_id)
     start_stack(services, run_id, plan, tmp_path)
     fleet = Fleet(plan, RATE, 4, 0.0)
-    stats = publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], None, plan.start_t + plan.duration_s, password_for)
+    stats = publish_fleet_per_device(fleet, servers["VIGIL_MQTT_DEVICE_URL"], None, plan.start_t + plan.duration_s, password_for)
     assert stats.samples == fleet.counts.samples > 10_000
     wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 180, "every reading in InfluxDB")
     time.sleep(2)
@@ -196,13 +196,13 @@ def test_broker_refuses_a_device_publishing_on_another_devices_topic(servers, ru
     listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"listen-{run_id}")
     listener.username_pw_set(servers["VIGIL_MQTT_USERNAME"], servers["VIGIL_MQTT_PASSWORD"])
     listener.on_message = lambda c, u, m: received.append(m.topic)
-    port = int(servers["VIGIL_MQTT_URL"].rsplit(":", 1)[1])
-    listener.connect("127.0.0.1", port)
-    listener.subscribe("vigil/v1/devices/+/vitals", qos=1)
+    listener.connect("127.0.0.1", int(servers["VIGIL_MQTT_URL"].rsplit(":", 1)[1]))  # the service listener
+    # These two devices' topics only: other runs on the shared broker publish on theirs meanwhile.
+    listener.subscribe([(f"vigil/v1/devices/{d}/vitals", 1) for d in (intruder, victim)])
     listener.loop_start()
     device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{run_id}")
     device.username_pw_set(intruder, password_for(intruder))
-    device.connect("127.0.0.1", port)
+    device.connect("127.0.0.1", int(servers["VIGIL_MQTT_DEVICE_URL"].rsplit(":", 1)[1]))  # a device listener
     device.loop_start()
     time.sleep(0.5)
     device.publish(f"vigil/v1/devices/{victim}/vitals", b'{"forged": true}', qos=1).wait_for_publish(5)
@@ -260,7 +260,7 @@ def test_a_batch_that_fails_is_retried_and_loses_no_reading(services, servers, r
         plan = cohort(run_id, patients=10, seed=6)
         _, ports = start_stack(services, run_id, plan, tmp_path, workers=("w1",))
         fleet = Fleet(plan, RATE, 4, 0.0)
-        stats = publish_fleet_per_device(fleet, servers["VIGIL_MQTT_URL"], None, plan.start_t + plan.duration_s, password_for)
+        stats = publish_fleet_per_device(fleet, servers["VIGIL_MQTT_DEVICE_URL"], None, plan.start_t + plan.duration_s, password_for)
         wait_for(lambda: influx_count(servers, influx_bucket) >= stats.samples, 180, "every reading in InfluxDB")
         expected = reference_alert_ids(plan, tmp_path)
         ids, raised_twice = wait_for_alerts(servers, run_id, expected)
@@ -285,7 +285,7 @@ def test_a_silent_wearable_raises_device_offline_once_and_clears_when_it_returns
     plan = plan_cohort(2, 11, now - 30, 120, parse_scenarios("none"), id_prefix=f"{run_id}-")
     start_stack(services, run_id, plan, tmp_path)
     quiet, chatty = (p.device_id for p in plan.patients)
-    clients = {d: connect(servers["VIGIL_MQTT_URL"], f"dev-{d}-{run_id}", username=d, password=password_for(d)) for d in (quiet, chatty)}
+    clients = {d: connect(servers["VIGIL_MQTT_DEVICE_URL"], f"dev-{d}-{run_id}", username=d, password=password_for(d)) for d in (quiet, chatty)}
     wait_for(lambda: all(c.is_connected() for c in clients.values()), 10, "the wearables to log in")
     fleet = Fleet(plan, 1.0, 1, 0.0, faults=())
 
@@ -329,7 +329,7 @@ def test_the_gateway_and_wearables_speak_tls_to_the_broker(services, servers, ru
 
     from vigil_simulators.publisher import connect
 
-    services.env["VIGIL_MQTT_URL"] = servers["VIGIL_MQTT_TLS_URL"]
+    services.env["VIGIL_MQTT_URL"] = servers["VIGIL_MQTT_TLS_URL"]  # the service listener, over TLS
     now = time.time()
     plan = plan_cohort(1, 12, now - 60, 60, parse_scenarios("none"), id_prefix=f"{run_id}-")
     roster = write_roster(tmp_path / "roster.yaml", plan.roster())
@@ -339,8 +339,8 @@ def test_the_gateway_and_wearables_speak_tls_to_the_broker(services, servers, ru
     services.start_ready("gateway", "ingest", "--id", f"gw-{run_id}", timeout=60, statuses=("ok",))  # over TLS
     # Without the CA, a client refuses the broker's certificate.
     with pytest.raises(ssl.SSLCertVerificationError):
-        connect(servers["VIGIL_MQTT_TLS_URL"], f"untrusting-{run_id}", username=device, password=password_for(device))
-    client = connect(servers["VIGIL_MQTT_TLS_URL"], f"dev-{run_id}", username=device, password=password_for(device),
+        connect(servers["VIGIL_MQTT_DEVICE_TLS_URL"], f"untrusting-{run_id}", username=device, password=password_for(device))
+    client = connect(servers["VIGIL_MQTT_DEVICE_TLS_URL"], f"dev-{run_id}", username=device, password=password_for(device),
                      ca_file=servers["VIGIL_MQTT_CA_FILE"])
     wait_for(client.is_connected, 10, "the wearable to log in over TLS")
     vitals = [out for out in Fleet(plan, 1.0, 5, 0.0, faults=()).batches_until(now) if out.topic.endswith("/vitals")]
@@ -363,12 +363,15 @@ def test_retiring_a_gateway_drops_its_persistent_session(services, servers, run_
     import subprocess
     import sys
 
+    from vigil.runtimes.gateway.gateway import gateway_client_id
+
     gateway_id = f"gw-retire-{run_id}"
     port = int(servers["VIGIL_MQTT_URL"].rsplit(":", 1)[1])
 
     def session_present() -> bool:
         flags: dict = {}
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gateway_id, clean_session=False)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=gateway_client_id(gateway_id),
+                             clean_session=False)
         client.username_pw_set(servers["VIGIL_MQTT_USERNAME"], servers["VIGIL_MQTT_PASSWORD"])
         client.on_connect = lambda c, u, f, rc, p: flags.setdefault("present", f.session_present)
         client.connect("127.0.0.1", port)

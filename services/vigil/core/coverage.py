@@ -161,7 +161,12 @@ class Coverage:
         """`count` samples (or a whole payload) of a message received at `received_at` refused for
         `reason` (or kept but not assessed). The shell tells a message's refusals after its
         assessed samples (`heard`), so a message whose tail is refused starts the count: the
-        device's newest samples are the refused ones. Messages are told apart by receipt time."""
+        device's newest samples are the refused ones. Messages are told apart by receipt time;
+        one received before the newest message heard is a replay, and counts for nothing."""
+        if self.heard_t is not None and received_at < self.heard_t:
+            # Received before a message already heard: a replay of the past (a Kafka worker reading
+            # again what it had applied but not committed, after a rebalance), not the device now.
+            return
         if self.refused_since is None:
             self.refused_since = received_at
         self.refusals[reason] = self.refusals.get(reason, 0) + count

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from vigil.settings import VigilSettings
+from vigil.shell.stores.private_files import private_dir
 
 
 def _store(args: argparse.Namespace):  # -> DeviceCredentials
@@ -27,7 +28,7 @@ def _store(args: argparse.Namespace):  # -> DeviceCredentials
     registry = Registry(load_roster(roster) if roster else None)
     url = settings.sqlite_url()
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(url.removeprefix("sqlite:///")).parent)
     return DeviceCredentials.open(url, registry)
 
 
@@ -86,7 +87,14 @@ def kept_lines(path: Path, users: list[str]) -> dict[str, str]:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from vigil.shell.mqtt.client_ids import is_service_client_id
+
     out = Path(args.out)
+    services = [user for user in args.keep if is_service_client_id(user)]
+    if services:  # on the device listeners they would log in with client id = username, a service's id
+        print(f"vigil device export-mosquitto: {', '.join(services)}: service accounts go in the service listener's "
+              "own password file, not the devices' (docs/security.md, \"Devices\")", file=sys.stderr)
+        return 2
     store = _store(args)
     try:
         text = store.mosquitto_password_file(kept_lines(out, args.keep))
@@ -118,7 +126,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         .add_argument("device_id")
     command("revoke", "revoke a device's credentials", _revoke).add_argument("device_id")
     command("list", "devices with credentials (JSON lines)", _list)
-    export = command("export-mosquitto", "write a Mosquitto password file from the stored hashes", _export)
-    export.add_argument("--out", required=True, help="the broker's password_file")
+    export = command("export-mosquitto", "write the device listeners' Mosquitto password file from the stored hashes",
+                     _export)
+    export.add_argument("--out", required=True, help="the device listeners' password_file (deploy/local: mosquitto/passwd)")
     export.add_argument("--keep", action="append", default=[],
-                        help="keep this user's line from the existing file (a service account, e.g. vigil-ingest)")
+                        help="keep this user's line from the existing file (never a service account: those have "
+                             "their own file)")

@@ -13,13 +13,14 @@ import sys
 
 from vigil.core.identity import Role
 from vigil.settings import VigilSettings
+from vigil.shell.stores.private_files import private_dir
 
 
 def _store():
     from vigil.shell.stores.sql import SqlStore
 
     settings = VigilSettings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     return settings, SqlStore(settings.database_url or settings.sqlite_url())
 
 

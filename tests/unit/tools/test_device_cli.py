@@ -32,16 +32,28 @@ def test_enrol_list_revoke_export(ward, capsys):
     assert "not in the roster" in capsys.readouterr().err
 
     passwd = ward / "passwd"
-    passwd.write_text("vigil-ingest:$7$101$keep$me\nold-device:$7$101$drop$me\n")
+    passwd.write_text("bench-probe:$7$101$keep$me\nold-device:$7$101$drop$me\n")
     assert main(["device", "revoke", "wr-2"]) == 0
     assert main(["device", "revoke", "wr-2"]) == 1  # nothing active to revoke
-    assert main(["device", "export-mosquitto", "--out", str(passwd), "--keep", "vigil-ingest"]) == 0
+    assert main(["device", "export-mosquitto", "--out", str(passwd), "--keep", "bench-probe"]) == 0
     lines = passwd.read_text().splitlines()
-    assert lines[0] == "vigil-ingest:$7$101$keep$me"
-    assert [line.split(":")[0] for line in lines] == ["vigil-ingest", "wr-1"]  # revoked and unknown users gone
+    assert lines[0] == "bench-probe:$7$101$keep$me"
+    assert [line.split(":")[0] for line in lines] == ["bench-probe", "wr-1"]  # revoked and unknown users gone
     assert stat.S_IMODE(passwd.stat().st_mode) == 0o600
     capsys.readouterr()
     assert main(["device", "list"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(d["device_id"], d["patient_id"], d["active"]) for d in listed] == [("wr-1", "p1", True), ("wr-2", "p2", False)]
     assert enrolled["password"] not in passwd.read_text()
+
+
+def test_export_refuses_to_put_a_service_account_in_the_devices_password_file(ward, capsys):
+    """On the device listeners a login's client id is its username: `vigil-ingest` there would log in
+    with a service's client id. Service accounts have their own file (deploy/local/lib/mosquitto.sh)."""
+    passwd = ward / "passwd"
+    passwd.write_text("vigil-ingest:$7$101$old$hash\n")
+    assert main(["device", "export-mosquitto", "--out", str(passwd), "--keep", "vigil-ingest"]) == 2
+    assert "service accounts go in the service listener's own password file" in capsys.readouterr().err
+    assert passwd.read_text() == "vigil-ingest:$7$101$old$hash\n"  # left as it was
+    assert main(["device", "export-mosquitto", "--out", str(passwd)]) == 0
+    assert "vigil-ingest" not in passwd.read_text()

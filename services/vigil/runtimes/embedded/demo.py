@@ -26,6 +26,7 @@ from vigil.core.identity import Role
 from vigil.shell.registry.roster import DEFAULT_WARD
 from vigil.shell.registry import Registry, Roster
 from vigil.settings import VigilSettings
+from vigil.shell.stores.private_files import private_dir, write_private
 from vigil_simulators.cohort import CohortPlan, parse_scenarios, plan_cohort
 from vigil_simulators.fleet import Fleet, FleetClock
 from vigil_simulators.per_device import publish_fleet_per_device
@@ -82,11 +83,11 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, object]:
     registry = Registry(Roster.model_validate(plan.roster()))
 
     data_dir = options.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     for stale in data_dir.glob("vigil.sqlite*"):
         stale.unlink()  # every demo starts from a clean ward
     truth_path = data_dir / "truth.jsonl"
-    truth_path.write_text("".join(json.dumps(e.as_dict()) + "\n" for e in plan.truth))
+    write_private(truth_path, "".join(json.dumps(e.as_dict()) + "\n" for e in plan.truth))
 
     # The demo is the embedded mode whatever the environment says: its own SQLite file, its own
     # broker unless --mqtt-url is given.

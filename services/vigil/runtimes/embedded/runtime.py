@@ -30,17 +30,20 @@ from vigil.shell.pipeline.pipeline import AnnouncedAlert, Decision, Message, Pip
 from vigil.shell.notify.channels.base import Channel
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
-from vigil.settings import VigilSettings
+from vigil.settings import VigilSettings, secret_value
 from vigil.shell.stores.tables import readings
 from vigil.shell.stores.sql import SqlStore, WriteBatch
+from vigil.shell.stores.holder import hold_store
 from vigil.shell.stores.writer import BackgroundWriter
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
+from vigil.shell.stores.private_files import private_dir
+from vigil.shell.stores.retention import Purger
+from vigil.runtimes.embedded.retention import RetentionPurge
 
 log = logging.getLogger("vigil.runtime")
 REBUILD_WINDOW_S = 12 * 3600.0
 BATCH_YIELD_MAX_S = 0.1
 MAX_UNSTORED_BATCHES = 4  # processed and waiting to become durable: bounded, so memory is too
-PURGE_EVERY_S = 3600.0  # dead letters past their retention are deleted at start and then hourly
 
 
 def notifies(batch: WriteBatch) -> bool:
@@ -81,10 +84,16 @@ class EmbeddedRuntime:
         self.clock = clock
         self.metrics = Metrics()
         self.announce = announce
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = SqlStore(settings.sqlite_url())
+        settings.check_transport()  # a signed webhook with patient data: https, or http to loopback
+        private_dir(settings.data_dir)  # owner-only, tightened if looser (data at rest)
+        # Held while the runtime lives: `vigil restore` refuses to replace a store in use.
+        self.holder = hold_store(settings.sqlite_url())
+        # The access audit's retention is enforced by the database's own trigger (migrate.append_only).
+        self.store = SqlStore(settings.sqlite_url(), audit_keep_days=settings.retain_audit_days)
         # Batches are stored on one writer thread, in order, while the loop scores the next one.
         self.writer = BackgroundWriter(self.store)
+        self.retention = RetentionPurge(settings, self.writer, Purger(self.store.engine, settings.purge_chunk_rows),
+                                        self.metrics, clock)
         # Incidents, notifications and explanations, in the same SQLite file and transactions.
         # Its other writes (outbox deliveries, explanations) run on the same thread: one writer per file.
         self.alerting = AlertingService(settings, registry, self.store.engine, self.writer.write_and_wait, self.metrics,
@@ -148,13 +157,13 @@ class EmbeddedRuntime:
             self.source = MqttSource(
                 self.mqtt_url, loop, ack_after_store=self.settings.ack_after_store(),
                 shared_group=self.settings.mqtt_shared_group,
-                username=self.settings.mqtt_username, password=self.settings.mqtt_password,
+                username=self.settings.mqtt_username, password=secret_value(self.settings.mqtt_password),
                 ca_file=self.settings.mqtt_ca_file,
             )
             await loop.run_in_executor(None, self.source.start)
         await self.skeleton.start_http()
         self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever()),
-                      asyncio.create_task(self._purge_forever())]
+                      asyncio.create_task(self.retention.run_forever())]
 
     def _tls(self) -> TlsListener | None:
         settings = self.settings
@@ -287,23 +296,12 @@ class EmbeddedRuntime:
                 log.exception("tick failed")
                 self.alerting.desk.restore()
 
-    async def purge_dead_letters(self) -> int:
-        """Delete dead letters (and counts) older than VIGIL_DEADLETTER_RETENTION_DAYS, on the writer
-        thread; count and log what went. Returns the rows deleted."""
-        before = self.clock() - self.settings.deadletter_retention_days * 86400.0
-        rows, counts = await asyncio.wrap_future(self.writer.call(partial(self.store.purge_dead_letters, before)))
-        self.metrics.dead_letters_purged.inc(rows)
-        log.info("dead letters purged", extra={"rows": rows, "counts": counts, "before_t": round(before, 3),
-                                               "retention_days": self.settings.deadletter_retention_days})
-        return rows
+    async def purge(self) -> dict[str, int]:
+        """The retention purge now (it also runs at start and hourly): rows deleted per kind."""
+        return await self.retention.purge()
 
-    async def _purge_forever(self) -> None:
-        while True:
-            try:
-                await self.purge_dead_letters()
-            except Exception:
-                log.exception("dead-letter purge failed")
-            await asyncio.sleep(PURGE_EVERY_S)
+    async def purge_dead_letters(self) -> int:
+        return await self.retention.purge_dead_letters()
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until every message received so far has been processed (or `timeout` passes)."""
@@ -365,3 +363,5 @@ class EmbeddedRuntime:
             await self.broker.shutdown()
         self.writer.close()
         self.store.close()
+        if self.holder is not None:
+            self.holder.release()

@@ -32,17 +32,21 @@ from vigil.shell.contract.validation import (
 )
 from vigil.shell.mqtt.message import Message
 from vigil.shell.mqtt.client import mqtt_client
+from vigil.shell.mqtt.client_ids import service_client_id
 from vigil.shell.mqtt.source import MqttSource
 from vigil.shell.streams.topics import ensure_topics
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
-from vigil.settings import VigilSettings
+from vigil.settings import VigilSettings, secret_value
 
 log = logging.getLogger("vigil.ingest")
 
 
 def gateway_client_id(gateway_id: str | None) -> str:
-    return gateway_id or f"vigil-ingest-{socket.gethostname()}"
+    """The gateway's MQTT client id (its persistent session's name), always in the services' half of
+    the namespace, which no device can be enrolled under: `--id 2` logs in as `vigil-gw-2`, an id
+    already starting with `vigil-` (the default `vigil-ingest-HOST`) as itself."""
+    return service_client_id(gateway_id or f"vigil-ingest-{socket.gethostname()}")
 
 
 def retire_gateway(settings: VigilSettings, gateway_id: str | None = None) -> None:
@@ -54,7 +58,7 @@ def retire_gateway(settings: VigilSettings, gateway_id: str | None = None) -> No
     if not settings.mqtt_url:
         raise ValueError("VIGIL_MQTT_URL is not set: there is no external broker to retire a gateway from")
     client, host, port = mqtt_client(settings.mqtt_url, gateway_client_id(gateway_id), username=settings.mqtt_username,
-                                     password=settings.mqtt_password, ca_file=settings.mqtt_ca_file, clean_session=True)
+                                     password=secret_value(settings.mqtt_password), ca_file=settings.mqtt_ca_file, clean_session=True)
     client.connect(host, port, keepalive=10)
     client.loop_start()
     try:
@@ -101,11 +105,11 @@ class Gateway:
         )
         await self.producer.start()
         if not self.settings.mqtt_url:
-            raise ValueError("vigil ingest needs VIGIL_MQTT_URL (the broker devices publish to)")
+            raise ValueError("vigil ingest needs VIGIL_MQTT_URL (the broker's service listener)")
         self.source = MqttSource(
             self.settings.mqtt_url, asyncio.get_running_loop(), ack_after_store=True,
             shared_group=self.settings.mqtt_shared_group or "vigil-ingest", client_id=self.gateway_id,
-            username=self.settings.mqtt_username, password=self.settings.mqtt_password,
+            username=self.settings.mqtt_username, password=secret_value(self.settings.mqtt_password),
             ca_file=self.settings.mqtt_ca_file,
         )
         await asyncio.get_running_loop().run_in_executor(None, self.source.start)

@@ -56,6 +56,7 @@ class Notifier:
 
     def __init__(self, settings: VigilSettings, registry: Registry, *, group_id: str = "vigil-notifier",
                  http_port: int | None = None) -> None:
+        settings.check_transport()  # the signed ward webhook: https, or http to loopback (docs/security.md)
         self.settings = settings
         self.group_id = group_id
         self.http_port = settings.http_port if http_port is None else http_port

@@ -75,7 +75,7 @@ class AlertingService:
         # People: accounts and sessions in the same store (the embedded runtime's writes on its writer thread).
         self.people = People.from_settings(settings, engine, lane)
         # Bearer tokens: the service token here; the OpenID Connect verifier is appended when configured.
-        self.bearer_verifiers: list[BearerVerifier] = [ServiceToken(settings.api_token)] if settings.api_token else []
+        self.bearer_verifiers: list[BearerVerifier] = [ServiceToken(settings.api_token.get_secret_value())] if settings.api_token else []
         self.oidc_flow: AuthorizationCodeFlow | None = None
         oidc = OidcConfig.from_settings(settings)
         if oidc is not None:  # single sign-on, and integrations' client-credentials tokens (docs/security.md)

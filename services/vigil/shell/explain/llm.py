@@ -14,16 +14,18 @@ import re
 from typing import Any
 
 from openai import AsyncOpenAI
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
 from vigil.shell.explain.checks import MAX_READING_GRADE
 from vigil.shell.explain.facts import AlertFacts
 from vigil.shell.explain.safety import PART_LIMITS
+from vigil.settings import WithSecretFiles, refuse_plain_http
 
 
-class LlmConfig(BaseSettings):
-    """VIGIL_LLM_BASE_URL turns the backend on; VIGIL_LLM_MODEL, _API_KEY, _TIMEOUT_S tune it."""
+class LlmConfig(WithSecretFiles):
+    """VIGIL_LLM_BASE_URL turns the backend on; VIGIL_LLM_MODEL, _API_KEY (or _API_KEY_FILE), _TIMEOUT_S tune it.
+    The key goes only over https, or http to loopback (`check_transport`)."""
 
     model_config = SettingsConfigDict(env_prefix="VIGIL_LLM_", extra="ignore")
 
@@ -34,6 +36,11 @@ class LlmConfig(BaseSettings):
     timeout_s: float = 4.0
     temperature: float = 0.2
     max_tokens: int = 700
+    allow_plain_http: bool = Field(False, validation_alias=AliasChoices("VIGIL_ALLOW_PLAIN_HTTP", "allow_plain_http"))
+
+    def check_transport(self) -> None:
+        """Refuse (SettingsError) a base URL that would carry the API key over plain HTTP off this machine."""
+        refuse_plain_http(self.base_url, "VIGIL_LLM_BASE_URL", allow=self.allow_plain_http)
 
     @property
     def enabled(self) -> bool:
@@ -105,6 +112,7 @@ class LlmBackend:
     """One AsyncOpenAI client per backend: its connection pool is reused across alerts."""
 
     def __init__(self, config: LlmConfig) -> None:
+        config.check_transport()  # at start-up: the key never leaves over plain HTTP
         self.config = config
         self._client: AsyncOpenAI | None = None
         # The openai package imports its chat resources on first use (~0.6 s here): pay that at

@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Engine
 
 from vigil.shell.identity.scrypt_hash import scrypt_hash, scrypt_matches
+from vigil.shell.mqtt.client_ids import SERVICE_PREFIX, is_service_client_id
 from vigil.shell.registry import Registry
 from vigil.shell.stores.tables import device_credentials
 
@@ -92,6 +93,9 @@ class DeviceCredentials:
         lifts a revocation."""
         if not DEVICE_ID.match(device_id):
             raise NotEnrollable(f"not a valid device id: {device_id[:80]!r}")
+        if is_service_client_id(device_id):  # a device's id is its MQTT client id (shell/mqtt/client_ids.py)
+            raise NotEnrollable(f"device ids may not start with {SERVICE_PREFIX!r} (Vigil's services' MQTT client ids): "
+                                f"{device_id}")
         if self.registry.patient_for_device(device_id) is None:
             raise NotEnrollable(f"device {device_id} is not in the roster (no patient): add it there first")
         secret = secrets.token_urlsafe(32)
@@ -149,8 +153,9 @@ class DeviceCredentials:
                 for r in rows]
 
     def mosquitto_password_file(self, extra: dict[str, str] | None = None) -> str:
-        """A Mosquitto password file: `device_id:$7$…` for every active device, plus `extra` lines
-        (user -> hash already in Mosquitto's format, e.g. the gateway's service account)."""
+        """The device listeners' Mosquitto password file: `device_id:$7$…` for every active device,
+        plus `extra` lines (user -> hash already in Mosquitto's format). Service accounts have
+        their own file, on their own listener (deploy/local/lib/mosquitto.sh)."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(device_credentials.c.device_id, device_credentials.c.mosquitto_hash)
                                 .where(device_credentials.c.revoked_t.is_(None))

@@ -30,6 +30,7 @@ import jwt
 
 from vigil.core.identity import Principal, Role
 from vigil.shell.identity.claims import GroupMapping, OidcRefused
+from vigil.settings import secret_value
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class OidcConfig:
 
     issuer: str
     client_id: str
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)  # never in a repr or a log line
     redirect_uri: str = ""
     scopes: tuple[str, ...] = ("openid", "profile", "email")
     mapping: GroupMapping = field(default_factory=GroupMapping)
@@ -67,7 +68,7 @@ class OidcConfig:
             return None
         return cls(
             issuer=settings.oidc_issuer, client_id=settings.oidc_client_id,
-            client_secret=settings.oidc_client_secret or "", redirect_uri=settings.oidc_redirect_uri or "",
+            client_secret=secret_value(settings.oidc_client_secret) or "", redirect_uri=settings.oidc_redirect_uri or "",
             scopes=tuple(settings.oidc_scopes.split()),
             mapping=GroupMapping.parse(settings.oidc_role_groups, settings.oidc_ward_group_prefix,
                                        settings.oidc_groups_claim, settings.oidc_name_claim),

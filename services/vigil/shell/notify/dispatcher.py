@@ -74,6 +74,10 @@ class Dispatcher:
         self._doorbell.set()
 
     async def run(self) -> None:
+        try:
+            await self.restore_undelivered()
+        except Exception:  # the database may be away: the next failures will say so
+            log.exception("could not restore undelivered notifications")
         while True:
             try:
                 sent = await self.deliver_due()
@@ -153,7 +157,7 @@ class Dispatcher:
                                                      "attempts": row["attempts"], "retry_in_s": round(delay, 1), "error": error})
 
     async def _fail(self, row: dict[str, Any], error: str) -> None:
-        await asyncio.to_thread(self.store.mark_failed, row["key"], error)
+        await asyncio.to_thread(self.store.mark_failed, row["key"], error, self.clock())
         self.failed += 1
         self.last_error = error
         self.metrics.notifications.labels(row["channel"], "failed").inc()
@@ -189,6 +193,24 @@ class Dispatcher:
                 self.on_undelivered(row)
             except Exception:
                 log.exception("escalation of an undelivered notification failed")
+
+    async def restore_undelivered(self, window_s: float = UNDELIVERED_WINDOW_S) -> int:
+        """After a restart: recipients reached on no channel within the window are still a reason
+        to be degraded (the escalation itself is the desk's, already stored). Returns how many."""
+        rows = await asyncio.to_thread(self.store.failed_since, self.clock() - window_s)
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault((row["incident_id"], row["recipient_id"], row["event"], row.get("revision")), []).append(row)
+        restored = 0
+        for told, mine in sorted(groups.items(), key=lambda item: max(r["failed_t"] or 0.0 for r in item[1])):
+            if told in self.reported or any(r["status"] != "failed" for r in mine):
+                continue
+            self.reported.add(told)
+            self.undelivered.append((max(r["failed_t"] or 0.0 for r in mine),
+                                     f"{told[1]} was told of incident {told[0]} ({told[2]}) on no channel: every one failed"))
+            restored += 1
+        del self.undelivered[:-20]
+        return restored
 
     def undelivered_reason(self, window_s: float = UNDELIVERED_WINDOW_S) -> str | None:
         """Why the service is degraded: recipients reached on no channel lately, or None."""

@@ -41,7 +41,9 @@ def configure_logging(level: str = "INFO", path: str | None = None, stderr_level
     stream.setLevel((stderr_level or level).upper())
     root.addHandler(stream)
     if path:
-        file_handler = logging.FileHandler(path, encoding="utf-8")
+        from vigil.shell.stores.private_files import private_file
+
+        file_handler = logging.FileHandler(private_file(path), encoding="utf-8")  # owner-only: logs name patients
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)
     for noisy in ("amqtt", "transitions", "asyncio", "aiohttp.access"):

@@ -21,6 +21,8 @@ class Metrics:
             "rate limit), by reason.", ["reason"], registry=r)
         self.dead_letters_purged = Counter("vigil_dead_letters_purged_total",
                                            "Dead-letter rows deleted by the retention purge.", registry=r)
+        self.purged = Counter("vigil_purged_rows_total", "Rows deleted by the retention purge, by kind (readings, "
+                              "dead_letters, notifications, explanations, audit).", ["kind"], registry=r)
         self.broker_retained_refused = Counter(
             "vigil_broker_retained_refused_total", "Retained publishes the embedded broker refused to keep, by reason "
             "(topic: not a device status topic; count, bytes: its caps).", ["reason"], registry=r)

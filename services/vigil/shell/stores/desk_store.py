@@ -164,8 +164,22 @@ class DeskStore:
     def mark_retry(self, key: str, next_attempt_t: float, error: str) -> None:
         self._set(key, status="pending", next_attempt_t=next_attempt_t, lease_until=None, last_error=error[:500])
 
-    def mark_failed(self, key: str, error: str) -> None:
-        self._set(key, status="failed", lease_until=None, last_error=error[:500])
+    def mark_failed(self, key: str, error: str, t: float | None = None) -> None:
+        self._set(key, status="failed", lease_until=None, last_error=error[:500], failed_t=t)
+
+    def failed_since(self, since: float, limit: int = 1000) -> list[dict[str, Any]]:
+        """Rows failed for good at or after `since`, with every row of the same incident event,
+        recipient and revision (so the caller can tell who was reached on no channel)."""
+        failed = (select(outbox.c.incident_id, outbox.c.recipient_id, outbox.c.event, outbox.c.revision)
+                  .where(outbox.c.status == "failed", outbox.c.failed_t >= since).distinct().limit(limit))
+        with self.engine.connect() as conn:
+            keys = [tuple(row) for row in conn.execute(failed)]
+            if not keys:
+                return []
+            rows = conn.execute(select(outbox).where(outbox.c.incident_id.in_({k[0] for k in keys}))).all()
+        wanted = set(keys)
+        return [dict(row._mapping) for row in rows
+                if (row.incident_id, row.recipient_id, row.event, row.revision) in wanted]
 
     def _set(self, key: str, **values: Any) -> None:
         def set_values() -> None:

@@ -13,7 +13,11 @@ Every change is logged. Changing a column's type or a key is not attempted: that
 written migration, and start-up fails loudly rather than guess.
 
 Tables marked `info={"append_only": True}` (the access audit) get triggers that make the database
-itself refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL), installed when missing.
+itself refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL), installed when missing. Retention
+(SQLite, the embedded store): given `keep_days`, the DELETE trigger refuses only rows younger than
+that (never younger than MIN_AUDIT_DAYS, whatever is asked), the age taken from the row's `aged_by`
+column and the database's own clock; UPDATE stays refused always. 0 keeps every row (DELETE always
+refused). Changing the window replaces the trigger, logged as a WARNING.
 """
 
 from __future__ import annotations
@@ -24,24 +28,26 @@ from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from vigil.settings import MIN_AUDIT_DAYS
+
 log = logging.getLogger("vigil.store")
 
 
-def upgrade(engine: Engine, metadata: MetaData) -> list[str]:
+def upgrade(engine: Engine, metadata: MetaData, keep_days: float | None = None) -> list[str]:
     """Apply the additive and relaxing changes; return the statements run.
 
     Services start together against one PostgreSQL (a gateway and two workers): two of them may
     both see a column missing and both add it, and the second fails (`DuplicateColumn`; SQLite:
     "duplicate column name"). The loser looks again, once, and finds nothing left to do."""
     try:
-        return _upgrade(engine, metadata)
+        return _upgrade(engine, metadata, keep_days)
     except DBAPIError as exc:
         log.info("store schema upgraded by another process at the same time; looking again",
                  extra={"error": type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__})
-        return _upgrade(engine, metadata)
+        return _upgrade(engine, metadata, keep_days)
 
 
-def _upgrade(engine: Engine, metadata: MetaData) -> list[str]:
+def _upgrade(engine: Engine, metadata: MetaData, keep_days: float | None) -> list[str]:
     inspector = inspect(engine)
     existing_tables = set(inspector.get_table_names())
     preparer = engine.dialect.identifier_preparer
@@ -69,7 +75,7 @@ def _upgrade(engine: Engine, metadata: MetaData) -> list[str]:
             for statement in statements:
                 log.warning("store schema upgraded", extra={"statement": statement})
                 conn.execute(text(statement))
-    return statements + _add_indexes(engine, metadata, existing_tables) + append_only(engine, metadata)
+    return statements + _add_indexes(engine, metadata, existing_tables) + append_only(engine, metadata, keep_days)
 
 
 def _add_indexes(engine: Engine, metadata: MetaData, existing_tables: set[str]) -> list[str]:
@@ -97,9 +103,24 @@ _PG_REFUSE = (
 _PG_LOCK = 0x5649_4749  # pg_advisory_xact_lock key: two processes starting at once install the triggers once
 
 
-def append_only(engine: Engine, metadata: MetaData) -> list[str]:
-    """Install the triggers that refuse UPDATE and DELETE on append-only tables; return those created."""
-    tables = [t.name for t in metadata.sorted_tables if t.info.get("append_only")]
+def _sqlite_trigger(table: str, operation: str, aged_by: str | None, keep_days: float) -> str:
+    """An append-only table's trigger: refuse `operation`; a DELETE only of rows younger than
+    keep_days (at least MIN_AUDIT_DAYS) when the table is `aged_by` a time column and keep_days > 0."""
+    name = f"{table}_no_{operation.lower()}"
+    when = ""
+    if operation == "DELETE" and aged_by and keep_days > 0:
+        keep_s = max(keep_days, MIN_AUDIT_DAYS) * 86400.0
+        when = f" WHEN OLD.\"{aged_by}\" >= (julianday('now') - 2440587.5) * 86400.0 - {keep_s:.0f}"
+    return (f'CREATE TRIGGER "{name}" BEFORE {operation} ON "{table}"{when} '
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END")
+
+
+def append_only(engine: Engine, metadata: MetaData, keep_days: float | None = None) -> list[str]:
+    """Install the triggers that refuse UPDATE and DELETE on append-only tables; return those created.
+    `keep_days` (SQLite): the retention window of DELETE (module docstring); None leaves an
+    installed trigger as it is."""
+    aged_by = {t.name: t.info.get("aged_by") for t in metadata.sorted_tables if t.info.get("append_only")}
+    tables = list(aged_by)
     if not tables:
         return []
     created: list[str] = []
@@ -119,12 +140,17 @@ def append_only(engine: Engine, metadata: MetaData) -> list[str]:
                 continue
             for operation in ("UPDATE", "DELETE"):
                 name = f"{table}_no_{operation.lower()}"
-                have = conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
+                wanted = _sqlite_trigger(table, operation, aged_by[table], keep_days or 0.0)
+                have = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
                                     {"n": name}).scalar()
-                if not have:
-                    conn.execute(text(f'CREATE TRIGGER "{name}" BEFORE {operation} ON "{table}" '
-                                      f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END"))
-                    created.append(name)
+                if have is not None and (keep_days is None or have == wanted):
+                    continue
+                if have is not None:
+                    conn.execute(text(f'DROP TRIGGER "{name}"'))
+                    log.warning("store trigger replaced: audit retention changed", extra={"trigger": name,
+                                                                                          "keep_days": keep_days})
+                conn.execute(text(wanted))
+                created.append(name)
     for name in created:
         log.info("store trigger added", extra={"trigger": name})
     return created

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from vigil.shell.stores.migrate import upgrade
+from vigil.shell.stores.private_files import protect_sqlite
 from vigil.shell.stores.rollups import READING_RETURNING, Rollup, latest_upsert, rollup_upsert
 from vigil.shell.stores.rows import (
     AlertEventRow,
@@ -59,7 +60,8 @@ def _insert(engine: Engine, table: Any) -> Any:
 
 # A new outbox row's delivery has not started: pending, no attempt, due when it may be sent.
 _OUTBOX_START: dict[str, Any] = {
-    "status": "pending", "attempts": 0, "lease_until": None, "sent_t": None, "provider_id": None, "last_error": None,
+    "status": "pending", "attempts": 0, "lease_until": None, "sent_t": None, "failed_t": None, "provider_id": None,
+    "last_error": None,
 }
 
 
@@ -103,8 +105,11 @@ class WriteBatch:
 
 
 class SqlStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, audit_keep_days: float | None = None) -> None:
+        """`audit_keep_days`: the access audit's retention, which the database's trigger enforces
+        (migrate.append_only); None leaves the installed trigger as it is (tools, other runtimes)."""
         self.url = url
+        protect_sqlite(url)  # owner-only, whatever the umask (private_files.py)
         self.engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -113,7 +118,7 @@ class SqlStore:
         except (IntegrityError, ProgrammingError):
             # Another process created the same tables at the same moment (PostgreSQL catalog race).
             metadata.create_all(self.engine)
-        upgrade(self.engine, metadata)  # a store made by an earlier version gains what it lacks
+        upgrade(self.engine, metadata, audit_keep_days)  # a store made by an earlier version gains what it lacks
         # Readings and scores come back from their insert only when the insert added them
         # (RETURNING), and only those are rolled up (stores/rollups.py): a replay counts nothing twice.
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing().returning(

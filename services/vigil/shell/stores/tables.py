@@ -243,6 +243,7 @@ outbox = Table(
     Column("lease_until", Float),
     Column("created_t", Float, nullable=False),
     Column("sent_t", Float),
+    Column("failed_t", Float),  # when it failed for good (the dispatcher's "reached nobody" survives a restart)
     Column("provider_id", String(128)),
     Column("last_error", Text),
 )
@@ -312,8 +313,9 @@ enrolment_codes = Table(
 # -- the access audit (issue 11): who read or did what to which patient's data --------------------
 # One row per request and patient (a list of ten patients' incidents: ten rows, one insert). Append-only,
 # enforced by the database: migrate.py installs triggers that refuse UPDATE, DELETE (and, on PostgreSQL,
-# TRUNCATE) on every table marked `append_only`. Nothing in Vigil deletes these rows: how long they are
-# kept is the hospital's decision (docs/security.md, "Audit").
+# TRUNCATE) on every table marked `append_only`. The embedded runtime's retention purge deletes rows older
+# than VIGIL_RETAIN_AUDIT_DAYS, and the SQLite trigger lets it delete only those (never a row younger than a
+# year; `aged_by` names the time column): docs/data.md, "Retention", and docs/security.md, "Audit".
 access_audit = Table(
     "access_audit",
     metadata,
@@ -333,7 +335,7 @@ access_audit = Table(
     # read of a list is one row; `AuditTrail.export` finds a patient in it and expands it back to one
     # line per patient. None when no patient's data was shown (and on rows written before this column).
     Column("patients", Text),
-    info={"append_only": True},
+    info={"append_only": True, "aged_by": "t"},
 )
 Index("ix_access_audit_t", access_audit.c.t)
 Index("ix_access_audit_patient", access_audit.c.patient_id, access_audit.c.t)

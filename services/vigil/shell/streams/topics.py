@@ -13,8 +13,10 @@ from vigil.settings import VigilSettings
 
 
 def deadletter_topic_configs(settings: VigilSettings) -> dict[str, str]:
-    """The dead-letter topic's retention: VIGIL_DEADLETTER_RETENTION_DAYS, in milliseconds."""
-    return {"retention.ms": str(int(settings.deadletter_retention_days * 86_400_000))}
+    """The dead-letter topic's retention: VIGIL_RETAIN_DEAD_LETTERS_DAYS (or its older name
+    VIGIL_DEADLETTER_RETENTION_DAYS), in milliseconds; 0 keeps them forever (-1 to Kafka)."""
+    days = settings.deadletter_retention_days
+    return {"retention.ms": str(int(days * 86_400_000)) if days > 0 else "-1"}
 
 
 async def ensure_topics(settings: VigilSettings) -> None:

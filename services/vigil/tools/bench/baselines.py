@@ -90,7 +90,7 @@ def bare_subscriber_main(port: int, username: str, password: str, expected: int)
         if count[0] >= expected:
             done.set()
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bare-{uuid.uuid4().hex[:6]}")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"vigil-bench-bare-{uuid.uuid4().hex[:6]}")
     if username:
         client.username_pw_set(username, password)
     client.on_message = on_message

@@ -27,7 +27,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
-from vigil.settings import VigilSettings
+from vigil.settings import VigilSettings, secret_value
 from vigil.shell.contract.device import VitalsBatch
 from vigil.shell.contract.validation import to_reading
 from vigil.shell.observability.percentile import percentile
@@ -151,6 +151,12 @@ def _enrol(devices: list[str]) -> None:
                    capture_output=True)
 
 
+def _device_url() -> str:
+    """Devices publish on the broker's device listener (deploy/local: VIGIL_MQTT_DEVICE_URL), not the
+    service listener Vigil's gateways log in to (VIGIL_MQTT_URL)."""
+    return os.environ.get("VIGIL_MQTT_DEVICE_URL", "mqtt://127.0.0.1:18830")
+
+
 def _device_clients(url: str, devices: list[str]) -> dict[str, mqtt.Client]:
     from vigil_simulators.publisher import connect
 
@@ -182,15 +188,14 @@ def bench_gateway(messages: int = 6000, batch_size: int = 10, devices: int = 50,
     plan, out = _records(devices, messages, batch_size, seed, prefix)
     device_ids = [p.device_id for p in plan.patients]
     _enrol(device_ids)
-    url = settings.mqtt_url or "mqtt://127.0.0.1:18830"
-    port = int(url.rsplit(":", 1)[1])
+    port = int((settings.mqtt_url or "mqtt://127.0.0.1:18832").rsplit(":", 1)[1])  # the service listener
 
     # The bare subscriber runs in its own process, as the gateway does: same footing.
     bare = subprocess.Popen([sys.executable, "-m", "vigil.tools.bench.baselines", "bare", str(port), settings.mqtt_username or "",
-                             settings.mqtt_password or "", str(len(out))], stdout=subprocess.PIPE, text=True)
+                             secret_value(settings.mqtt_password) or "", str(len(out))], stdout=subprocess.PIPE, text=True)
     assert bare.stdout is not None
     assert bare.stdout.readline().strip() == "subscribed"
-    clients = _device_clients(url, device_ids)
+    clients = _device_clients(_device_url(), device_ids)
     started = _publish_all(clients, out)
     finished = float(bare.stdout.readline())
     bare.wait(30)
@@ -232,7 +237,6 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
         for sample in json.loads(message.payload)["samples"]:
             carrier[(message.device_id.replace("-wr-", "-pt-"), round(datetime.fromisoformat(sample["ts"]).timestamp(), 3))] = i
     _enrol([p.device_id for p in plan.patients])
-    url = settings.mqtt_url or "mqtt://127.0.0.1:18830"
     sent: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         stack = BenchStack(Path(tmp), plan.roster())
@@ -243,7 +247,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
             stack.start_ready("w2", "processor", "worker")
             time.sleep(3)
             watch.start()
-            clients = _device_clients(url, [p.device_id for p in plan.patients])
+            clients = _device_clients(_device_url(), [p.device_id for p in plan.patients])
             cpu_before, bench_cpu_before = stack.cpu_s(), time.process_time()
             _publish_all(clients, out, pace=rate_msgs_per_s, sent=sent)
             bench_cpu = time.process_time() - bench_cpu_before

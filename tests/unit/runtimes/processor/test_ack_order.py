@@ -27,7 +27,7 @@ def test_an_offset_acknowledged_after_a_higher_one_is_logged_and_counted(caplog)
     with caplog.at_level(logging.ERROR, logger="vigil.processor"):
         order.acknowledging(record(2, 487))
     assert order.out_of_order == 1
-    [logged] = [r for r in caplog.records if r.getMessage() == "record acknowledged out of order"]
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("record acknowledged out of order")]
     assert (logged.offset, logged.after_offset) == (487, 488)
 
 
@@ -43,3 +43,13 @@ def test_a_message_without_partition_or_offset_is_ignored():
     order = AckOrder()
     order.acknowledging(SimpleNamespace(timestamp=1.0))
     assert order.highest == {}
+
+
+def test_the_same_offset_twice_is_a_redelivery_warned_not_an_error(caplog):
+    order = AckOrder()
+    order.acknowledging(record(2, 365))
+    with caplog.at_level(logging.WARNING, logger="vigil.processor"):
+        order.acknowledging(record(2, 365))
+    assert order.out_of_order == 1
+    assert [(r.levelno, r.getMessage().split(":")[0]) for r in caplog.records] == [(logging.WARNING,
+                                                                                   "record acknowledged again")]

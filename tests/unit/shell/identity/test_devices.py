@@ -60,6 +60,21 @@ def test_only_a_device_the_registry_maps_to_a_patient_may_be_enrolled(store):
     assert store.list() == []
 
 
+@pytest.mark.parametrize("device_id", ["vigil-gw-1", "vigil-ingest-host", "VIGIL-gw-1"])
+def test_no_device_is_enrolled_under_the_services_client_id_prefix(tmp_path, device_id):
+    """On the scaled path a device's MQTT client id is its device id: one called `vigil-gw-1` would
+    hold (and could take over) the session of the gateway with that id (shell/mqtt/client_ids.py)."""
+    roster = Roster.model_validate({"patients": [{"patient_id": "p1", "devices": [{"device_id": device_id}]}]})
+    store = DeviceCredentials(create_engine(f"sqlite:///{tmp_path / 'c.sqlite'}"), Registry(roster))
+    try:
+        with pytest.raises(NotEnrollable, match="may not start with 'vigil-'"):
+            store.enrol(device_id)  # even though the roster maps it to a patient
+        assert store.list() == []
+        assert "vigil-" not in store.mosquitto_password_file()
+    finally:
+        store.close()
+
+
 def test_revoke_holds_at_once_even_after_a_cached_verification(store):
     secret = store.enrol("wr-1")
     assert store.verify("wr-1", secret)

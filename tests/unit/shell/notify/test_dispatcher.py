@@ -58,7 +58,7 @@ def outbox_row(key: str, *, channel: str = "sms", critical: bool = False, create
             "critical": critical, "subject": f"subject {key}", "body": f"body {key}", "payload": {"event": "opened"},
             "text_source": "template", "status": "pending", "attempts": 0, "deliver_after": deliver_after,
             "next_attempt_t": deliver_after, "lease_until": None, "created_t": created_t, "sent_t": None,
-            "provider_id": None, "last_error": None}
+            "failed_t": None, "provider_id": None, "last_error": None}
 
 
 class Outbox:
@@ -278,3 +278,33 @@ async def test_attack_one_channel_failing_while_another_delivers_is_not_undelive
     sender.on_undelivered = told.append
     await sender.deliver_due()
     assert told == [] and sender.undelivered_reason() is None
+
+
+async def test_a_restart_still_knows_who_was_reached_on_no_channel_and_does_not_tell_the_desk_again(box, clock, sms):
+    """The reason to be degraded survives a restart (the failures are in the outbox with their
+    time); the escalation was the desk's and is stored, so nothing is escalated twice."""
+    email = FakeChannel("email")
+    box.add(outbox_row("k-sms", critical=True), outbox_row("k-mail", channel="email", critical=True))
+    sms.fail("k-sms", PermanentFailure("carrier refused"))
+    email.fail("k-mail", PermanentFailure("mailbox unavailable"))
+    await dispatcher(box, clock, sms, email).deliver_due()
+    clock.now += 600
+    restarted = dispatcher(box, clock, sms, email)
+    told: list[dict] = []
+    restarted.on_undelivered = told.append
+    assert await restarted.restore_undelivered() == 1
+    assert "team:p-001:dr-ahmed" in restarted.undelivered_reason()
+    await restarted.deliver_due()
+    assert told == [], "not escalated again"
+    clock.now += 3600
+    later = dispatcher(box, clock, sms, email)
+    assert await later.restore_undelivered() == 0 and later.undelivered_reason() is None, "an hour is the window"
+
+
+async def test_attack_a_restart_does_not_report_a_recipient_reached_on_another_channel(box, clock, sms):
+    email = FakeChannel("email")
+    box.add(outbox_row("k-sms"), outbox_row("k-mail", channel="email"))
+    sms.fail("k-sms", PermanentFailure("carrier refused"))
+    await dispatcher(box, clock, sms, email).deliver_due()
+    restarted = dispatcher(box, clock, sms, email)
+    assert await restarted.restore_undelivered() == 0 and restarted.undelivered_reason() is None

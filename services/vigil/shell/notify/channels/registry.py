@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import logging
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
 from vigil.shell.notify.channels.base import Channel
 from vigil.shell.notify.channels.email import SmtpEmail
 from vigil.shell.notify.channels.push import AppPush, PushHub
 from vigil.shell.notify.channels.sms import TWILIO_API_BASE, TwilioSms
 from vigil.shell.notify.channels.webhook import SignedWebhook
+from vigil.settings import WithSecretFiles, refuse_plain_http
 
 log = logging.getLogger("vigil.notify")
 
 
-class ChannelSettings(BaseSettings):
+class ChannelSettings(WithSecretFiles):
+    """Secrets (VIGIL_TWILIO_AUTH_TOKEN, VIGIL_SMTP_PASSWORD, VIGIL_WEBHOOK_SECRET) may come from VIGIL_*_FILE."""
+
     model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
 
     twilio_account_sid: str | None = None
@@ -43,6 +46,7 @@ class ChannelSettings(BaseSettings):
     webhook_timeout_s: float = 5.0
 
     push_ring_size: int = Field(500, description="Events kept per in-app inbox for reconnect replay.")
+    allow_plain_http: bool = Field(False, validation_alias=AliasChoices("VIGIL_ALLOW_PLAIN_HTTP", "allow_plain_http"))
 
 
 def build_channels(settings: ChannelSettings | None = None, hub: PushHub | None = None) -> dict[str, Channel]:
@@ -55,6 +59,7 @@ def build_channels(settings: ChannelSettings | None = None, hub: PushHub | None 
     sms_parts = {"twilio_account_sid": settings.twilio_account_sid, "twilio_auth_token": settings.twilio_auth_token,
                  "twilio_from": settings.twilio_from}
     if all(sms_parts.values()):
+        refuse_plain_http(settings.twilio_api_base, "VIGIL_TWILIO_API_BASE", allow=settings.allow_plain_http)
         assert settings.twilio_auth_token is not None and settings.twilio_account_sid and settings.twilio_from
         channels["sms"] = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
                                     settings.twilio_from, api_base=settings.twilio_api_base,
