@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vigil.core.saved_state import restore
+
 MONITORED = "monitored"
 OFFLINE = "offline"
 REJECTED = "rejected"
@@ -130,8 +132,7 @@ class Coverage:
     def __setstate__(self, state: object) -> None:
         """Unpickle, also a state pickled before `refused_messages` existed."""
         self.__init__()  # type: ignore[misc]
-        for name, value in ((state[1] if isinstance(state, tuple) else state) or {}).items():  # type: ignore[union-attr]
-            setattr(self, name, value)
+        restore(self, state)
 
     def watch(self, now: float) -> None:
         if self.watched_t is None:

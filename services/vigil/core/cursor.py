@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 
+from vigil.core.saved_state import restore
+
 RECENT_SEQS = 32
 RIVAL_SAMPLES = 5
 RIVAL_SPAN_S = 120.0
@@ -47,10 +49,8 @@ class DeviceCursor:
 
     def __setstate__(self, state: object) -> None:
         """Unpickle, also a cursor pickled before the rival stream existed."""
-        slots = state[1] if isinstance(state, tuple) else state
         self.__init__()  # type: ignore[misc]
-        for name, value in (slots or {}).items():  # type: ignore[union-attr]
-            setattr(self, name, value)
+        restore(self, state)
 
     def check(self, seq: int) -> str | None:
         """None when the sample is new, else why it is refused (it was received already)."""

@@ -35,6 +35,7 @@ from vigil.core.quality import (
     assess_quality,
 )
 from vigil.core.reading import VITAL_NAMES, Reading
+from vigil.core.saved_state import restore
 from vigil.core.rules import DEFAULT_THRESHOLDS, RULES, AlertThresholds, Finding, VitalSigns
 from vigil.core.vital_track import FAST_TAU_S, POPULATION_PRIOR, SLOW_TAU_S, VitalTrack
 
@@ -110,8 +111,7 @@ class PatientMonitor:
 
     def __setstate__(self, state: object) -> None:
         """Unpickle, also a state pickled before issue 13 (a Faust changelog): coverage starts empty."""
-        for name, value in ((state[1] if isinstance(state, tuple) else state) or {}).items():  # type: ignore[union-attr]
-            setattr(self, name, value)
+        restore(self, state)
         if not hasattr(self, "coverage"):
             self.coverage, self.coverage_limits, self.not_monitored = Coverage(), DEFAULT_COVERAGE, RuleState()
 
