@@ -40,6 +40,11 @@ def backoff_s(attempts: int, rng: random.Random | None = None) -> float:
     return base * (0.75 + 0.5 * (rng or random).random())
 
 
+def _told(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Who was to be told of what: one incident event, one recipient, all its channels."""
+    return (row["incident_id"], row["recipient_id"], row["event"], row.get("revision"))
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -175,17 +180,13 @@ class Dispatcher:
         mine = [r for r in rows if r["recipient_id"] == row["recipient_id"] and r["event"] == row["event"]]
         if not mine or any(r["status"] != "failed" for r in mine):
             return
-        told = (row["incident_id"], row["recipient_id"], row["event"], row.get("revision"))
+        told = _told(row)
         if told in self.reported:  # its channels failed side by side: one report
             return
         if len(self.reported) > 10_000:
             self.reported.clear()
-        self.reported.add(told)
+        self._reached_nobody(told, self.clock())
         self.metrics.delivery_failed.inc()
-        reason = (f"{row['recipient_id']} was told of incident {row['incident_id']} ({row['event']}) on no channel: "
-                  f"every one failed")
-        self.undelivered.append((self.clock(), reason))
-        del self.undelivered[:-20]
         log.error("recipient reached on no channel", extra={"incident_id": row["incident_id"], "event": row["event"],
                                                            "recipient_id": row["recipient_id"]})
         if self.on_undelivered is not None:
@@ -200,17 +201,20 @@ class Dispatcher:
         rows = await asyncio.to_thread(self.store.failed_since, self.clock() - window_s)
         groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         for row in rows:
-            groups.setdefault((row["incident_id"], row["recipient_id"], row["event"], row.get("revision")), []).append(row)
-        restored = 0
-        for told, mine in sorted(groups.items(), key=lambda item: max(r["failed_t"] or 0.0 for r in item[1])):
-            if told in self.reported or any(r["status"] != "failed" for r in mine):
-                continue
-            self.reported.add(told)
-            self.undelivered.append((max(r["failed_t"] or 0.0 for r in mine),
-                                     f"{told[1]} was told of incident {told[0]} ({told[2]}) on no channel: every one failed"))
-            restored += 1
+            groups.setdefault(_told(row), []).append(row)
+        failed_at = {told: max(r["failed_t"] or 0.0 for r in mine) for told, mine in groups.items()
+                     if all(r["status"] == "failed" for r in mine) and told not in self.reported}
+        for told in sorted(failed_at, key=failed_at.__getitem__):
+            self._reached_nobody(told, failed_at[told])
+        return len(failed_at)
+
+    def _reached_nobody(self, told: tuple[Any, ...], t: float) -> None:
+        """Note one recipient reached on no channel for one incident event (at `t`), once."""
+        incident_id, recipient_id, event, _ = told
+        self.reported.add(told)
+        self.undelivered.append((t, f"{recipient_id} was told of incident {incident_id} ({event}) on no channel: "
+                                    "every one failed"))
         del self.undelivered[:-20]
-        return restored
 
     def undelivered_reason(self, window_s: float = UNDELIVERED_WINDOW_S) -> str | None:
         """Why the service is degraded: recipients reached on no channel lately, or None."""
