@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.settings import service_settings
+from vigil.tools.iso_time import iso_time
 
 if TYPE_CHECKING:
     from vigil.settings import VigilSettings
@@ -327,17 +328,6 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
 # -- vigil audit export: the access audit, streamed (issue 11; docs/security.md, "Audit") ---------
 
 
-def _audit_time(value: str) -> float:
-    """An ISO 8601 date or time as epoch seconds; without a zone, UTC."""
-    from datetime import datetime, timezone
-
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {value!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
-
-
 def _audit_export(args: argparse.Namespace) -> int:
     import csv
     from datetime import datetime, timezone
@@ -374,8 +364,8 @@ def _add_audit_command(sub: argparse._SubParsersAction) -> None:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     export = audit_sub.add_parser("export", help="stream the access audit, oldest first (VIGIL_DATABASE_URL or the "
                                   "embedded store in VIGIL_DATA_DIR)")
-    export.add_argument("--since", type=_audit_time, default=None, help="ISO 8601, inclusive (no zone: UTC)")
-    export.add_argument("--until", type=_audit_time, default=None, help="ISO 8601, exclusive (no zone: UTC)")
+    export.add_argument("--since", type=iso_time, default=None, help="ISO 8601, inclusive (no zone: UTC)")
+    export.add_argument("--until", type=iso_time, default=None, help="ISO 8601, exclusive (no zone: UTC)")
     export.add_argument("--patient", default=None, help="only this patient's rows")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.set_defaults(func=_audit_export)

@@ -11,15 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
 
-
-def _time(value: str) -> float:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {value!r}") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+from vigil.tools.iso_time import iso_time
 
 
 def _rollups():  # -> (InfluxRollups, client)
@@ -96,6 +89,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     install.add_argument("--lookback", type=int, default=900, help="seconds recomputed each minute (default 900)")
     install.set_defaults(func=_install)
     rebuild = actions.add_parser("rebuild", help="recompute the rollups of a range now")
-    rebuild.add_argument("--since", type=_time, required=True, help="ISO 8601 (UTC without a zone)")
-    rebuild.add_argument("--until", type=_time, default=None, help="ISO 8601; default now")
+    rebuild.add_argument("--since", type=iso_time, required=True, help="ISO 8601 (UTC without a zone)")
+    rebuild.add_argument("--until", type=iso_time, default=None, help="ISO 8601; default now")
     rebuild.set_defaults(func=_rebuild)
