@@ -1,5 +1,6 @@
-"""The one contract every `TrendStore` keeps, run against SQLite (tests/unit/shell/trends) and the real
-InfluxDB (tests/integration/test_trends_influx.py) on the same data.
+"""The one contract every `TrendStore` keeps, run against SQLite (tests/unit/shell/trends), PostgreSQL
+(tests/integration/test_trends_postgres.py) and the real InfluxDB (tests/integration/test_trends_influx.py)
+on the same data.
 
 A `Ward` stores readings and scores the way its runtime does and makes the rollups current
 (SQLite: in the write itself; InfluxDB: the raw points, then the rollup Flux over their range).
@@ -15,13 +16,26 @@ from typing import Protocol
 import pytest
 
 from vigil.shell.stores.rows import ReadingRow, ScoreRow
+from vigil.shell.stores.sql import SqlStore, WriteBatch
 from vigil.shell.trends.model import SPARKLINE_VITALS, TREND_VITALS, Bucket
+from vigil.shell.trends.sql_trends import SqlTrends
 
 
 class Ward(Protocol):
     trends: object
 
     def store(self, readings: list[ReadingRow], scores: list[ScoreRow]) -> None: ...
+
+
+class SqlWard:
+    """A `Ward` on the SQL store (SQLite or PostgreSQL): rollups written with the readings."""
+
+    def __init__(self, url: str) -> None:
+        self.sql = SqlStore(url)
+        self.trends = SqlTrends(self.sql.engine)
+
+    def store(self, readings: list[ReadingRow], scores: list[ScoreRow]) -> None:
+        self.sql.write(WriteBatch(readings=readings, scores=scores))
 
 
 HOUR = 3600.0

@@ -10,20 +10,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import trends_contract as contract
-from vigil.shell.stores.rows import ReadingRow, ScoreRow
-from vigil.shell.stores.sql import SqlStore, WriteBatch
-from vigil.shell.trends.sql_trends import SqlTrends
 
 pytestmark = pytest.mark.integration
-
-
-class PostgresWard:
-    def __init__(self, url: str) -> None:
-        self.sql = SqlStore(url)
-        self.trends = SqlTrends(self.sql.engine)
-
-    def store(self, readings: list[ReadingRow], scores: list[ScoreRow]) -> None:
-        self.sql.write(WriteBatch(readings=readings, scores=scores))
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +21,7 @@ def ward(servers):
     admin = create_engine(url)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    ward = PostgresWard(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
+    ward = contract.SqlWard(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
     try:
         ward.data = contract.stored(ward)
         yield ward

@@ -6,23 +6,11 @@ from __future__ import annotations
 import pytest
 
 import trends_contract as contract
-from vigil.shell.stores.rows import ReadingRow, ScoreRow
-from vigil.shell.stores.sql import SqlStore, WriteBatch
-from vigil.shell.trends.sql_trends import SqlTrends
-
-
-class SqliteWard:
-    def __init__(self, url: str) -> None:
-        self.sql = SqlStore(url)
-        self.trends = SqlTrends(self.sql.engine)
-
-    def store(self, readings: list[ReadingRow], scores: list[ScoreRow]) -> None:
-        self.sql.write(WriteBatch(readings=readings, scores=scores))
 
 
 @pytest.fixture(scope="module")
 def ward(tmp_path_factory):
-    ward = SqliteWard(f"sqlite:///{tmp_path_factory.mktemp('trends') / 'vigil.db'}")
+    ward = contract.SqlWard(f"sqlite:///{tmp_path_factory.mktemp('trends') / 'vigil.db'}")
     ward.data = contract.stored(ward)
     yield ward
     ward.sql.close()
