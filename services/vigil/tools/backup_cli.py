@@ -1,8 +1,9 @@
-"""`vigil backup --out FILE` and `vigil restore --from FILE`: the embedded store's backup and restore.
+"""`vigil backup --out PATH` and `vigil restore --from PATH`: backup and restore of Vigil's stores.
 
-The store is the one `vigil run` uses (VIGIL_DATABASE_URL, or vigil.sqlite under VIGIL_DATA_DIR).
-For PostgreSQL (the scaled path) these commands refuse and point to pg_dump/pg_restore: the
-procedures of each server's own tools are in docs/deployment.md, "Backup and restore".
+The store is the one the settings name (VIGIL_DATABASE_URL, or vigil.sqlite under VIGIL_DATA_DIR).
+SQLite (the embedded runtime): one checked file, taken with SQLite's online backup API.
+PostgreSQL (the scaled path): a directory with a pg_dump of the database and InfluxDB's backup of
+the vitals bucket (`tools/scaled_backup.py`). docs/deployment.md, "Backup and restore".
 Everything is created owner-only (umask 077): a backup holds every patient's vitals.
 """
 
@@ -15,24 +16,43 @@ import sys
 from pathlib import Path
 
 
-def _database(command: str) -> Path | None:
+def _database() -> Path | None:
+    """The SQLite file of the embedded store; None when the store is PostgreSQL (the scaled path)."""
     from vigil.settings import VigilSettings
     from vigil.shell.stores.holder import sqlite_path
 
-    database = sqlite_path(VigilSettings().sqlite_url())
-    if database is None:
-        print(f"vigil {command}: the store is not a SQLite file; for PostgreSQL use pg_dump/pg_restore "
-              "(docs/deployment.md, \"Backup and restore\")", file=sys.stderr)
-    return database
+    return sqlite_path(VigilSettings().sqlite_url())
+
+
+def _scaled(command: str, args: argparse.Namespace) -> int:
+    from vigil.settings import VigilSettings
+    from vigil.shell.stores.influx_backup import InfluxBackupFailed
+    from vigil.shell.stores.pg_backup import PostgresBackupFailed
+    from vigil.tools.scaled_backup import restore_scaled_backup, take_scaled_backup
+
+    settings = VigilSettings()
+    if not (settings.database_url or "").startswith("postgresql"):
+        print(f"vigil {command}: the store is neither a SQLite file nor PostgreSQL", file=sys.stderr)
+        return 2
+    try:
+        if command == "backup":
+            done = take_scaled_backup(settings, Path(args.out).resolve())
+        else:
+            done = restore_scaled_backup(settings, Path(args.source).resolve())
+    except (InfluxBackupFailed, PostgresBackupFailed, OSError, ValueError) as exc:
+        print(f"vigil {command}: {'refused or failed' if command == 'restore' else 'failed'}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(done))
+    return 0
 
 
 def _backup(args: argparse.Namespace) -> int:
     from vigil.shell.stores.backup import BackupFailed, take_backup
 
-    database = _database("backup")
-    if database is None:
-        return 2
     os.umask(0o077)
+    database = _database()
+    if database is None:
+        return _scaled("backup", args)
     try:
         manifest = take_backup(database, Path(args.out).resolve(), compress=args.compress, pages=args.pages,
                                pause_s=args.pause_ms / 1000)
@@ -47,10 +67,10 @@ def _restore(args: argparse.Namespace) -> int:
     from vigil.shell.stores.holder import StoreInUse
     from vigil.shell.stores.restore import RestoreRefused, restore_backup
 
-    database = _database("restore")
-    if database is None:
-        return 2
     os.umask(0o077)
+    database = _database()
+    if database is None:
+        return _scaled("restore", args)
     try:
         done = restore_backup(Path(args.source).resolve(), database)
     except (RestoreRefused, StoreInUse, OSError) as exc:
@@ -61,13 +81,15 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    backup = sub.add_parser("backup", help="back up the embedded store (SQLite), also while `vigil run` ingests")
-    backup.add_argument("--out", required=True, help="the backup file (refused if it exists); its manifest goes "
-                        "next to it as FILE.manifest.json")
+    backup = sub.add_parser("backup", help="back up the store while Vigil runs: the embedded SQLite file, "
+                            "or the scaled path's PostgreSQL and InfluxDB bucket")
+    backup.add_argument("--out", required=True, help="SQLite: the backup file, its manifest next to it as "
+                        "FILE.manifest.json; scaled path: a new directory (refused if either exists)")
     backup.add_argument("--compress", action="store_true", help="gzip the checked copy")
     backup.add_argument("--pages", type=int, default=1024, help="pages copied per step (default 1024: 4 MiB)")
     backup.add_argument("--pause-ms", type=float, default=2.0, help="pause between steps, ms (default 2)")
     backup.set_defaults(func=_backup)
-    restore = sub.add_parser("restore", help="replace the embedded store with a checked backup (Vigil stopped)")
-    restore.add_argument("--from", dest="source", required=True, help="a file written by `vigil backup`")
+    restore = sub.add_parser("restore", help="restore a checked backup, Vigil stopped: replaces the "
+                             "SQLite file, or loads an empty PostgreSQL database and a new InfluxDB bucket")
+    restore.add_argument("--from", dest="source", required=True, help="a file or directory written by `vigil backup`")
     restore.set_defaults(func=_restore)
