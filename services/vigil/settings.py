@@ -227,6 +227,8 @@ class VigilSettings(WithSecretFiles):
     incident_settle_s: float = Field(600.0, description="All alerts cleared this long: the incident resolves itself.")
     ward_webhook_url: str | None = Field(None, description="Every incident event is also POSTed here (signed), e.g. an EHR.")
     notify_poll_s: float = Field(0.5, description="How often the dispatcher looks for due rows written by other processes.")
+    grafana_url: str | None = Field(None, description="Grafana's address as the ward's browsers reach it: the ward "
+                                    "workspace links each patient to their dashboard (/d/vigil-patient).")
 
     # -- single sign-on (OpenID Connect) and service accounts (docs/security.md) ----------------
     oidc_issuer: str | None = Field(None, description="The identity provider's issuer URL (https; http only on "
