@@ -79,12 +79,22 @@ def patient_incidents(engine: Engine, patient_id: str, since: float, limit: int 
 
 
 def delivered_texts(engine: Engine, patient_id: str, since: float, limit: int = 200) -> list[dict[str, Any]]:
-    """Messages about the patient that reached someone (status sent) since `since`, newest first:
-    what the patient and the care team were actually told, and by which channel."""
+    """The explanations (to the patient and the care team) and every message to the patient that
+    reached someone (status sent) since `since`, newest first, each text once: what was actually
+    told, by which channel. Reminders and escalations to the team are the incident's timeline."""
     query = (select(outbox.c.key, outbox.c.incident_id, outbox.c.event, outbox.c.audience, outbox.c.role,
                     outbox.c.channel, outbox.c.recipient_id, outbox.c.language, outbox.c.subject, outbox.c.body,
                     outbox.c.text_source, outbox.c.sent_t)
              .where(outbox.c.patient_id == patient_id, outbox.c.status == "sent", outbox.c.sent_t >= since)
+             .where((outbox.c.event == "explanation") | (outbox.c.audience == "patient"))
              .order_by(outbox.c.sent_t.desc()).limit(limit))
     with engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    seen: set[tuple[str, str]] = set()
+    once = []
+    for row in rows:
+        key = (row["audience"], row["body"] or row["subject"] or "")
+        if key not in seen:
+            seen.add(key)
+            once.append(row)
+    return once

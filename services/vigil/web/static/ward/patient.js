@@ -27,7 +27,7 @@
     news2(page.news2);
     risk(page.risk);
     timeline(page);
-    delivered(page.delivered);
+    delivered(page.delivered, page.now);
     replies(page);
   }
 
@@ -36,8 +36,8 @@
     $("title").textContent = $("name").textContent = p.name || p.patient_id;
     document.title = "Vigil · " + (p.name || p.patient_id);
     $("ids").textContent = `${p.patient_id} · ward ${p.ward}`;
-    $("monitoring").replaceChildren(el("span", {class: "mon " + m.state, textContent: m.state.replace("_", " ")}),
-                                    m.words ? el("span", {class: "muted", textContent: " — " + m.words}) : null);
+    $("monitoring").replaceChildren(...[el("span", {class: "mon " + m.state, textContent: m.state.replace("_", " ")}),
+                                        m.words ? el("span", {class: "muted", textContent: " — " + m.words}) : null].filter(Boolean));
     for (const b of document.querySelectorAll(".spans button")) b.classList.toggle("on", b.dataset.span === span);
     $("grafana").hidden = !page.grafana_url;
     if (page.grafana_url) $("grafana").href = page.grafana_url;
@@ -68,7 +68,8 @@
   function chartFor(vital, buckets, page, lines, width) {
     const [label, unit] = VITALS[vital];
     const data = [buckets.map(b => b[0]), buckets.map(b => b[1]), buckets.map(b => b[2])];
-    const series = [{}, {label: "lowest", stroke: "#1e5fd0", width: 1}, {label: "highest", stroke: "#1e5fd0", width: 1}];
+    const line = {stroke: "#1e5fd0", width: 1, points: {show: false}};
+    const series = [{}, {label: "lowest", ...line}, {label: "highest", ...line}];
     if (vital === "news2") {
       data.push(buckets.map(b => b[5] ? b[2] : null));
       series.push({label: "partial", stroke: "#e8710a", width: 0, points: {show: true, size: 6, fill: "#e8710a"}});
@@ -123,8 +124,8 @@
   function risk(r) {
     if (!r) { $("risk").replaceChildren(el("span", {class: "muted", textContent: "No model score."})); return; }
     const items = r.drivers.map(d => el("li", {textContent: Object.entries(d).map(([k, v]) => `${k}: ${typeof v === "number" ? v.toFixed(2) : v}`).join(" · ")}));
-    $("risk").replaceChildren(el("div", {textContent: r.value == null ? "–" : `${Number(r.value).toFixed(2)} · ${age(r.age_s)} ago`}),
-      items.length ? el("ul", {class: "plain"}, ...items) : el("span", {class: "muted", textContent: "No drivers named by an alert in this span."}));
+    $("risk").replaceChildren(...[el("div", {textContent: r.value == null ? "–" : `${Number(r.value).toFixed(2)} · ${age(r.age_s)} ago`}),
+      items.length ? el("ul", {class: "plain"}, ...items) : el("span", {class: "muted", textContent: "No drivers named by an alert in this span."})]);
   }
 
   function timeline(page) {
@@ -134,14 +135,16 @@
       items.push([e.t, `incident ${e.event}${e.actor && e.actor !== "vigil" ? " by " + e.actor : ""}`,
                   (e.detail || {}).outcome ? `outcome: ${e.detail.outcome.replace("_", " ")}${e.detail.note ? " — " + e.detail.note : ""}` : ""]);
     items.sort((a, b) => b[0] - a[0]);
+    items.splice(60);
     $("timeline").replaceChildren(...items.map(([t, what, more]) => el("li", {},
       el("strong", {textContent: what}), el("span", {class: "age", textContent: age(page.now - t) + " ago"}),
       more ? el("div", {class: "text", textContent: more}) : null)));
   }
 
-  function delivered(rows) {
+  function delivered(rows, now) {
     $("delivered").replaceChildren(...(rows.length ? rows.map(r => el("li", {},
-      el("strong", {textContent: `${r.audience} · ${r.channel}${r.text_source === "llm" ? " · written by the language model" : ""}`}),
+      el("strong", {textContent: `${r.event === "explanation" ? "explanation" : r.event} to ${r.audience} · ${r.channel}${r.text_source === "llm" ? " · written by the language model" : ""}`}),
+      el("span", {class: "age", textContent: age(now - r.sent_t) + " ago"}),
       el("div", {class: "text", lang: r.language, textContent: r.body || r.subject}))) : [el("li", {class: "muted", textContent: "Nothing delivered in this span."})]));
   }
 

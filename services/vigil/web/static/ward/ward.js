@@ -82,8 +82,8 @@
       : ["–"]));
     for (const v of ["news2", "risk", "hr", "spo2", "rr", "temp", "sbp"]) vitalCell(c[v], v, row.latest);
     const m = row.monitoring;
-    c.monitoring.replaceChildren(el("span", {class: "mon " + m.state, textContent: m.state.replace("_", " "), title: m.words || ""}),
-                                 m.words ? el("span", {class: "age", textContent: m.words}) : null);
+    c.monitoring.replaceChildren(...[el("span", {class: "mon " + m.state, textContent: m.state.replace("_", " "), title: m.words || ""}),
+                                     m.words ? el("span", {class: "age", textContent: m.words}) : null].filter(Boolean));
     const buttons = [];
     if (inc && inc.state === "open") buttons.push(el("button", {type: "button", textContent: "Acknowledge", onclick: async () => { await act(inc.incident_id, "acknowledge"); refresh(); }}));
     if (inc) buttons.push(el("button", {type: "button", textContent: "Resolve…", onclick: () => resolveWithOutcome(inc.incident_id, refresh)}));
@@ -98,7 +98,7 @@
     if (!s.chart) {
       s.chart = new uPlot({width: 120, height: 32, class: "spark", legend: {show: false}, cursor: {show: false},
         scales: {x: {time: false, range: () => [s.now - 3600, s.now]}}, axes: [{show: false}, {show: false}],
-        series: [{}, {stroke: "#1e5fd0", width: 1}, {stroke: "#1e5fd0", width: 1}],
+        series: [{}, {stroke: "#1e5fd0", width: 1, points: {show: false}}, {stroke: "#1e5fd0", width: 1, points: {show: false}}],
         bands: [{series: [2, 1], fill: "rgba(30,95,208,0.25)"}]}, data, s.cell);
     } else s.chart.setData(data);
   }
