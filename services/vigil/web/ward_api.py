@@ -3,8 +3,7 @@
 `GET /api/ward[?ward=&severity=&unacknowledged=1]`: one row per patient of the caller's wards,
 sickest first (vigil.web.ward_rows). `GET /api/patients/{patient_id}[?span=1h|24h|7d]`: the
 patient page (vigil.web.patient_view); another ward's patient, or one not in the roster, answers
-404 (no existence leak). Both need a role that reads vitals and incidents (nurse, physician; a
-service); both are audited like every read of patient data (the overview names every patient it
+404 (no existence leak). Both are for nurses and physicians (others: 403); both are audited like every read of patient data (the overview names every patient it
 showed, in one row). The trend and desk queries run off the event loop.
 """
 
@@ -14,7 +13,7 @@ import asyncio
 
 from aiohttp import web
 
-from vigil.core.access import Permission
+from vigil.core.access import CONSOLE_ROLES, Permission
 from vigil.core.events import SEVERITY_RANK
 from vigil.web.access import may_see, patients_in_scope, require
 from vigil.web.audit_trail import note_read
@@ -31,10 +30,18 @@ def _patients(request: web.Request, source: WardSource) -> list[tuple[str, str]]
     return [(p.patient_id, p.ward) for p in source.registry.patients() if scope is None or p.patient_id in scope]
 
 
+def _clinician(request: web.Request) -> None:
+    """The workspace is the ward's: nurses and physicians (core.access.CONSOLE_ROLES). A patient or
+    a carer has the patient app; a service has the incident API."""
+    principal = require(request, Permission.READ_VITALS)
+    require(request, Permission.READ_INCIDENTS)
+    if principal.role not in CONSOLE_ROLES:
+        raise web.HTTPForbidden(text=f"the ward workspace is for nurses and physicians, not a {principal.role.value}")
+
+
 def add_ward_routes(app: web.Application, source: WardSource) -> None:
     async def ward(request: web.Request) -> web.Response:
-        require(request, Permission.READ_VITALS)
-        require(request, Permission.READ_INCIDENTS)
+        _clinician(request)
         severity = one_of(request, "severity", tuple(SEVERITY_RANK))
         unacknowledged = request.query.get("unacknowledged", "") in ("1", "true", "yes")
         chosen = query_id(request, "ward")
@@ -49,7 +56,7 @@ def add_ward_routes(app: web.Application, source: WardSource) -> None:
                                   "grafana": bool(source.grafana_url)}, dumps=dumps)
 
     async def patient(request: web.Request) -> web.Response:
-        require(request, Permission.READ_INCIDENTS)
+        _clinician(request)
         patient_id = path_id(request, "patient_id")
         span = one_of(request, "span", tuple(SPANS)) or "24h"
         if source.registry.profile(patient_id) is None or not may_see(request, Permission.READ_VITALS, patient_id):
