@@ -65,6 +65,13 @@
     }]}};
   }
 
+  // The y axis around the data with some room (uPlot's default reaches down to 0 for a flat line).
+  function padded(u, low, high) {
+    if (low == null || high == null) return [0, 1];
+    const pad = Math.max((high - low) * 0.15, Math.abs(high) * 0.04, 0.02);
+    return [low - pad, high + pad];
+  }
+
   function chartFor(vital, buckets, page, lines, width) {
     const [label, unit] = VITALS[vital];
     const data = [buckets.map(b => b[0]), buckets.map(b => b[1]), buckets.map(b => b[2])];
@@ -74,11 +81,12 @@
       data.push(buckets.map(b => b[5] ? b[2] : null));
       series.push({label: "partial", stroke: "#e8710a", width: 0, points: {show: true, size: 6, fill: "#e8710a"}});
     }
-    const holder = el("div", {class: "chart", data: {vital}}, el("p", {class: "chart-title", textContent: `${label}${unit ? " (" + unit + ")" : ""}`}));
+    const empty = buckets.length ? "" : " — no readings in this span";
+    const holder = el("div", {class: "chart", data: {vital}}, el("p", {class: "chart-title", textContent: `${label}${unit ? " (" + unit + ")" : ""}${empty}`}));
     $("charts").append(holder);
     return new uPlot({width, height: 110, legend: {show: false}, cursor: {sync: {key: sync.key}},
-      scales: {x: {time: true, range: () => [page.start, page.now]}},
-      axes: [{}, {size: 44}], series, bands: [{series: [2, 1], fill: "rgba(30,95,208,0.22)"}],
+      scales: {x: {time: true, range: () => [page.start, page.now]}, y: {range: padded}},
+      axes: [{}, {size: 48}], series, bands: [{series: [2, 1], fill: "rgba(30,95,208,0.22)"}],
       plugins: [markerPlugin(lines)]}, data, holder);
   }
 
