@@ -36,6 +36,14 @@ def buckets_json(buckets: Iterable[Bucket]) -> list[list[Any]]:
     return out
 
 
+SHOWN_SPARKLINES = ("hr", "spo2")  # what the overview draws; the others stay off the wire
+
+
+def sparkline_json(buckets: Iterable[Bucket]) -> list[list[float]]:
+    """[t, min, max] per bucket: the overview's band, nothing it does not draw (1,000 rows go out)."""
+    return [[b.t, b.min, b.max] for b in buckets]
+
+
 def _worst_incident(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per patient, the unresolved incident to show: most severe, then open before acknowledged."""
     worst: dict[str, dict[str, Any]] = {}
@@ -95,7 +103,7 @@ def ward_rows(source: WardSource, patient_ids: list[str], now: float, live: dict
         row = {"patient_id": patient_id, "name": profile.display_name if profile else None,
                "ward": profile.ward if profile else None,
                "latest": latest_json(trend.latest if trend else None, now),
-               "sparklines": {v: buckets_json(b) for v, b in (trend.sparklines if trend else {}).items()},
+               "sparklines": {v: sparkline_json(trend.sparklines.get(v, ())) for v in SHOWN_SPARKLINES} if trend else {},
                "monitoring": coverage[patient_id], "incident": _incident_json(incidents.get(patient_id))}
         if _matches(row, severity, unacknowledged):
             rows.append(row)
