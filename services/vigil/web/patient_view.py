@@ -6,8 +6,9 @@ inside an hour whose mean is 94 % stays visible). The NEWS2 breakdown is recompu
 from the latest value of each vital the trend store holds, and lists what it could not score: the
 stored score says whether it was partial; the breakdown shows why.
 
-Patient replies and read receipts belong to the patient app (issue 16, point 3); until a table
-holds them, `patient_replies` and `read_receipts` are empty lists and `replies_source` says so.
+Patient replies and read receipts belong to the patient app (issue 16, point 3): read from its
+tables where the store has them (shell/stores/patient_answers.py); until then `patient_replies`
+and `read_receipts` are empty lists and `replies_source` says why.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.core.news2 import score_news2_values
+from vigil.shell.stores.patient_answers import patient_answers
 from vigil.shell.stores.ward_queries import delivered_texts, patient_alerts, patient_incidents
 from vigil.web.ward_rows import buckets_json, coverage_for, latest_json
 from vigil.web.ward_source import WardSource
@@ -22,7 +24,6 @@ from vigil.web.ward_source import WardSource
 # span -> (seconds, bucket step): at most a few hundred buckets per chart
 SPANS: dict[str, tuple[int, int]] = {"1h": (3600, 60), "24h": (86400, 600), "7d": (7 * 86400, 3600)}
 CHART_VITALS = ("hr", "spo2", "rr", "temp", "sbp", "news2", "risk")
-REPLIES_SOURCE = "not in the data model yet: the patient app (issue 16, point 3) will fill these"
 
 
 def news2_breakdown(latest: dict[str, dict[str, Any]], spo2_scale: int) -> dict[str, Any] | None:
@@ -68,6 +69,7 @@ def patient_page(source: WardSource, patient_id: str, span: str, now: float,
     latest = latest_json(source.trends.latest([patient_id]).get(patient_id) if source.trends else None, now)
     alerts = patient_alerts(source.engine, patient_id, start)
     scale = profile.clinical.spo2_scale if profile is not None else 1
+    replies, reads, replies_source = patient_answers(source.engine, patient_id, start)
     return {
         "patient": {"patient_id": patient_id, "name": profile.display_name if profile else None,
                     "ward": profile.ward if profile else None, "language": profile.language if profile else None},
@@ -80,6 +82,6 @@ def patient_page(source: WardSource, patient_id: str, span: str, now: float,
         "alerts": alerts,
         "incidents": patient_incidents(source.engine, patient_id, start),
         "delivered": delivered_texts(source.engine, patient_id, start),
-        "patient_replies": [], "read_receipts": [], "replies_source": REPLIES_SOURCE,
+        "patient_replies": replies, "read_receipts": reads, "replies_source": replies_source,
         "grafana_url": source.grafana_link(patient_id),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from vigil.shell.stores.outcome_labels import outcome_labels
 
+T0 = 1_760_000_000.0  # the ward fixture's alerts were raised then
 AS_ALICE, AS_BOB, AS_CAROL = ({"X-Test-Principal": n} for n in ("alice", "bob", "carol"))
 
 
@@ -71,3 +72,24 @@ async def test_resolving_with_an_outcome_stores_the_label_and_the_export_gives_i
     assert [(r["alert_id"], r["incident_id"], r["outcome"], r["note"]) for r in labels] == [
         ("a1", row["incident_id"], "false_alarm", "probe slipped off")]
     assert list(outcome_labels(runtime.store.engine, patient_ids={"pt-b"})) == []
+
+
+async def test_the_patient_apps_answers_and_read_receipts_show_once_its_tables_exist(ward):
+    """The patient app (another branch) owns these tables; their shape here is its `patient_tables.py`."""
+    from sqlalchemy import text
+
+    runtime, client = ward
+    with runtime.store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE patient_replies (id INTEGER PRIMARY KEY, patient_id TEXT, incident_id TEXT, "
+                          "alert_id TEXT, answer TEXT, t REAL, subject TEXT)"))
+        conn.execute(text("CREATE TABLE message_reads (patient_id TEXT, message_key TEXT, read_t REAL)"))
+        conn.execute(text("INSERT INTO patient_replies (patient_id, incident_id, alert_id, answer, t, subject) "
+                          "VALUES ('pt-a', 'in-1', 'a1', 'help', :t, 'patient:pt-a')"), {"t": T0 + 60})
+        conn.execute(text("INSERT INTO message_reads VALUES ('pt-a', 'k-1', :t)"), {"t": T0 + 30})
+    runtime.alerting.ward.clock = lambda: T0 + 600
+    page = await (await client.get("/api/patients/pt-a?span=1h", headers=AS_ALICE)).json()
+    assert [(r["answer"], r["alert_id"]) for r in page["patient_replies"]] == [("help", "a1")]
+    assert [r["message_key"] for r in page["read_receipts"]] == ["k-1"]
+    assert page["replies_source"].startswith("the patient app")
+    other = await (await client.get("/api/patients/pt-b?span=1h", headers=AS_ALICE)).json()
+    assert other["patient_replies"] == [] and other["read_receipts"] == []

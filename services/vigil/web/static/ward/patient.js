@@ -157,8 +157,11 @@
   }
 
   function replies(page) {
-    const items = [...page.patient_replies.map(r => el("li", {textContent: r.text || JSON.stringify(r)})),
-                   ...page.read_receipts.map(r => el("li", {textContent: "read: " + (r.message || JSON.stringify(r))}))];
+    const words = {ok: "“I'm OK”", help: "“I need help”"};
+    const items = [...page.patient_replies.map(r => el("li", {}, el("strong", {textContent: words[r.answer] || r.answer}),
+                     el("span", {class: "age", textContent: age(page.now - r.t) + " ago"}))),
+                   ...page.read_receipts.map(r => el("li", {}, "read: " + (r.subject || r.message_key),
+                     el("span", {class: "age", textContent: age(page.now - r.read_t) + " ago"})))];
     $("replies").replaceChildren(...(items.length ? items : [el("li", {class: "muted", textContent: "None."})]));
     $("replies-source").textContent = page.replies_source || "";
   }
