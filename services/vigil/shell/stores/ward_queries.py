@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from vigil.core.coverage import COVERED_BY
 from vigil.shell.stores.tables import alerts, incident_alerts, incident_audit, incidents, outbox
 
 _INCIDENT_COLUMNS = [c for c in incidents.columns if c.name != "doc"]
@@ -36,10 +37,11 @@ def open_incidents(engine: Engine, patient_ids: Collection[str] | None) -> list[
 
 
 def open_technical_alerts(engine: Engine, patient_ids: Collection[str] | None) -> list[dict[str, Any]]:
-    """Open technical alerts (device_offline, not_monitored, poor_signal): a patient with one is
-    not monitored, in words the rule gives. The scaled runtime's coverage seen from the store."""
+    """Open alerts of the kinds that say Vigil cannot see the patient (core.coverage.COVERED_BY:
+    device_offline, not_monitored, poor_signal; a low battery is not one), in words the rule gives.
+    The scaled runtime's coverage seen from the store."""
     query = select(alerts.c.patient_id, alerts.c.kind, alerts.c.rule, alerts.c.raised_t).where(
-        alerts.c.category == "technical", alerts.c.state == "open").order_by(alerts.c.raised_t)
+        alerts.c.kind.in_(sorted(set(COVERED_BY.values()))), alerts.c.state == "open").order_by(alerts.c.raised_t)
     if patient_ids is not None:
         query = query.where(alerts.c.patient_id.in_(sorted(patient_ids)))
     with engine.connect() as conn:

@@ -75,7 +75,7 @@
   function chartFor(vital, buckets, page, lines, width) {
     const [label, unit] = VITALS[vital];
     const data = [buckets.map(b => b[0]), buckets.map(b => b[1]), buckets.map(b => b[2])];
-    const line = {stroke: "#1e5fd0", width: 1, points: {show: false}};
+    const line = {stroke: "#1e5fd0", width: 1, points: {show: buckets.length < 40, size: 5}};  // sparse (a cuff's BP): points
     const series = [{}, {label: "lowest", ...line}, {label: "highest", ...line}];
     if (vital === "news2") {
       data.push(buckets.map(b => b[5] ? b[2] : null));
