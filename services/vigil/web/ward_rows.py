@@ -101,8 +101,11 @@ def ward_rows(source: WardSource, patient_ids: list[str], now: float, live: dict
               severity: str | None = None, unacknowledged: bool = False) -> list[dict[str, Any]]:
     """The overview, filtered (severity: at least this; unacknowledged: an open incident nobody
     has acknowledged) and sorted sickest first."""
-    trends = {row.patient_id: row for row in source.trends.ward(patient_ids, now)} if source.trends else {}
     incidents = _worst_incident(open_incidents(source.engine, patient_ids))
+    if severity is not None or unacknowledged:  # the filters are the incidents': ask the trends for fewer
+        patient_ids = [p for p in patient_ids if _matches({"incident": _incident_json(incidents.get(p))},
+                                                          severity, unacknowledged)]
+    trends = {row.patient_id: row for row in source.trends.ward(patient_ids, now)} if source.trends else {}
     coverage = coverage_for(source, patient_ids, live)
     rows = []
     for patient_id in patient_ids:
