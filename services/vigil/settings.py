@@ -336,6 +336,14 @@ class VigilSettings(WithSecretFiles):
             raise ValueError(f"VIGIL_RETAIN_AUDIT_DAYS must be 0 (forever) or at least {MIN_AUDIT_DAYS:g}")
         return days
 
+    @field_validator("grafana_url")
+    @classmethod
+    def _grafana_is_a_web_address(cls, url: str | None) -> str | None:
+        """The ward's pages put it in a link: http(s) only (a `javascript:` address would run in them)."""
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError("VIGIL_GRAFANA_URL must be an http:// or https:// address")
+        return url or None
+
     def retention_days(self) -> dict[str, float]:
         """Days each kind is kept in the embedded store (0: forever), by kind as counted in
         vigil_purged_rows_total."""

@@ -45,7 +45,21 @@ async def test_the_patient_page_carries_alerts_incidents_and_an_empty_named_repl
     assert [e["event"] for e in page["incidents"][0]["timeline"]] == ["opened"]
     assert page["patient_replies"] == [] and page["read_receipts"] == [] and "patient app" in page["replies_source"]
     assert page["grafana_url"] is None
+    runtime.alerting.ward.grafana_url = "https://grafana.ward.example.org/"
+    page = await (await client.get("/api/patients/pt-a?span=1h", headers=AS_BOB)).json()
+    assert page["grafana_url"] == "https://grafana.ward.example.org/d/vigil-patient?var-patient=pt-a"
     assert list(runtime.alerting.audit.export())[-1]["action"] == "read patient"
+
+
+def test_a_grafana_address_must_be_a_web_address():
+    import pytest
+    from pydantic import ValidationError
+
+    from vigil.settings import VigilSettings
+
+    assert VigilSettings(grafana_url="http://127.0.0.1:3000").grafana_url == "http://127.0.0.1:3000"
+    with pytest.raises(ValidationError, match="VIGIL_GRAFANA_URL"):
+        VigilSettings(grafana_url="javascript:alert(1)")
 
 
 async def test_another_wards_patient_or_an_unknown_one_answers_404_and_the_probe_is_audited(ward):
