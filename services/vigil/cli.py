@@ -175,6 +175,9 @@ def _bench(args: argparse.Namespace) -> int:
 
         result = bench_backup(patient_days=args.patient_days, rate=args.ingest_rate, phase_s=args.seconds,
                               work_dir=args.work_dir, build_only=args.build_only)
+    elif args.target == "ward":  # issue 16: the ward overview over HTTP, alert raised -> row (tools/bench/ward.py)
+        result = __import__("vigil.tools.bench.ward", fromlist=["bench_ward"]).bench_ward(
+            patients=args.patients if args.patients != 200 else 1000, alerts=30, seed=args.seed)
     elif args.target == "model":
         from vigil_models.cli import bench as bench_model
 
@@ -205,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.tools.trends_cli", fromlist=["register"]).register(sub)  # vigil trends …, vigil bench trends
     # -- issue 15, backup and restore of the embedded store: vigil backup|restore -------------------
     __import__("vigil.tools.backup_cli", fromlist=["register"]).register(sub)
+    __import__("vigil.tools.outcomes_cli", fromlist=["register"]).register(sub)  # issue 16: vigil outcomes export
     return parser
 
 
@@ -294,7 +298,7 @@ def _add_tool_commands(sub: argparse._SubParsersAction) -> None:
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure throughput and latency")
     bench.add_argument("target", choices=("core", "ingest", "model", "scaled", "notify", "fuzz", "api", "logins", "coverage",
-                                            "backup", "trends"))
+                                            "backup", "trends", "ward"))
     bench.add_argument("--part", choices=("processor", "gateway", "latency", "soak"), default="processor",
                        help="scaled: which part of the scaled path to measure")
     bench.add_argument("--seconds", type=float, default=30.0, help="scaled latency/soak: how long to run; backup: each phase")

@@ -227,6 +227,8 @@ class VigilSettings(WithSecretFiles):
     incident_settle_s: float = Field(600.0, description="All alerts cleared this long: the incident resolves itself.")
     ward_webhook_url: str | None = Field(None, description="Every incident event is also POSTed here (signed), e.g. an EHR.")
     notify_poll_s: float = Field(0.5, description="How often the dispatcher looks for due rows written by other processes.")
+    grafana_url: str | None = Field(None, description="Grafana's address as the ward's browsers reach it: the ward "
+                                    "workspace links each patient to their dashboard (/d/vigil-patient).")
 
     # -- single sign-on (OpenID Connect) and service accounts (docs/security.md) ----------------
     oidc_issuer: str | None = Field(None, description="The identity provider's issuer URL (https; http only on "
@@ -333,6 +335,14 @@ class VigilSettings(WithSecretFiles):
         if days != 0 and days < MIN_AUDIT_DAYS:
             raise ValueError(f"VIGIL_RETAIN_AUDIT_DAYS must be 0 (forever) or at least {MIN_AUDIT_DAYS:g}")
         return days
+
+    @field_validator("grafana_url")
+    @classmethod
+    def _grafana_is_a_web_address(cls, url: str | None) -> str | None:
+        """The ward's pages put it in a link: http(s) only (a `javascript:` address would run in them)."""
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError("VIGIL_GRAFANA_URL must be an http:// or https:// address")
+        return url or None
 
     def retention_days(self) -> dict[str, float]:
         """Days each kind is kept in the embedded store (0: forever), by kind as counted in

@@ -193,6 +193,8 @@ READS = {
     "GET /api/inbox?inbox=patient:pt-alpha": {"patient.alpha (enrolled phone)"},
     "GET /api/stream?inbox=console": CONSOLE,
     "GET /api/stream?inbox=patient:pt-alpha": {"patient.alpha (enrolled phone)"},
+    "GET /api/ward": CONSOLE,  # the ward workspace (issue 16): nurses and physicians of the ward only
+    "GET /api/patients/pt-alpha?span=1h": CONSOLE,
 }
 NOT_IN_NOTIFIER = {"GET /api/alerts", "GET /api/alerts/al-alpha", "GET /api/dead-letters"}  # the embedded runtime's
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from vigil.core.events import SEVERITY_RANK, Alert
+from vigil.core.outcomes import check_outcome
 
 IncidentState = Literal["open", "acknowledged", "resolved"]
 IncidentEventKind = Literal[
@@ -85,6 +86,7 @@ class Incident:
     resolved_t: float | None = None
     resolved_by: str | None = None
     resolution: str | None = None
+    outcome: str | None = None  # what the clinician found (core.outcomes), when resolved by one
     revision: int = 0
     updated_t: float = 0.0
 
@@ -103,7 +105,7 @@ class Incident:
             "next_escalation_t": self.next_escalation_t, "next_reminder_t": self.next_reminder_t,
             "all_clear_since": self.all_clear_since, "acknowledged_t": self.acknowledged_t,
             "acknowledged_by": self.acknowledged_by, "resolved_t": self.resolved_t, "resolved_by": self.resolved_by,
-            "resolution": self.resolution, "revision": self.revision, "updated_t": self.updated_t,
+            "resolution": self.resolution, "outcome": self.outcome, "revision": self.revision, "updated_t": self.updated_t,
         }
 
     @classmethod
@@ -227,12 +229,16 @@ class IncidentBook:
         incident.next_escalation_t = incident.next_reminder_t = None
         return [self._event("acknowledged", incident, t, actor=actor)]
 
-    def resolve(self, incident_id: str, actor: str, t: float, note: str = "") -> list[IncidentEvent]:
+    def resolve(self, incident_id: str, actor: str, t: float, note: str = "",
+                outcome: str | None = None) -> list[IncidentEvent]:
+        """Close the incident; `outcome` (core.outcomes) labels what the clinician found."""
         incident = self.incidents.get(incident_id)
         if incident is None:
             return []
         incident.resolution = note or "resolved by clinician"
-        return [self._close(incident, "resolved", actor, t)]
+        incident.outcome = check_outcome(outcome)
+        detail = {"outcome": incident.outcome, "note": note} if incident.outcome else None
+        return [self._close(incident, "resolved", actor, t, detail)]
 
     # -- the clock --------------------------------------------------------------------------
 
@@ -306,11 +312,12 @@ class IncidentBook:
         interval = self.policy.reminder_interval(incident.severity)
         incident.next_reminder_t = None if interval is None else t + interval
 
-    def _close(self, incident: Incident, kind: IncidentEventKind, actor: str, t: float) -> IncidentEvent:
+    def _close(self, incident: Incident, kind: IncidentEventKind, actor: str, t: float,
+               detail: Mapping[str, Any] | None = None) -> IncidentEvent:
         incident.state = "resolved"
         incident.resolved_t, incident.resolved_by = t, actor
         incident.next_escalation_t = incident.next_reminder_t = None
-        event = self._event(kind, incident, t, actor=actor)
+        event = self._event(kind, incident, t, actor=actor, detail=detail)
         del self.incidents[incident.incident_id]
         key = (incident.patient_id, incident.category)
         if self._current.get(key) == incident.incident_id:

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from vigil.core.access import Permission
+from vigil.core.outcomes import check_outcome
 from vigil.shell.desk.desk import AlertDesk, IncidentClosed
 from vigil.shell.stores.desk_store import DeskStore
 from vigil.web.access import may_see, patients_in_scope, require
@@ -16,7 +17,7 @@ from vigil.web.json import dumps
 from vigil.web.params import json_object, one_of, path_id, query_id, query_int
 
 STATES = ("open", "acknowledged", "resolved")
-BODY = '{"note": "..."}'
+BODY = '{"note": "...", "outcome": "true_deterioration|false_alarm|artefact|other"}'
 
 
 class IncidentService(Protocol):
@@ -25,13 +26,25 @@ class IncidentService(Protocol):
     store: DeskStore
     desk: AlertDesk
 
-    def act(self, ident: str, action: str, actor: str, note: str = "") -> dict[str, Any] | None: ...
+    def act(self, ident: str, action: str, actor: str, note: str = "",
+            outcome: str | None = None) -> dict[str, Any] | None: ...
+
+
+def _outcome(body: dict[str, Any], action: str) -> str | None:
+    """The outcome label of a resolution (core.outcomes); refused on anything else, or on an acknowledgement."""
+    outcome = body.get("outcome") or None
+    if outcome is not None and action != "resolve":
+        raise web.HTTPBadRequest(text="an outcome is given when resolving, not when acknowledging")
+    try:
+        return check_outcome(outcome)
+    except ValueError as wrong:
+        raise web.HTTPBadRequest(text=str(wrong)) from None
 
 
 def add_incident_routes(app: web.Application, service: IncidentService) -> None:
     """GET /api/incidents[?state=&patient_id=], GET /api/incidents/{id} (with audit trail,
     notifications and explanations), POST /api/incidents/{id}/acknowledge and /resolve with an
-    optional JSON body {"note": "..."}; {id} may also be an alert id. Everything is filtered to
+    optional JSON body {"note": "..."} (resolve: also "outcome", core.outcomes); {id} may also be an alert id. Everything is filtered to
     the caller's patients (another's incident answers 404); the actor recorded is the
     authenticated person, never a name from the body (a body naming one is refused). Acting on a
     resolved incident answers 409 with the reason; acknowledging twice answers 200 with the
@@ -74,13 +87,14 @@ def add_incident_routes(app: web.Application, service: IncidentService) -> None:
     def action(name: str):
         async def handler(request: web.Request) -> web.Response:
             actor = require(request, Permission.ACT_ON_INCIDENT).name
-            body = await json_object(request, {"actor": 128, "note": 2000}, BODY)
+            body = await json_object(request, {"actor": 128, "note": 2000, "outcome": 32}, BODY)
             if "actor" in body:
                 raise web.HTTPBadRequest(text="'actor' is not taken from the request: the audit trail records who "
                                               "is logged in")
+            outcome = _outcome(body, name)
             incident_id = (await visible_incident(request, Permission.ACT_ON_INCIDENT, name))["incident_id"]
             try:
-                row = service.act(incident_id, name, actor[:128], body.get("note") or "")
+                row = service.act(incident_id, name, actor[:128], body.get("note") or "", outcome)
             except IncidentClosed as closed:
                 note_action(request, name, closed.row["patient_id"], incident_id)
                 raise web.HTTPConflict(text=f"incident {closed.row['incident_id']} is resolved "

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from functools import partial
 
 from amqtt.broker import Broker
@@ -39,6 +40,8 @@ from vigil.shell.stores.dead_letters import DeadLetterKeeper
 from vigil.shell.stores.private_files import private_dir
 from vigil.shell.stores.retention import Purger
 from vigil.runtimes.embedded.retention import RetentionPurge
+from vigil.shell.trends.sql_trends import SqlTrends
+from vigil.web.ward_source import verdicts_as_coverage
 
 log = logging.getLogger("vigil.runtime")
 REBUILD_WINDOW_S = 12 * 3600.0
@@ -123,6 +126,9 @@ class EmbeddedRuntime:
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=settings.http_port,
                                         routes=(partial(add_operator_routes, view=self), self.alerting.add_routes))
         self.coverage = CoverageReport(self.metrics)
+        # The ward workspace: trends from this store's rollups, each patient's live coverage verdict.
+        self.alerting.ward.trends = SqlTrends(self.store.engine)
+        self.alerting.ward.coverage_of = self.coverage_of
         self.feedback = FeedbackLimiter(settings.device_errors_every_s)
         self.pipeline.tell_devices = settings.device_errors
         if clock is not time.time:  # `vigil demo`: receipt times onto its simulated clock (coverage)
@@ -133,6 +139,12 @@ class EmbeddedRuntime:
         self.processed_batches = 0
         self.processed_messages = 0
         self.last_error: str | None = None
+
+    def coverage_of(self, patient_ids: list[str], now: float) -> dict[str, dict[str, Any]]:
+        """The coverage verdict of each patient this runtime has heard of (the ward workspace asks)."""
+        monitors = {monitor.patient_id: monitor for monitor in self.patients.in_memory()}
+        wanted = set(patient_ids)
+        return verdicts_as_coverage({p: m.verdict(now) for p, m in monitors.items() if p in wanted}, now)
 
     @property
     def mqtt_url(self) -> str:

@@ -65,12 +65,27 @@ class Notifier:
         self.store = SqlStore(settings.database_url or settings.sqlite_url())
         self.service = AlertingService(settings, self.registry, self.store.engine, self.store.write, self.metrics,
                                        clock=time.time)
+        self.influx = self._ward_trends(settings)
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=self.http_port,
                                         routes=(self.service.add_routes,))
         self.consumer: Any = None
         self.tasks: list[asyncio.Task[None]] = []
         self.records = 0
         self.last_error: str | None = None
+
+    def _ward_trends(self, settings: VigilSettings) -> Any:
+        """The ward workspace's trends: the per-minute rollups in InfluxDB (the scaled path's store),
+        when InfluxDB is configured; without it the workspace shows incidents and coverage only."""
+        if not settings.influx_token:
+            return None
+        from influxdb_client import InfluxDBClient
+
+        from vigil.shell.trends.influx_trends import InfluxTrends
+
+        client = InfluxDBClient(url=settings.influx_url, token=settings.influx_token, org=settings.influx_org,
+                                timeout=10_000)
+        self.service.ward.trends = InfluxTrends(client, settings.influx_org, settings.influx_bucket)
+        return client
 
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer
@@ -152,6 +167,8 @@ class Notifier:
         await self.service.stop()
         if self.consumer is not None:
             await self.consumer.stop()
+        if self.influx is not None:
+            self.influx.close()
         self.store.close()
 
 

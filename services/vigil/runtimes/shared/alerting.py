@@ -41,6 +41,9 @@ from vigil.web.login import add_login_routes, session_opener
 from vigil.web.oidc_routes import add_oidc_routes
 from vigil.web.push_streams import add_push_routes
 from vigil.web.text_reviews import add_text_review_routes
+from vigil.web.ward_api import add_ward_routes
+from vigil.web.ward_pages import add_ward_pages
+from vigil.web.ward_source import WardSource
 
 log = logging.getLogger("vigil.alerting")
 
@@ -106,6 +109,8 @@ class AlertingService:
                               policy=settings.lifecycle_policy(), ward_webhook=settings.ward_webhook_url, clock=clock,
                               on_raised=self.worker.submit, wake=self.dispatcher.wake)
         self.worker.incident_of = self.desk.incident_id_for
+        # The ward workspace reads the same store; the runtime adds its trends and live coverage.
+        self.ward = WardSource(engine, registry, clock, grafana_url=settings.grafana_url)
         self.dispatcher.on_undelivered = self.escalate_undelivered
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -130,12 +135,13 @@ class AlertingService:
 
     # -- clinician actions (the API) ----------------------------------------------------------
 
-    def act(self, ident: str, action: str, actor: str, note: str = "") -> dict[str, Any] | None:
+    def act(self, ident: str, action: str, actor: str, note: str = "", outcome: str | None = None) -> dict[str, Any] | None:
         """Acknowledge or resolve an incident (or the incident of an alert id). None: unknown.
 
         A resolved incident raises IncidentClosed (the API answers 409): acknowledging it would
         record an acknowledgement of nothing. Acknowledging an acknowledged incident changes
-        nothing and answers with it as it stands (idempotent: a double click, a retried request)."""
+        nothing and answers with it as it stands (idempotent: a double click, a retried request).
+        `outcome` (core.outcomes) labels a resolution with what the clinician found."""
         incident_id = self.desk.incident_id_for(ident)
         row = None if incident_id is None else self.store.incident(incident_id)
         if row is None:
@@ -147,7 +153,7 @@ class AlertingService:
             if action == "acknowledge":
                 self.desk.acknowledge(incident_id, actor, batch)
             else:
-                self.desk.resolve(incident_id, actor, note, batch)
+                self.desk.resolve(incident_id, actor, note, batch, outcome=outcome)
             self.write(batch)
         except Exception:
             self.desk.restore()  # the book ran ahead of a failed transaction: reload what is durable
@@ -213,7 +219,7 @@ class AlertingService:
 
     def add_routes(self, app: web.Application) -> None:
         """Authentication on every route of `app`, the login routes, the incident API, the
-        console and the push streams (a person reads only their own inbox)."""
+        console, the ward workspace and the push streams (a person reads only their own inbox)."""
         install(app, self.gate())
         add_audit_trail(app, self.audit)  # every route of the app after authentication, the operator API's included
         add_login_routes(app, self.people)
@@ -223,6 +229,8 @@ class AlertingService:
         add_incident_routes(app, self)
         add_text_review_routes(app, self)
         add_console_route(app)
+        add_ward_routes(app, self.ward)
+        add_ward_pages(app)
 
         async def own_inbox(request: web.Request, inbox: str) -> bool:
             return may_read_inbox(principal_of(request), inbox)

@@ -140,8 +140,9 @@ class AlertDesk:
         self._record(events, batch)
         return events
 
-    def resolve(self, incident_id: str, actor: str, note: str, batch: WriteBatch, now: float | None = None) -> list[IncidentEvent]:
-        events = self.book.resolve(incident_id, actor, self.clock() if now is None else now, note)
+    def resolve(self, incident_id: str, actor: str, note: str, batch: WriteBatch, now: float | None = None,
+                outcome: str | None = None) -> list[IncidentEvent]:
+        events = self.book.resolve(incident_id, actor, self.clock() if now is None else now, note, outcome)
         self._record(events, batch)
         return events
 

@@ -159,13 +159,14 @@ class IncidentRow(NamedTuple):
     resolved_by: str | None
     resolution: str | None
     doc: dict[str, Any]
+    outcome: str | None = None  # what the clinician found (core.outcomes): a label for the models
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentRow:
         return cls(incident.incident_id, incident.patient_id, incident.category, incident.severity, incident.state,
                    incident.opened_t, incident.updated_t, incident.revision, incident.escalation_level,
                    incident.acknowledged_t, incident.acknowledged_by, incident.resolved_t, incident.resolved_by,
-                   incident.resolution, incident.as_dict())
+                   incident.resolution, incident.as_dict(), incident.outcome)
 
 
 class IncidentAlertRow(NamedTuple):

@@ -184,6 +184,7 @@ incidents = Table(
     Column("resolved_by", String(128)),
     Column("resolution", Text),
     Column("doc", JSON, nullable=False),  # the whole incident, to restore the book after a restart
+    Column("outcome", String(32)),  # what the clinician found on resolving (core.outcomes): the models' label
 )
 
 incident_alerts = Table(
