@@ -167,3 +167,27 @@ def test_each_service_has_exactly_its_rights_on_postgresql_and_influxdb(servers,
     print("\n" + "\n".join(lines))
     print(f"{len(rows)} cells, {sum(1 for r in rows if r[4] == 'granted')} granted, {len(wrong)} not as expected")
     assert wrong == []
+
+
+def test_a_service_role_on_a_schema_older_than_vigil_refuses_to_start_and_says_run_vigil_migrate(servers):
+    """A service's role may not create or alter anything: on a schema that lacks Vigil's tables it stops at
+    once with what to do, instead of half-working (the owner's `vigil migrate` makes and grants them)."""
+    from stack import in_schema
+
+    from vigil.shell.stores.sql import SchemaBehind, SqlStore
+
+    schema = "e" + uuid.uuid4().hex[:10]
+    owner = create_engine(servers["VIGIL_DATABASE_URL"])
+    with owner.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO vigil_notifier"))
+    try:
+        notifier = open(servers["VIGIL_NOTIFIER_DATABASE_URL_FILE"]).read().strip()
+        with pytest.raises(SchemaBehind, match="run `vigil migrate` with the schema owner's VIGIL_DATABASE_URL"):
+            SqlStore(in_schema(notifier, schema))
+        with owner.connect() as conn:  # and it created nothing
+            assert conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = :s"), {"s": schema}).scalar() == 0
+    finally:
+        with owner.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        owner.dispose()
