@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     # -- issue 15, backup and restore of the embedded store: vigil backup|restore -------------------
     __import__("vigil.tools.backup_cli", fromlist=["register"]).register(sub)
     __import__("vigil.tools.outcomes_cli", fromlist=["register"]).register(sub)  # issue 16: vigil outcomes export
+    __import__("vigil.tools.migrate_cli", fromlist=["register"]).register(sub)  # vigil migrate
     return parser
 
 

@@ -19,13 +19,14 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
 
+from vigil.shell.stores.influx_tokens import create_service_token
 from vigil.shell.stores.tables import alerts, incidents, outbox
 from vigil.tools.ports import free_port
 from vigil.tools.stack import ServiceStack, run_topics
 from vigil_simulators.cohort import parse_scenarios, plan_cohort
 
 from coverage_devices import CLOCK_BEHIND, CRISIS, DROPPED, GOOD, OFF_WRIST, RENAMED, Fleet, Wearable
-from stack import consumer_group, enrol_devices, influx_counts_by_patient, wait_for, write_roster
+from stack import consumer_group, enrol_devices, influx_counts_by_patient, migrate_shared, own_schema, wait_for, write_roster
 
 WORKERS = ("w1", "w2")
 
@@ -101,17 +102,19 @@ class CoverageRun:
         self.influx = InfluxDBClient(url=servers["VIGIL_INFLUX_URL"], token=servers["VIGIL_INFLUX_TOKEN"],
                                      org=servers["VIGIL_INFLUX_ORG"])
         self.bucket = self.influx.buckets_api().create_bucket(bucket_name=f"vitals-{run_id}", org=servers["VIGIL_INFLUX_ORG"])
+        self.processor_token = create_service_token(self.influx, self.bucket, "processor")  # write, this bucket only
         full = {**os.environ, **run_topics(run_id), **env, "VIGIL_INFLUX_BUCKET": self.bucket.name,
+                "VIGIL_PROCESSOR_INFLUX_TOKEN": self.processor_token.token,
                 "VIGIL_MQTT_SHARED_GROUP": f"ingest-{run_id}", "VIGIL_PROCESSOR_APP_ID": f"vigil-processor-{run_id}",
                 "VIGIL_LOG_LEVEL": "INFO"}
         self.services = ServiceStack(full, workdir, stop_grace_s=20)
         # The notifier's desk in a schema of its own: the shared database holds other runs' incidents.
         self.schema = f"n{run_id}"
         self.engine = create_engine(servers["VIGIL_DATABASE_URL"])
-        with self.engine.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {self.schema}"))
-        self.desk_url = f"{servers['VIGIL_DATABASE_URL']}?options=-csearch_path%3D{self.schema}"
-        self.desk = create_engine(self.desk_url)
+        migrate_shared(servers)  # the processor's alerts: the shared schema, on its own role
+        urls = own_schema(servers, self.schema)  # made and granted by the owner; the notifier on its own role
+        self.desk_url = urls["notifier"]
+        self.desk = create_engine(urls["owner"])
         plan = plan_cohort(len(names), 13, time.time(), 600, parse_scenarios("none"), id_prefix=f"{run_id}-")
         devices = {name: p.device_id for name, p in zip(names, plan.patients)}
         self.timeline = Timeline(patient={name: p.patient_id for name, p in zip(names, plan.patients)})
@@ -128,7 +131,7 @@ class CoverageRun:
         """Notifier, gateway, workers; once the workers' partitions are settled, the wearables."""
         services, timeline = self.services, self.timeline
         shared = dict(services.env)
-        services.env["VIGIL_DATABASE_URL"] = self.desk_url
+        services.env["VIGIL_NOTIFIER_DATABASE_URL"] = self.desk_url
         services.start_ready("notifier", "notifier", timeout=60, statuses=("ok", "degraded"))
         services.env = shared
         services.start_ready("gateway", "ingest", "--id", f"gw-{self.run_id}", timeout=60, statuses=("ok",))
@@ -279,5 +282,6 @@ class CoverageRun:
         with self.engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
         self.engine.dispose()
+        self.influx.authorizations_api().delete_authorization(self.processor_token)
         self.influx.buckets_api().delete_bucket(self.bucket)
         self.influx.close()

@@ -146,3 +146,46 @@ def consumer_group(bootstrap: str, group_id: str) -> tuple[str, int]:
         return group[2], len(group[5])
 
     return asyncio.run(describe())
+
+
+def in_schema(url: str, schema: str) -> str:
+    """The same login, with `schema` first (and only) on its search path."""
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def own_schema(servers: dict[str, str], schema: str) -> dict[str, str]:
+    """A schema of the run's own, made as an operator makes the shared one: created by the owner, its
+    tables made and each service role given its rights (`vigil migrate`). Returns the URL into it of
+    the owner (`owner`) and of each service role (its own login: tools/service_credentials.py)."""
+    from sqlalchemy import create_engine, text
+
+    from vigil.shell.stores.grants import grant
+    from vigil.shell.stores.sql import SqlStore
+
+    owner = servers["VIGIL_DATABASE_URL"]
+    engine = create_engine(owner)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    store = SqlStore(in_schema(owner, schema))
+    grant(store.engine)
+    store.close()
+    urls = {"owner": in_schema(owner, schema)}
+    for service in ("processor", "notifier", "grafana"):
+        file = servers.get(f"VIGIL_{service.upper()}_DATABASE_URL_FILE")
+        if file:
+            urls[service] = in_schema(Path(file).read_text().strip(), schema)
+    return urls
+
+
+def migrate_shared(servers: dict[str, str]) -> dict[str, str]:
+    """The shared schema current and every service role given its rights: `vigil migrate`, as the owner.
+    Returns service -> role granted."""
+    from vigil.shell.stores.grants import grant
+    from vigil.shell.stores.sql import SqlStore
+
+    store = SqlStore(servers["VIGIL_DATABASE_URL"])
+    try:
+        return grant(store.engine)
+    finally:
+        store.close()

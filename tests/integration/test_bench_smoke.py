@@ -7,7 +7,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_the_scaled_latency_bench_measures_the_whole_path(servers):
+def test_the_scaled_latency_bench_measures_the_whole_path(servers, store_rights):  # the services on their own roles
     from vigil.tools.bench.scaled import bench_latency
 
     result = bench_latency(seconds=10, rate_msgs_per_s=60, devices=20, batch_size=10, warmup_s=0)

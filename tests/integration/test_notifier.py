@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from standins.twilio_api import TwilioStandIn
-from stack import wait_for, write_roster
+from stack import own_schema, wait_for, write_roster
 
 from vigil.shell.streams.records import AlertRecord
 from vigil.tools.ports import free_port
@@ -38,10 +38,9 @@ def pg_schema(servers):
     base = servers["VIGIL_DATABASE_URL"]
     schema = "n" + uuid.uuid4().hex[:10]
     admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = create_engine(f"{base}?options=-csearch_path%3D{schema}")
-    yield f"{base}?options=-csearch_path%3D{schema}", engine
+    urls = own_schema(servers, schema)  # made and granted by the owner; the notifier runs on its own role
+    engine = create_engine(urls["owner"])
+    yield urls, engine
     engine.dispose()
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
@@ -78,12 +77,13 @@ def rows(engine, sql: str) -> list[dict]:
 
 
 def test_notifier_survives_a_kill_sends_once_and_escalates_until_acknowledged(servers, services, run_id, pg_schema, tmp_path):
-    url, engine = pg_schema
+    urls, engine = pg_schema
+    url = urls["owner"]
     topic = f"vigil.alerts.{run_id}"
     port = free_port()
     with TwilioStandIn(SID, TOKEN) as twilio:
         services.env.update({
-            "VIGIL_DATABASE_URL": url, "VIGIL_ALERTS_TOPIC": topic,
+            "VIGIL_NOTIFIER_DATABASE_URL": urls["notifier"], "VIGIL_ALERTS_TOPIC": topic,
             "VIGIL_ROSTER": str(write_roster(tmp_path / "roster.yaml", ROSTER)),
             "VIGIL_TWILIO_ACCOUNT_SID": SID, "VIGIL_TWILIO_AUTH_TOKEN": TOKEN, "VIGIL_TWILIO_FROM": "+15005550006",
             "VIGIL_TWILIO_API_BASE": twilio.url,

@@ -255,6 +255,8 @@ def test_a_batch_that_fails_is_retried_and_loses_no_reading(services, servers, r
     engine = create_engine(servers["VIGIL_DATABASE_URL"])
     with engine.begin() as conn:
         conn.execute(text(f"CREATE SEQUENCE {seq}"))  # nextval survives the rollback it causes
+        # The trigger runs as whoever inserts: the processor's own role, which may use only its grants.
+        conn.execute(text(f"GRANT USAGE ON SEQUENCE {seq} TO PUBLIC"))
         conn.execute(text(f"""CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN
             IF NEW.patient_id LIKE '{run_id}-%' AND nextval('{seq}') <= 3 THEN
                 RAISE EXCEPTION 'injected failure for {run_id}'; END IF;

@@ -138,3 +138,19 @@ vl_grant_traverse() {
         fi
     done
 }
+
+# Per-service credentials (docs/security.md, "Service credentials"): one owner-only file per secret in
+# $VIGIL_LOCAL_DIR/credentials (0700), read by a service through VIGIL_<NAME>_FILE.
+VL_CREDENTIALS_DIR="$VIGIL_LOCAL_DIR/credentials"
+vl_credential_file() { printf '%s/%s' "$VL_CREDENTIALS_DIR" "$1"; }
+
+# Write a secret to its file (0600, created that way: never readable by others, not even briefly).
+vl_write_credential() {
+    local name=$1 value=$2 file
+    file=$(vl_credential_file "$name")
+    (umask 077 && mkdir -p "$VL_CREDENTIALS_DIR" && chmod 700 "$VL_CREDENTIALS_DIR" \
+        && printf '%s\n' "$value" >"$file.tmp" && chmod 600 "$file.tmp" && mv "$file.tmp" "$file")
+}
+
+# A random secret (48 hex characters); no pipe that could end in SIGPIPE under pipefail.
+vl_random_secret() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }

@@ -74,6 +74,7 @@ influxdb_healthy() {
 influxdb_start() {
     if vl_alive influxdb && influxdb_healthy; then
         influxdb_setup
+        influxdb_service_tokens
         return 0
     fi
     vl_stop_pid influxdb 5
@@ -91,6 +92,7 @@ influxdb_start() {
     )
     vl_wait_until influxdb 60 influxdb_healthy
     influxdb_setup
+    influxdb_service_tokens
 }
 
 # First start only: create org, bucket, user and the fixed dev token (POST /api/v2/setup).
@@ -102,6 +104,46 @@ influxdb_setup() {
             >"$VL_LOG_DIR/influxdb-setup.json" || vl_fail "$VL_LOG_DIR/influxdb.log" "InfluxDB setup failed"
         vl_log "influxdb: set up org=$INFLUX_ORG bucket=$INFLUX_BUCKET"
     fi
+}
+
+# The services' own tokens (docs/security.md, "Service credentials"), each scoped to the bucket and
+# to read or write: the processor writes series; readers of trends (the API) and Grafana only read.
+# The notifier and the gateway get none. The operator token above stays the owner's (setup, buckets,
+# the rollup task, tests). A token is found again by its description, so `up` is idempotent; a
+# token deleted by hand is created anew. Format: service:action:description.
+INFLUX_SERVICE_TOKENS=(
+    "processor:write:vigil-processor: write $INFLUX_BUCKET"
+    "trends:read:vigil-trends: read $INFLUX_BUCKET"
+    "grafana:read:vigil-grafana: read $INFLUX_BUCKET"
+)
+influxdb_api() {
+    local method=$1 path=$2; shift 2
+    curl -fsS -X "$method" "http://127.0.0.1:$INFLUX_PORT$path" -H "Authorization: Token $INFLUX_TOKEN" \
+        -H 'Content-Type: application/json' "$@"
+}
+influxdb_service_tokens() {
+    local org_id bucket_id entry service action description token body
+    org_id=$(influxdb_api GET "/api/v2/orgs?org=$INFLUX_ORG" | jq -r '.orgs[0].id') \
+        || vl_die "influxdb: cannot read org $INFLUX_ORG"
+    bucket_id=$(influxdb_api GET "/api/v2/buckets?orgID=$org_id&name=$INFLUX_BUCKET" | jq -r '.buckets[0].id') \
+        || vl_die "influxdb: cannot read bucket $INFLUX_BUCKET"
+    [[ $org_id != null && $bucket_id != null ]] || vl_die "influxdb: org $INFLUX_ORG or bucket $INFLUX_BUCKET missing"
+    for entry in "${INFLUX_SERVICE_TOKENS[@]}"; do
+        service=${entry%%:*}
+        action=${entry#*:}; action=${action%%:*}
+        description=${entry#*:*:}
+        token=$(influxdb_api GET "/api/v2/authorizations?orgID=$org_id" \
+            | jq -r --arg d "$description" '[.authorizations[] | select(.description == $d and .status == "active")][0].token // empty') \
+            || vl_die "influxdb: cannot list the tokens"
+        if [[ -z $token ]]; then
+            body=$(jq -cn --arg org "$org_id" --arg bucket "$bucket_id" --arg action "$action" --arg d "$description" \
+                '{orgID: $org, description: $d, permissions: [{action: $action, resource: {type: "buckets", id: $bucket, orgID: $org}}]}')
+            token=$(influxdb_api POST /api/v2/authorizations -d "$body" | jq -r '.token') \
+                || vl_die "influxdb: cannot create the $service token"
+            vl_log "influxdb: created the $service token ($action $INFLUX_BUCKET)"
+        fi
+        vl_write_credential "$service.influx-token" "$token"
+    done
 }
 
 influxdb_stop() { vl_stop_pid influxdb 30; }
@@ -118,4 +160,10 @@ export VIGIL_INFLUX_TOKEN=$INFLUX_TOKEN
 export VIGIL_INFLUX_ORG=$INFLUX_ORG
 export VIGIL_INFLUX_BUCKET=$INFLUX_BUCKET
 EOF
+    local entry service
+    for entry in "${INFLUX_SERVICE_TOKENS[@]}"; do
+        service=${entry%%:*}
+        [[ -s $(vl_credential_file "$service.influx-token") ]] || continue
+        echo "export VIGIL_${service^^}_INFLUX_TOKEN_FILE=$(vl_credential_file "$service.influx-token")"
+    done
 }

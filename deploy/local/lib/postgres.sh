@@ -86,9 +86,40 @@ postgres_bootstrap() {
     fi
 }
 
+# The services' own login roles (docs/security.md, "Service credentials"): created when missing,
+# their passwords random and kept in owner-only files. Their rights on the tables are given by
+# `vigil migrate` (services/vigil/shell/stores/grants.py), run by the owner once the tables exist:
+# here they can only log in. The gateway has none (it touches no table). Idempotent, additive.
+PG_SERVICES=(processor notifier grafana)
+postgres_service_roles() {
+    local log="$VL_LOG_DIR/postgres-bootstrap.log" service role password file url
+    for service in "${PG_SERVICES[@]}"; do
+        role="vigil_$service"
+        file=$(vl_credential_file "$service.database-url")
+        password=""
+        if [[ -s $file ]]; then
+            url=$(<"$file")
+            password=${url#*://*:}
+            password=${password%%@*}
+        fi
+        [[ $password =~ ^[0-9a-f]{48}$ ]] || password=$(vl_random_secret)
+        if [[ $(pg_psql -d postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$role'" 2>>"$log") != 1 ]]; then
+            pg_psql -d postgres -c "CREATE ROLE $role LOGIN PASSWORD '$password'" >>"$log" 2>&1 \
+                || vl_fail "$log" "could not create role $role"
+            vl_log "postgres: created role $role"
+        else
+            pg_psql -d postgres -c "ALTER ROLE $role LOGIN PASSWORD '$password'" >>"$log" 2>&1 \
+                || vl_fail "$log" "could not set the password of role $role"
+        fi
+        vl_write_credential "$service.database-url" \
+            "postgresql+psycopg://$role:$password@127.0.0.1:$PG_PORT/$PG_DB"
+    done
+}
+
 postgres_start() {
     if vl_alive postgres && postgres_healthy; then
         postgres_bootstrap
+        postgres_service_roles
         return 0
     fi
     vl_stop_pid postgres 10
@@ -102,6 +133,7 @@ postgres_start() {
     vl_spawn postgres "${PG_AS[@]}" "$(pg_bindir)/postgres" -D "$PG_DATA"
     vl_wait_until postgres 60 postgres_healthy
     postgres_bootstrap
+    postgres_service_roles
 }
 
 # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
@@ -119,6 +151,12 @@ postgres_status() {
     fi
 }
 
+# VIGIL_DATABASE_URL is the owner's (migrations, tools, tests); each service's own is in its file.
 postgres_env() {
+    local service
     echo "export VIGIL_DATABASE_URL=postgresql+psycopg://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
+    for service in "${PG_SERVICES[@]}"; do
+        [[ -s $(vl_credential_file "$service.database-url") ]] || continue
+        echo "export VIGIL_${service^^}_DATABASE_URL_FILE=$(vl_credential_file "$service.database-url")"
+    done
 }

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vigil.tools.ports import free_port
+from vigil.tools.service_credentials import SERVICE_OF_COMMAND, service_env
 
 T = TypeVar("T")
 UP = ("ok", "degraded")  # a service that answers and works, perhaps with a dependency away
@@ -51,8 +52,11 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
 class ServiceStack:
     """Vigil services as subprocesses of this one, by name (e.g. "gateway", "w1", "notifier")."""
 
-    def __init__(self, env: Mapping[str, str], workdir: Path, *, stop_grace_s: float = 30.0) -> None:
+    def __init__(self, env: Mapping[str, str], workdir: Path, *, stop_grace_s: float = 30.0,
+                 own_credentials: bool = True) -> None:
         self.env = dict(env)  # what every service started from now on sees; callers may add to it
+        # Each service with its own store credentials only (service_credentials.py), as in production.
+        self.own_credentials = own_credentials
         self.workdir = workdir
         self.stop_grace_s = stop_grace_s
         self.procs: dict[str, subprocess.Popen] = {}
@@ -70,8 +74,11 @@ class ServiceStack:
             self.ports[name] = port
             extra = (["--web-port", str(port), "--data-dir", str(self.workdir / name)] if args[0] == "processor"
                      else ["--http-port", str(port)])
+        env = self.env
+        if self.own_credentials and args[0] in SERVICE_OF_COMMAND:
+            env = service_env(self.env, SERVICE_OF_COMMAND[args[0]])
         with open(self.workdir / f"{name}.log", "ab") as log:  # the child keeps its own copy of the file
-            proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", *args, *extra], env=self.env, stdout=log,
+            proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", *args, *extra], env=env, stdout=log,
                                     stderr=log, cwd=self.workdir)
         self.procs[name] = proc
         return proc
@@ -118,6 +125,7 @@ class ServiceStack:
                 proc.kill()
         self.procs.clear()
         for gateway_id in self.gateways:  # these gateways never come back: drop their sessions
-            subprocess.run([sys.executable, "-m", "vigil.cli", "ingest", "--id", gateway_id, "--retire"], env=self.env,
+            subprocess.run([sys.executable, "-m", "vigil.cli", "ingest", "--id", gateway_id, "--retire"],
+                           env=service_env(self.env, "gateway") if self.own_credentials else self.env,
                            cwd=self.workdir, check=True, capture_output=True, timeout=60)
         self.gateways.clear()

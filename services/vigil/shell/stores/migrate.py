@@ -115,6 +115,19 @@ def _sqlite_trigger(table: str, operation: str, aged_by: str | None, keep_days: 
             f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {operation} refused'); END")
 
 
+def _pg_triggers_in_place(engine: Engine, tables: list[str]) -> bool:
+    """The refusing function and every append-only table's trigger exist (read from the catalog,
+    which any role may read)."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT to_regproc('vigil_refuse_change')")).scalar() is None:
+            return False
+        for table in tables:
+            if not conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND tgname = :n"),
+                                {"t": table, "n": f"{table}_append_only"}).scalar():
+                return False
+    return True
+
+
 def append_only(engine: Engine, metadata: MetaData, keep_days: float | None = None) -> list[str]:
     """Install the triggers that refuse UPDATE and DELETE on append-only tables; return those created.
     `keep_days` (SQLite): the retention window of DELETE (module docstring); None leaves an
@@ -124,6 +137,8 @@ def append_only(engine: Engine, metadata: MetaData, keep_days: float | None = No
     if not tables:
         return []
     created: list[str] = []
+    if engine.dialect.name == "postgresql" and _pg_triggers_in_place(engine, tables):
+        return created  # nothing to install: a service's role, which may not create anything, passes here
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})

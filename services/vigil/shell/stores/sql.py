@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import case, create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from vigil.shell.stores.migrate import upgrade
 from vigil.shell.stores.private_files import protect_sqlite
@@ -104,6 +104,10 @@ class WriteBatch:
                     or self.dead_letter_counts or self.scores or self.incidents or self.incident_audit or self.desk_inbox or self.outbox)
 
 
+class SchemaBehind(RuntimeError):
+    """The tables lack what this version declares, and the role connected may not add it."""
+
+
 class SqlStore:
     def __init__(self, url: str, *, audit_keep_days: float | None = None) -> None:
         """`audit_keep_days`: the access audit's retention, which the database's trigger enforces
@@ -114,11 +118,20 @@ class SqlStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            metadata.create_all(self.engine)
-        except (IntegrityError, ProgrammingError):
-            # Another process created the same tables at the same moment (PostgreSQL catalog race).
-            metadata.create_all(self.engine)
-        upgrade(self.engine, metadata, audit_keep_days)  # a store made by an earlier version gains what it lacks
+            try:
+                metadata.create_all(self.engine)
+            except (IntegrityError, ProgrammingError):
+                # Another process created the same tables at the same moment (PostgreSQL catalog race).
+                metadata.create_all(self.engine)
+            upgrade(self.engine, metadata, audit_keep_days)  # a store made by an earlier version gains what it lacks
+        except DBAPIError as exc:
+            # A service's own role may not create or alter anything (stores/grants.py): on a current
+            # schema nothing above needs to, so this is a schema older than this Vigil.
+            if getattr(exc.orig, "sqlstate", None) == "42501":
+                raise SchemaBehind("the database schema is older than this Vigil, and this role may not change it: "
+                                   "run `vigil migrate` with the schema owner's VIGIL_DATABASE_URL first "
+                                   "(docs/deployment.md)") from None
+            raise
         # Readings and scores come back from their insert only when the insert added them
         # (RETURNING), and only those are rolled up (stores/rollups.py): a replay counts nothing twice.
         self._readings = _insert(self.engine, readings).on_conflict_do_nothing().returning(

@@ -337,6 +337,8 @@ access_audit = Table(
     # line per patient. None when no patient's data was shown (and on rows written before this column).
     Column("patients", Text),
     info={"append_only": True, "aged_by": "t"},
+    # Written by a role that may only INSERT (stores/grants.py): no `RETURNING id`, which needs SELECT.
+    implicit_returning=False,
 )
 Index("ix_access_audit_t", access_audit.c.t)
 Index("ix_access_audit_patient", access_audit.c.patient_id, access_audit.c.t)

@@ -46,8 +46,12 @@ def _publish(args: argparse.Namespace) -> int:
         return 2
     grafana = GrafanaApi.from_url(args.grafana_url, credential=token, timeout=10)
     postgres_url = args.postgres_url or os.environ.get("VIGIL_GRAFANA_DATABASE_URL")
+    if not postgres_url and os.environ.get("VIGIL_GRAFANA_DATABASE_URL_FILE"):  # deploy/local's file (owner-only)
+        from vigil.settings import read_secret_file
+
+        postgres_url = read_secret_file("VIGIL_GRAFANA_DATABASE_URL_FILE", os.environ["VIGIL_GRAFANA_DATABASE_URL_FILE"])
     if not postgres_url:
-        print("vigil dashboards publish: no --postgres-url / VIGIL_GRAFANA_DATABASE_URL: the patient dashboard "
+        print("vigil dashboards publish: no --postgres-url / VIGIL_GRAFANA_DATABASE_URL(_FILE): the patient dashboard "
               "will show no alert annotations", file=sys.stderr)
     result = publish(grafana, influx_url=args.influx_url or settings.influx_url, influx_org=settings.influx_org,
                      influx_bucket=settings.influx_bucket, influx_token=settings.influx_token,

@@ -1,0 +1,36 @@
+"""What each service may do to the InfluxDB bucket: one token per service, scoped to the bucket and to
+read or write (docs/security.md, "Service credentials").
+
+- the processor workers write the series (readings and model scores), and read nothing;
+- readers of trends (the API's trend views, `vigil bench trends`) and Grafana only read;
+- the notifier and the gateway have no token: they never touch series.
+
+The operator's all-access token stays with the owner: setting up, buckets, the rollup task (which
+InfluxDB runs with the token that created it: `vigil trends install-task`), rebuilds, backups.
+deploy/local/lib/influxdb.sh creates the same tokens for its `vitals` bucket with curl; this module
+creates them for any bucket (the integration tests' per-run buckets), and test_store_rights checks
+that both agree with the table below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+INFLUX_SERVICE_RIGHTS: dict[str, str] = {"processor": "write", "trends": "read", "grafana": "read"}
+
+
+def description_of(service: str, bucket: str) -> str:
+    """How a service's token is named (deploy/local finds its tokens again by this)."""
+    return f"vigil-{service}: {INFLUX_SERVICE_RIGHTS[service]} {bucket}"
+
+
+def create_service_token(client: Any, bucket: Any, service: str) -> Any:
+    """A new token for `service` on `bucket` (an influxdb_client Bucket), with exactly its one right.
+    `client` holds a token that may create authorizations (the operator's). Returns the
+    Authorization (its `.token` is the secret, `.id` what deletes it)."""
+    from influxdb_client import Authorization, Permission, PermissionResource
+
+    resource = PermissionResource(type="buckets", id=bucket.id, org_id=bucket.org_id)
+    return client.authorizations_api().create_authorization(authorization=Authorization(
+        org_id=bucket.org_id, description=description_of(service, bucket.name),
+        permissions=[Permission(action=INFLUX_SERVICE_RIGHTS[service], resource=resource)]))
