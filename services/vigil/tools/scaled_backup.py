@@ -31,6 +31,20 @@ def _influx(settings) -> InfluxServer | None:
     return InfluxServer(settings.influx_url, token, settings.influx_org) if token else None
 
 
+def _grant_again(database_url: str) -> dict[str, str]:
+    """The dump holds no grants (`--no-privileges`): give each service role its rights again, as
+    `vigil migrate` does, so the restored system runs on the same least-privilege roles."""
+    from sqlalchemy import create_engine
+
+    from vigil.shell.stores.grants import grant
+
+    engine = create_engine(database_url)
+    try:
+        return grant(engine)
+    finally:
+        engine.dispose()
+
+
 def take_scaled_backup(settings, out_dir: Path) -> dict:
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists: a backup never overwrites")
@@ -55,6 +69,7 @@ def restore_scaled_backup(settings, from_dir: Path) -> dict:
     if manifest.get("kind") != KIND:
         raise ValueError(f"{from_dir} is not a scaled-path backup (kind {manifest.get('kind')!r})")
     done: dict = {"postgres": restore_database(settings.database_url, from_dir, manifest["postgres"])}
+    done["postgres"]["granted"] = _grant_again(settings.database_url)
     if "influx" in manifest:
         server = _influx(settings)
         if server is None:
