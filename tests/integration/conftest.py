@@ -45,6 +45,7 @@ def services(servers, run_id, influx_bucket, tmp_path):
         "VIGIL_LOG_LEVEL": "INFO",
     })
     running = ServiceStack(env, tmp_path, stop_grace_s=20)
+    running.create_topics()  # as the Kafka admin: no service may create topics
     yield running
     running.stop()
 
