@@ -19,6 +19,9 @@
 # each password in $KAFKA_DIR/credentials/<user> (owner-only), created once; the env file names the
 # directory (VIGIL_KAFKA_CREDENTIALS_DIR) and each service logs in with its own file.
 
+# The local CA (lib/ca.sh), when this file is sourced on its own.
+declare -F vl_ca_ensure >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/ca.sh"
+
 KAFKA_VERSION="${VIGIL_KAFKA_VERSION:-4.4.0}"
 KAFKA_DIR="$VIGIL_LOCAL_DIR/kafka"
 # Default: the node count of the cluster already in the state dir, else one node.

@@ -10,6 +10,9 @@
 #   service accounts, and keep their own client ids (all `vigil-...`, a prefix no device may be
 #   enrolled with: shell/mqtt/client_ids.py) and persistent sessions.
 
+# The local CA (lib/ca.sh), when this file is sourced on its own.
+declare -F vl_ca_ensure >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/ca.sh"
+
 MQTT_PORT="${VIGIL_MQTT_PORT:-18830}"
 MQTT_TLS_PORT="${VIGIL_MQTT_TLS_PORT:-18831}"
 MQTT_SERVICE_PORT="${VIGIL_MQTT_SERVICE_PORT:-18832}"
