@@ -55,9 +55,10 @@ async def ensure_topics(settings: VigilSettings, names: set[str] | None = None) 
         failed = [(name, code) for name, code, *_ in response.topic_errors
                   if code not in (0, TOPIC_ALREADY_EXISTS) and code not in NOT_AUTHORIZED]
         if refused:
-            raise TopicsMissing(f"Kafka topic(s) {', '.join(refused)} missing, and Kafka user "
-                                f"{settings.kafka_username!r} may not create topics: run `vigil kafka-topics` "
-                                "as the Kafka admin user first (docs/deployment.md)")
+            raise TopicsMissing(f"Kafka topic(s) {', '.join(refused)} missing, or outside Kafka user "
+                                f"{settings.kafka_username!r}'s rights, and that user may not create topics: run "
+                                "`vigil kafka-topics` as the Kafka admin user first (docs/deployment.md), and check "
+                                "the topic names against the ACLs (docs/security.md, \"Kafka\")")
         if failed:
             raise RuntimeError(f"Kafka refused to create topics: {failed}")
     finally:
