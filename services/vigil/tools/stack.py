@@ -96,6 +96,7 @@ class ServiceStack:
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
         self.gateways: set[str] = set()
+        self.topics_created: set[tuple[str, ...]] = set()
 
     def start(self, name: str, *args: str, port: int | None = None) -> subprocess.Popen:
         """Start `vigil <args>` as `name`, its output in workdir/<name>.log. With `port`, the
@@ -124,10 +125,14 @@ class ServiceStack:
         return env
 
     def create_topics(self) -> None:
-        """Create the run's topics as the Kafka admin (services may not create topics)."""
+        """Create the run's topics as the Kafka admin (services may not create topics); once per
+        set of topic names. Call it before starting the first Kafka service."""
         from vigil.shell.streams.topics import ensure_topics
 
-        asyncio.run(ensure_topics(kafka_settings(KAFKA_ADMIN, self.env)))
+        names = tuple(self.env.get(v, "") for v in ("VIGIL_READINGS_TOPIC", "VIGIL_ALERTS_TOPIC", "VIGIL_DEADLETTER_TOPIC"))
+        if names not in self.topics_created:
+            asyncio.run(ensure_topics(kafka_settings(KAFKA_ADMIN, self.env)))
+            self.topics_created.add(names)
 
     def start_ready(self, name: str, *args: str, timeout: float = 120.0, statuses: tuple[str, ...] = UP) -> int:
         """Start a service on a free port and wait until it is up; its port."""
