@@ -76,7 +76,10 @@ class Notifier:
         from aiokafka import AIOKafkaConsumer
 
         from vigil.shell.streams.kafka_login import kafka_security
+        from vigil.shell.streams.topics import ensure_topics
 
+        # A missing alerts topic would read as "not authorized" (this user may not create it): say which.
+        await ensure_topics(self.settings, {self.settings.alerts_topic})
         self.consumer = AIOKafkaConsumer(
             self.settings.alerts_topic, bootstrap_servers=self.settings.kafka_bootstrap, group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
