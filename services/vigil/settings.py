@@ -10,7 +10,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -282,6 +282,16 @@ class VigilSettings(WithSecretFiles):
 
     # -- the scaled-out runtime (Kafka, Faust, InfluxDB, PostgreSQL) -------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    # -- how this process logs in to Kafka (issue 15; docs/security.md, "Kafka"): each service its own user --
+    kafka_security_protocol: Literal["SASL_SSL", "PLAINTEXT"] = Field(
+        "SASL_SSL", description="SASL_SSL: TLS plus a SCRAM login (VIGIL_KAFKA_USERNAME, VIGIL_KAFKA_PASSWORD). "
+        "PLAINTEXT: no TLS, no login: development only, logged as a WARNING by every Kafka client Vigil starts.")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = Field(
+        "SCRAM-SHA-512", description="The SASL mechanism of the login.")
+    kafka_username: str | None = Field(None, description="This service's Kafka user (e.g. vigil-gateway).")
+    kafka_password: SecretStr | None = Field(None, description="That user's password (or VIGIL_KAFKA_PASSWORD_FILE).")
+    kafka_ca_file: Path | None = Field(None, description="CA that signed the brokers' certificates (default: the "
+                                       "system's CAs).")
     readings_topic: str = "vigil.readings"
     alerts_topic: str = "vigil.alerts"
     deadletter_topic: str = "vigil.deadletter"

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 DAY = 86400.0
 # Every secret Vigil reads, each a marker no log line, page or error may ever show.
 DIRECT = {"VIGIL_TWILIO_AUTH_TOKEN": "mk-twilio-Aa11", "VIGIL_WEBHOOK_SECRET": "mk-webhook-Bb22",
-          "VIGIL_MQTT_PASSWORD": "mk-mqtt-Cc33", "VIGIL_INFLUX_TOKEN": "mk-influx-Dd44", "VIGIL_API_TOKEN": "mk-api-Ee55"}
+          "VIGIL_MQTT_PASSWORD": "mk-mqtt-Cc33", "VIGIL_INFLUX_TOKEN": "mk-influx-Dd44", "VIGIL_API_TOKEN": "mk-api-Ee55",
+          "VIGIL_KAFKA_PASSWORD": "mk-kafka-Ii99"}
 FROM_FILES = {"VIGIL_LLM_API_KEY": "mk-llm-Ff66", "VIGIL_SMTP_PASSWORD": "mk-smtp-Gg77",
               "VIGIL_OIDC_CLIENT_SECRET": "mk-oidc-Hh88"}
 MARKERS = [*DIRECT.values(), *FROM_FILES.values()]

@@ -69,6 +69,7 @@ def services(servers, run_id, influx_bucket, processor_token, store_rights, tmp_
         "VIGIL_LOG_LEVEL": "INFO",
     })
     running = ServiceStack(env, tmp_path, stop_grace_s=20)
+    running.create_topics()  # as the Kafka admin: no service may create topics
     yield running
     running.stop()
 

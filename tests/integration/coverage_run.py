@@ -130,6 +130,7 @@ class CoverageRun:
     def start(self) -> None:
         """Notifier, gateway, workers; once the workers' partitions are settled, the wearables."""
         services, timeline = self.services, self.timeline
+        services.create_topics()  # as the Kafka admin: no service may create topics
         shared = dict(services.env)
         services.env["VIGIL_NOTIFIER_DATABASE_URL"] = self.desk_url
         services.start_ready("notifier", "notifier", timeout=60, statuses=("ok", "degraded"))

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from vigil.shell.streams.kafka_login import kafka_security
+from vigil.tools.stack import KAFKA_ADMIN, kafka_settings
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -80,14 +83,20 @@ def influx_seqs(servers: dict[str, str], bucket: str, patients: list[str]) -> di
     return found
 
 
+def admin_kafka() -> dict:
+    """A Kafka client's login as the admin (a test reads any topic, describes any group)."""
+    return kafka_security(kafka_settings(KAFKA_ADMIN))
+
+
 def topic_records(bootstrap: str, topic: str) -> list:
-    """Every record of a topic, from the beginning (for post-mortems)."""
+    """Every record of a topic, from the beginning (for post-mortems), read as the admin."""
     import asyncio
 
     from aiokafka import AIOKafkaConsumer
 
     async def read() -> list:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                                    **admin_kafka())
         await consumer.start()
         out: list = []
         try:
@@ -136,7 +145,7 @@ def consumer_group(bootstrap: str, group_id: str) -> tuple[str, int]:
     from aiokafka.admin import AIOKafkaAdminClient
 
     async def describe() -> tuple[str, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **admin_kafka())
         await admin.start()
         try:
             (response,) = await admin.describe_consumer_groups([group_id])

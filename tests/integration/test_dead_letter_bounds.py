@@ -9,7 +9,6 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from vigil.settings import VigilSettings
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
 from vigil.shell.stores.sql import SqlStore, WriteBatch
 from vigil.shell.streams.topics import ensure_topics
@@ -56,11 +55,14 @@ async def test_the_dead_letter_topic_is_created_with_its_retention(servers):
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     run = uuid.uuid4().hex[:8]
-    settings = VigilSettings(kafka_bootstrap=servers["VIGIL_KAFKA_BOOTSTRAP"], readings_topic=f"vigil.readings.{run}",
-                             alerts_topic=f"vigil.alerts.{run}", deadletter_topic=f"vigil.deadletter.{run}",
-                             deadletter_retention_days=3)
-    await ensure_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    from vigil.shell.streams.kafka_login import kafka_security
+    from vigil.tools.stack import KAFKA_ADMIN, kafka_settings
+
+    settings = kafka_settings(KAFKA_ADMIN, kafka_bootstrap=servers["VIGIL_KAFKA_BOOTSTRAP"],
+                              readings_topic=f"vigil.readings.{run}", alerts_topic=f"vigil.alerts.{run}",
+                              deadletter_topic=f"vigil.deadletter.{run}", deadletter_retention_days=3)
+    await ensure_topics(settings)  # topics are created by the Kafka admin
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **kafka_security(settings))
     await admin.start()
     try:
         (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, settings.deadletter_topic)])

@@ -59,8 +59,13 @@ def record(alert_id: str, patient: str, kind: str, severity: str, t: float, even
 def produce(servers, topic: str, records: list[AlertRecord]) -> None:
     from aiokafka import AIOKafkaProducer
 
+    from vigil.shell.streams.kafka_login import kafka_security
+    from vigil.tools.stack import kafka_settings
+
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=servers["VIGIL_KAFKA_BOOTSTRAP"], acks="all")
+        # The alerts come as the processor sends them: logged in as vigil-processor.
+        producer = AIOKafkaProducer(bootstrap_servers=servers["VIGIL_KAFKA_BOOTSTRAP"], acks="all",
+                                    **kafka_security(kafka_settings("vigil-processor")))
         await producer.start()
         try:
             for rec in records:

@@ -1,16 +1,40 @@
-"""Kafka round trip for deploy/local/smoke: create a topic, produce with acks=all, consume.
+"""Kafka round trip for deploy/local/smoke: create a topic, produce with acks=all, consume, over
+SASL_SSL as the admin user; then a wrong password must be refused.
 
-Reads VIGIL_KAFKA_BOOTSTRAP; the replication factor follows the broker count (1 or 3).
+Reads VIGIL_KAFKA_BOOTSTRAP, VIGIL_KAFKA_CA_FILE and the admin's password in
+VIGIL_KAFKA_CREDENTIALS_DIR/vigil-admin; the replication factor follows the broker count (1 or 3).
 """
 
 import asyncio
 import logging
 import os
+import ssl
 import sys
 import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+
+def login(password: str | None = None) -> dict:
+    """SASL_SSL as vigil-admin (or with another password), trusting only the local CA."""
+    if password is None:
+        with open(os.path.join(os.environ["VIGIL_KAFKA_CREDENTIALS_DIR"], "vigil-admin"), encoding="utf-8") as f:
+            password = f.read().strip()
+    return {"security_protocol": "SASL_SSL", "ssl_context": ssl.create_default_context(cafile=os.environ["VIGIL_KAFKA_CA_FILE"]),
+            "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "vigil-admin", "sasl_plain_password": password}
+
+
+async def wrong_password_refused(bootstrap: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **login("not-the-password"))
+    try:
+        await admin.start()
+    except KafkaError:
+        return True
+    finally:
+        await admin.close()
+    return False
 
 
 async def main() -> int:
@@ -19,7 +43,7 @@ async def main() -> int:
     bootstrap = os.environ["VIGIL_KAFKA_BOOTSTRAP"]
     replicas = min(3, len(bootstrap.split(",")))
     topic = f"vigil-smoke-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **login())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=replicas)])
@@ -34,7 +58,7 @@ async def main() -> int:
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **login())
     await producer.start()
     try:
         for i in range(10):
@@ -43,7 +67,7 @@ async def main() -> int:
         await producer.stop()
 
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"{topic}-group", auto_offset_reset="earliest"
+        topic, bootstrap_servers=bootstrap, group_id=f"{topic}-group", auto_offset_reset="earliest", **login()
     )
     await consumer.start()
     received = 0
@@ -58,6 +82,9 @@ async def main() -> int:
         await consumer.stop()
     if received != 10:
         print(f"consumed {received} of 10 records", file=sys.stderr)
+        return 1
+    if not await wrong_password_refused(bootstrap):
+        print("a wrong password was let in", file=sys.stderr)
         return 1
     return 0
 

@@ -2,6 +2,7 @@
 # Loads every server's functions. Servers in start order.
 _vl_lib="$(dirname "${BASH_SOURCE[0]}")"
 source "$_vl_lib/common.sh"
+source "$_vl_lib/ca.sh"
 source "$_vl_lib/mosquitto.sh"
 source "$_vl_lib/postgres.sh"
 source "$_vl_lib/kafka.sh"

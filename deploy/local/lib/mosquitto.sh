@@ -10,6 +10,9 @@
 #   service accounts, and keep their own client ids (all `vigil-...`, a prefix no device may be
 #   enrolled with: shell/mqtt/client_ids.py) and persistent sessions.
 
+# The local CA (lib/ca.sh), when this file is sourced on its own.
+declare -F vl_ca_ensure >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/ca.sh"
+
 MQTT_PORT="${VIGIL_MQTT_PORT:-18830}"
 MQTT_TLS_PORT="${VIGIL_MQTT_TLS_PORT:-18831}"
 MQTT_SERVICE_PORT="${VIGIL_MQTT_SERVICE_PORT:-18832}"
@@ -45,39 +48,21 @@ mosquitto_fix_owner() {
     user=$(mosquitto_run_user)
     ((EUID == 0)) || return 0
     chown -R "$user:" "$MQTT_DIR"
-    chown root: "$MQTT_CERTS/ca.key"
+    [[ -f $MQTT_CERTS/ca.key ]] && chown root: "$MQTT_CERTS/ca.key"  # an install from before lib/ca.sh
     chmod 700 "$MQTT_DIR"
     vl_grant_traverse "$user" "$MQTT_DIR"
 }
 
-# Create a CA and a server certificate (SAN localhost and 127.0.0.1) once.
+# The server certificate (SAN localhost and 127.0.0.1), signed by the local servers' shared CA
+# (lib/ca.sh), once; certs/ca.crt is a copy of that CA for VIGIL_MQTT_CA_FILE. An install from before
+# the shared CA keeps its certificates (lib/ca.sh adopts its CA).
 mosquitto_make_certs() {
     [[ -s $MQTT_CERTS/server.crt && -s $MQTT_CERTS/ca.crt ]] && return 0
     mkdir -p "$MQTT_CERTS"
-    local log="$VL_LOG_DIR/mosquitto-certs.log"
-    (
-        cd "$MQTT_CERTS"
-        umask 077
-        openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 825 \
-            -keyout ca.key -out ca.crt -subj "/O=Vigil dev/CN=Vigil local dev CA" \
-            -addext "basicConstraints=critical,CA:TRUE" \
-            -addext "keyUsage=critical,keyCertSign,cRLSign" \
-            -addext "subjectKeyIdentifier=hash"
-        openssl req -newkey rsa:2048 -nodes -sha256 -keyout server.key -out server.csr \
-            -subj "/O=Vigil dev/CN=localhost"
-        cat >server.ext <<'EOF'
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1
-subjectKeyIdentifier=hash
-authorityKeyIdentifier=keyid,issuer
-EOF
-        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-            -days 825 -sha256 -extfile server.ext -out server.crt
-        rm -f server.csr server.ext
-        chmod 644 ca.crt server.crt
-    ) >"$log" 2>&1 || vl_fail "$log" "openssl could not create the MQTT TLS certificates"
+    vl_ca_ensure
+    cp "$VL_CA_DIR/ca.crt" "$MQTT_CERTS/ca.crt"
+    chmod 644 "$MQTT_CERTS/ca.crt"
+    vl_ca_issue_server "$MQTT_CERTS" server
 }
 
 # The broker's config, on stdout (compared with the running one: listeners change only on restart).

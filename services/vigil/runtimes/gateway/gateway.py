@@ -34,6 +34,7 @@ from vigil.shell.mqtt.message import Message
 from vigil.shell.mqtt.client import mqtt_client
 from vigil.shell.mqtt.client_ids import service_client_id
 from vigil.shell.mqtt.source import MqttSource
+from vigil.shell.streams.kafka_login import kafka_security
 from vigil.shell.streams.topics import ensure_topics
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
@@ -98,10 +99,10 @@ class Gateway:
 
     async def start(self) -> None:
         """Connect to Kafka and the broker, serve HTTP, and start forwarding."""
-        await ensure_topics(self.settings)
+        await ensure_topics(self.settings, {self.settings.readings_topic, self.settings.deadletter_topic})
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_idempotence=True, acks="all",
-            linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=30000,
+            linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=30000, **kafka_security(self.settings),
         )
         await self.producer.start()
         if not self.settings.mqtt_url:

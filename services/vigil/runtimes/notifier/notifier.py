@@ -90,12 +90,17 @@ class Notifier:
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer
 
+        from vigil.shell.streams.kafka_login import kafka_security
+        from vigil.shell.streams.topics import ensure_topics
+
+        # A missing alerts topic would read as "not authorized" (this user may not create it): say which.
+        await ensure_topics(self.settings, {self.settings.alerts_topic})
         self.consumer = AIOKafkaConsumer(
             self.settings.alerts_topic, bootstrap_servers=self.settings.kafka_bootstrap, group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
             # aiokafka fetches from a broker one request at a time; a long-poll over idle
             # partitions would hold back alerts on the others (processor/transport.py).
-            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms, **kafka_security(self.settings),
         )
         await self.consumer.start()
         self.service.start()

@@ -42,6 +42,7 @@ from vigil.shell.scoring.loading import model_stage_for
 from vigil.shell.stores.influx import InfluxSeriesWriter
 from vigil.shell.stores.sql import SqlStore
 from vigil.shell.stores.dead_letters import DeadLetterKeeper
+from vigil.shell.streams.kafka_login import faust_credentials
 
 BATCH_MAX = 2000
 COMMIT_EVERY_NEVER = 2**62
@@ -66,6 +67,7 @@ def new_app(settings: VigilSettings, web_port: int | None) -> ProcessorApp:
         settings.processor_app_id,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         broker=[f"kafka://{hostport.strip()}" for hostport in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(settings),  # its own user: its topics and group only
         store="memory://",
         datadir=str(settings.processor_data_dir),
         topic_partitions=settings.topic_partitions,

@@ -20,12 +20,15 @@ from vigil.settings import VigilSettings
 from vigil.shell.streams.records import ReadingsRecord
 
 
-async def plain_consumer(bootstrap: str, topic: str, total: int) -> float:
+async def plain_consumer(settings: VigilSettings, topic: str, total: int) -> float:
     """The baseline: a plain aiokafka consumer reading and parsing every record."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=f"plain-{uuid.uuid4().hex[:6]}", enable_auto_commit=False)
+    from vigil.shell.streams.kafka_login import kafka_security
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+                                group_id=f"plain-{uuid.uuid4().hex[:6]}", enable_auto_commit=False,
+                                **kafka_security(settings))
     await consumer.start()
     try:
         seen = 0
@@ -58,8 +61,11 @@ async def plain_pipeline_consumer(settings: VigilSettings, topic: str, roster: d
     store = SqlStore(settings.database_url or settings.sqlite_url())
     pipeline = Pipeline(Registry(Roster.model_validate(roster)), Metrics(), store)
     influx = InfluxSeriesWriter(settings.influx_url, settings.influx_token, settings.influx_org, settings.influx_bucket)
+    from vigil.shell.streams.kafka_login import kafka_security
+
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
-                                group_id=f"plain-pipeline-{uuid.uuid4().hex[:6]}", enable_auto_commit=False)
+                                group_id=f"plain-pipeline-{uuid.uuid4().hex[:6]}", enable_auto_commit=False,
+                                **kafka_security(settings))
     await consumer.start()
     try:
         started = None

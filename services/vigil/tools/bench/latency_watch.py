@@ -52,12 +52,15 @@ class LatencyWatch:
     def _watch_alerts(self) -> None:
         from aiokafka import AIOKafkaConsumer
 
+        from vigil.shell.streams.kafka_login import kafka_security
+
         sent, stop = self.sent, self.stopping
 
         async def consume() -> None:
             # A short long-poll, so the watcher itself adds little (see processor/transport.py).
             consumer = AIOKafkaConsumer(self.alerts_topic, bootstrap_servers=self.settings.kafka_bootstrap,
-                                        auto_offset_reset="earliest", fetch_max_wait_ms=50)
+                                        auto_offset_reset="earliest", fetch_max_wait_ms=50,
+                                        **kafka_security(self.settings))
             await consumer.start()
             try:
                 while not stop.is_set():

@@ -34,7 +34,7 @@ from vigil.shell.observability.percentile import percentile
 from vigil.shell.streams.records import ReadingsRecord
 from vigil.tools.bench.baselines import plain_consumer, plain_pipeline_consumer
 from vigil.tools.bench.latency_watch import LatencyWatch
-from vigil.tools.stack import ServiceStack, run_topics, wait_until
+from vigil.tools.stack import KAFKA_ADMIN, ServiceStack, kafka_settings, run_topics, wait_until
 from vigil_simulators.cohort import plan_cohort
 from vigil_simulators.fleet import Fleet
 
@@ -65,7 +65,7 @@ class BenchStack(ServiceStack):
         self.run = "b" + uuid.uuid4().hex[:8]
         roster_path = workdir / "roster.yaml"
         roster_path.write_text(yaml.safe_dump(roster, sort_keys=False))
-        env = {**os.environ, **run_topics(self.run), "VIGIL_PROCESSOR_APP_ID": f"vigil-bench-{self.run}",
+        env = {**os.environ, **run_topics(self.run), "VIGIL_PROCESSOR_APP_ID": f"vigil-processor-bench-{self.run}",
                "VIGIL_MQTT_SHARED_GROUP": f"bench-{self.run}", "VIGIL_ROSTER": str(roster_path), "VIGIL_LOG_LEVEL": "WARNING"}
         super().__init__(env, workdir)
 
@@ -84,10 +84,13 @@ def _records(patients: int, messages: int, batch_size: int, seed: int, prefix: s
     return plan, out[:messages]
 
 
-async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+async def _produce(settings: VigilSettings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5)
+    from vigil.shell.streams.kafka_login import kafka_security
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
+                                linger_ms=5, **kafka_security(settings))
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in records]
@@ -97,7 +100,7 @@ async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]
 
 
 def bench_processor(messages: int = 4000, batch_size: int = 10, patients: int = 200, seed: int = 3) -> dict[str, object]:
-    settings = VigilSettings()
+    settings = kafka_settings(KAFKA_ADMIN)  # the bench's own Kafka clients log in as the admin
     result: dict[str, object] = {"part": "processor", "messages": messages, "samples_per_message": batch_size}
     for workers in (1, 2):
         prefix = f"w{workers}{uuid.uuid4().hex[:4]}-"
@@ -112,37 +115,29 @@ def bench_processor(messages: int = 4000, batch_size: int = 10, patients: int = 
         with tempfile.TemporaryDirectory() as tmp:
             stack = BenchStack(Path(tmp), plan.roster())
             try:
-                asyncio.run(_ensure(stack))
+                stack.create_topics()
                 names = [f"w{i + 1}" for i in range(workers)]
                 for name in names:
                     stack.start_ready(name, "processor", "worker")
                 time.sleep(3)  # let the group settle before the clock starts
                 started = time.perf_counter()
-                asyncio.run(_produce(settings.kafka_bootstrap, stack.env["VIGIL_READINGS_TOPIC"], records))
+                asyncio.run(_produce(settings, stack.env["VIGIL_READINGS_TOPIC"], records))
                 wait_until(lambda: sum(stack.health(n)["readings"] for n in names) >= total_readings, 600, "the workers", 0.1)
                 elapsed = time.perf_counter() - started
                 result[f"workers_{workers}"] = {"readings_per_s": round(total_readings / elapsed),
                                                 "msgs_per_s": round(len(records) / elapsed)}
-                plain = asyncio.run(plain_consumer(settings.kafka_bootstrap, stack.env["VIGIL_READINGS_TOPIC"], len(records)))
+                plain = asyncio.run(plain_consumer(settings, stack.env["VIGIL_READINGS_TOPIC"], len(records)))
                 result[f"plain_consumer_msgs_per_s_{workers}"] = round(plain)
                 result[f"ratio_{workers}_worker_to_plain"] = round(len(records) / elapsed / plain, 3)
                 if workers == 1:
                     same_work = asyncio.run(plain_pipeline_consumer(
-                        VigilSettings(influx_bucket=settings.influx_bucket), stack.env["VIGIL_READINGS_TOPIC"],
+                        kafka_settings(KAFKA_ADMIN, influx_bucket=settings.influx_bucket), stack.env["VIGIL_READINGS_TOPIC"],
                         plan.roster(), total_readings))
                     result["plain_consumer_same_work_readings_per_s"] = round(same_work)
                     result["ratio_1_worker_to_plain_same_work"] = round(total_readings / elapsed / same_work, 3)
             finally:
                 stack.stop()
     return result
-
-
-async def _ensure(stack: ServiceStack) -> None:
-    from vigil.shell.streams.topics import ensure_topics
-
-    settings = VigilSettings(readings_topic=stack.env["VIGIL_READINGS_TOPIC"], alerts_topic=stack.env["VIGIL_ALERTS_TOPIC"],
-                             deadletter_topic=stack.env["VIGIL_DEADLETTER_TOPIC"])
-    await ensure_topics(settings)
 
 
 def _enrol(devices: list[str]) -> None:
@@ -205,6 +200,7 @@ def bench_gateway(messages: int = 6000, batch_size: int = 10, devices: int = 50,
     with tempfile.TemporaryDirectory() as tmp:
         stack = BenchStack(Path(tmp), plan.roster())
         try:
+            stack.create_topics()
             stack.start_ready("gateway", "ingest", "--id", f"bench-{prefix}")
             started = _publish_all(clients, out)
             wait_until(lambda: stack.health("gateway")["forwarded_readings"] >= total_readings, 300, "the gateway", 0.05)
@@ -227,7 +223,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
 
     Latencies of messages published in the first `warmup_s` seconds (while the consumer group
     settles) are reported apart, not mixed into the steady-state percentiles."""
-    settings = VigilSettings()
+    settings = kafka_settings(KAFKA_ADMIN)  # the latency watch reads the alerts as the admin
     prefix = "l" + uuid.uuid4().hex[:4] + "-"
     messages = int(seconds * rate_msgs_per_s)
     plan, out = _records(devices, messages, batch_size, seed, prefix)
@@ -242,6 +238,7 @@ def bench_latency(seconds: float = 30.0, rate_msgs_per_s: float = 100.0, devices
         stack = BenchStack(Path(tmp), plan.roster())
         watch = LatencyWatch(settings, stack.env["VIGIL_ALERTS_TOPIC"], out, carrier, sent, stack.rss_kb)
         try:
+            stack.create_topics()
             stack.start_ready("gateway", "ingest", "--id", f"bench-{prefix}")
             stack.start_ready("w1", "processor", "worker")
             stack.start_ready("w2", "processor", "worker")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from vigil.runtimes.processor.app import build_app
 from vigil.settings import VigilSettings
 
+LOGIN = {"kafka_username": "vigil-processor", "kafka_password": "not-a-real-password"}
+
 
 def test_the_worker_consumer_uses_the_configured_fetch_wait(tmp_path):
     async def fetch_wait() -> int:
-        settings = VigilSettings(kafka_bootstrap="127.0.0.1:1", kafka_fetch_max_wait_ms=123,
+        settings = VigilSettings(kafka_bootstrap="127.0.0.1:1", kafka_fetch_max_wait_ms=123, **LOGIN,
                                  database_url=f"sqlite:///{tmp_path / 'alerts.sqlite'}", processor_data_dir=tmp_path / "w")
         app = build_app(settings)
         consumer = app.consumer._thread._create_worker_consumer(app.transport)  # built, not started: no network
@@ -22,12 +25,30 @@ def test_the_worker_consumer_uses_the_configured_fetch_wait(tmp_path):
     assert asyncio.run(fetch_wait()) == 123
 
 
+def test_the_worker_logs_in_as_its_own_user_over_tls(tmp_path):
+    """Faust's consumer (and so its producer and topic admin: one broker_credentials) speaks
+    SASL_SSL with SCRAM-SHA-512 as the processor's user, checking the brokers' certificates."""
+    async def security() -> tuple:
+        settings = VigilSettings(kafka_bootstrap="127.0.0.1:1", database_url=f"sqlite:///{tmp_path / 'alerts.sqlite'}",
+                                 processor_data_dir=tmp_path / "w", **LOGIN)
+        app = build_app(settings)
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)  # built, not started: no network
+        try:
+            client = consumer._client
+            return (client._security_protocol, client._sasl_mechanism, client._sasl_plain_username,
+                    client._ssl_context.verify_mode, client._ssl_context.check_hostname)
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(security()) == ("SASL_SSL", "SCRAM-SHA-512", "vigil-processor", ssl.CERT_REQUIRED, True)
+
+
 def commit_offset(tmp_path, committed: int, acked: list[int], gaps: list[tuple[int, int]] = ()) -> int | None:
     """What the worker's own consumer would commit for one partition (Faust's bookkeeping, set by hand)."""
     from faust.types import TP
 
     async def new_offset() -> int | None:
-        settings = VigilSettings(kafka_bootstrap="127.0.0.1:1", database_url=f"sqlite:///{tmp_path / 'alerts.sqlite'}",
+        settings = VigilSettings(kafka_bootstrap="127.0.0.1:1", database_url=f"sqlite:///{tmp_path / 'alerts.sqlite'}", **LOGIN,
                                  processor_data_dir=tmp_path / "w")
         consumer = build_app(settings).consumer
         tp = TP("vigil.readings", 0)
