@@ -90,6 +90,7 @@ def vigil(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def start_services(env: dict, plan, tmp_path, run_id: str) -> ServiceStack:
     stack = ServiceStack(env, tmp_path / "services", stop_grace_s=20)
+    stack.create_topics()  # as the Kafka admin: no service may create topics
     enrol_devices([p.device_id for p in plan.patients], password_for)
     stack.env["VIGIL_ROSTER"] = str(write_roster(tmp_path / "roster.yaml", plan.roster()))
     stack.start_ready("gateway", "ingest", "--id", f"gw-{run_id}", timeout=60, statuses=("ok",))
