@@ -38,3 +38,16 @@ class HybridTrends:
     def raw_series(self, patient_id: str, vital: str, start: float, end: float, step: int) -> list[Bucket]:
         """The charts' baseline from every raw point (the chart store's)."""
         return self.chart_store.raw_series(patient_id, vital, start, end, step)  # type: ignore[attr-defined]
+
+
+def scaled_trends(settings: object, engine: object, influx_client: object) -> TrendStore:
+    """The scaled path's `TrendStore` from the settings: the hybrid while the processor keeps the
+    SQL rows (`VIGIL_WARD_TRENDS_SQL`, on by default), else InfluxDB alone. Bucket and org from
+    the settings, so a rollup bucket of its own is one setting away."""
+    from vigil.shell.trends.influx_trends import InfluxTrends
+    from vigil.shell.trends.sql_trends import SqlTrends
+
+    charts = InfluxTrends(influx_client, settings.influx_org, settings.influx_bucket)  # type: ignore[attr-defined]
+    if not settings.ward_trends_sql:  # type: ignore[attr-defined]
+        return charts
+    return HybridTrends(SqlTrends(engine), charts)  # type: ignore[arg-type]
