@@ -69,6 +69,30 @@ def alert_patients(database_url: str, alert_ids: set[str]) -> dict[str, str]:
     return {row.alert_id: row.patient_id for row in rows}
 
 
+def ward_trend_rows(database_url: str, run_id: str) -> tuple[int, int, int]:
+    """What the workers stored for the ward overview (VIGIL_WARD_TRENDS_SQL): readings in PostgreSQL,
+    the readings their minute rollups count, and patients with latest values."""
+    from sqlalchemy import text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        like = {"like": f"{run_id}-%"}
+        readings = conn.execute(text("SELECT count(*) FROM readings WHERE patient_id LIKE :like"), like).scalar_one()
+        counted = conn.execute(text("SELECT coalesce(sum(readings_n), 0) FROM vital_rollups WHERE patient_id LIKE :like"),
+                               like).scalar_one()
+        patients = conn.execute(text("SELECT count(DISTINCT patient_id) FROM vital_latest WHERE patient_id LIKE :like"),
+                                like).scalar_one()
+    engine.dispose()
+    return int(readings), int(counted), int(patients)
+
+
+def assert_ward_trends_stored_once(servers, run_id: str, samples: int, patients: int) -> None:
+    """Every reading in PostgreSQL once and counted once in its minute's rollup, replays and all."""
+    database_url = servers["VIGIL_DATABASE_URL"]
+    wait_for(lambda: ward_trend_rows(database_url, run_id)[0] >= samples or None, 60, "every reading in PostgreSQL")
+    assert ward_trend_rows(database_url, run_id) == (samples, samples, patients)
+
+
 def influx_model_scores(servers, bucket: str) -> int:
     from influxdb_client import InfluxDBClient
 
@@ -132,6 +156,7 @@ def test_every_published_reading_lands_in_influx_and_alerts_match_the_core(servi
     time.sleep(2)
     assert influx_count(servers, influx_bucket) == stats.samples, "no reading lost, none duplicated"
     assert influx_model_scores(servers, influx_bucket) > 0, "the workers score with the learned models too"
+    assert_ward_trends_stored_once(servers, run_id, stats.samples, len(plan.patients))
     expected = reference_alert_ids(plan, tmp_path)
     assert len(expected) >= 5
     ids, raised_twice = wait_for_alerts(servers, run_id, expected)
@@ -172,6 +197,7 @@ def test_killing_a_service_mid_stream_loses_nothing_and_duplicates_no_alert(serv
         raise AssertionError(f"readings missing in InfluxDB (logs in {tmp_path}):\n{report[:4000]}")
     time.sleep(3)
     assert influx_count(servers, influx_bucket) == stats.samples
+    assert_ward_trends_stored_once(servers, run_id, stats.samples, len(plan.patients))
     # After a gateway kill, Mosquitto may redeliver a batch the dead gateway held after newer ones
     # (a CI run: seq 109-112 of eight patients arrived after 113-120). Those readings are stored,
     # flagged late, and not assessed, so these patients' alerts may differ from the reference.
