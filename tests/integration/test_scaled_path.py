@@ -21,8 +21,8 @@ from vigil.shell.stores.tables import alert_events, alerts
 from vigil.tools.ports import free_port
 
 from reference import RATE, expected_seqs, reference_alert_ids, reference_alerts
-from stack import (enrol_devices, explain_missing_readings, influx_count, patients_with_late_readings, topic_records,
-                   wait_for, write_roster)
+from stack import (assert_ward_trends_stored_once, enrol_devices, explain_missing_readings, influx_count,
+                   patients_with_late_readings, topic_records, wait_for, write_roster)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HOURS = 3.0
@@ -67,30 +67,6 @@ def alert_patients(database_url: str, alert_ids: set[str]) -> dict[str, str]:
         rows = conn.execute(select(alerts.c.alert_id, alerts.c.patient_id).where(alerts.c.alert_id.in_(alert_ids))).all()
     engine.dispose()
     return {row.alert_id: row.patient_id for row in rows}
-
-
-def ward_trend_rows(database_url: str, run_id: str) -> tuple[int, int, int]:
-    """What the workers stored for the ward overview (VIGIL_WARD_TRENDS_SQL): readings in PostgreSQL,
-    the readings their minute rollups count, and patients with latest values."""
-    from sqlalchemy import text
-
-    engine = create_engine(database_url)
-    with engine.connect() as conn:
-        like = {"like": f"{run_id}-%"}
-        readings = conn.execute(text("SELECT count(*) FROM readings WHERE patient_id LIKE :like"), like).scalar_one()
-        counted = conn.execute(text("SELECT coalesce(sum(readings_n), 0) FROM vital_rollups WHERE patient_id LIKE :like"),
-                               like).scalar_one()
-        patients = conn.execute(text("SELECT count(DISTINCT patient_id) FROM vital_latest WHERE patient_id LIKE :like"),
-                                like).scalar_one()
-    engine.dispose()
-    return int(readings), int(counted), int(patients)
-
-
-def assert_ward_trends_stored_once(servers, run_id: str, samples: int, patients: int) -> None:
-    """Every reading in PostgreSQL once and counted once in its minute's rollup, replays and all."""
-    database_url = servers["VIGIL_DATABASE_URL"]
-    wait_for(lambda: ward_trend_rows(database_url, run_id)[0] >= samples or None, 60, "every reading in PostgreSQL")
-    assert ward_trend_rows(database_url, run_id) == (samples, samples, patients)
 
 
 def influx_model_scores(servers, bucket: str) -> int:
