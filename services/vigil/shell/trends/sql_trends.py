@@ -57,8 +57,8 @@ class SqlTrends:
         found: dict[str, dict[str, Latest]] = {patient_id: {} for patient_id in patient_ids}
         query = text("SELECT patient_id, vital, t, value, partial FROM vital_latest WHERE patient_id IN :ids").bindparams(
             bindparam("ids", expanding=True))
-        with self.engine.connect() as conn:
-            for patient_id, vital, t, value, partial in conn.execute(query, {"ids": list(patient_ids)}):
+        with self.engine.connect() as conn:  # all rows at once: iterating fetches them one by one (psycopg)
+            for patient_id, vital, t, value, partial in conn.execute(query, {"ids": list(patient_ids)}).all():
                 found[patient_id][vital] = Latest(float(value), float(t), None if partial is None else bool(partial))
         return {patient_id: PatientLatest(patient_id, vitals) for patient_id, vitals in found.items()}
 
@@ -72,7 +72,7 @@ class SqlTrends:
             "GROUP BY patient_id, b ORDER BY patient_id, b").bindparams(bindparam("ids", expanding=True))
         lines: dict[str, dict[str, list[Bucket]]] = defaultdict(lambda: {v: [] for v in SPARKLINE_VITALS})
         with self.engine.connect() as conn:
-            for row in conn.execute(query, {"ids": list(patient_ids), "lo": low, "hi": high}):
+            for row in conn.execute(query, {"ids": list(patient_ids), "lo": low, "hi": high}).all():
                 for i, vital in enumerate(SPARKLINE_VITALS):
                     at = 2 + 4 * i
                     if row[at + 3]:
