@@ -301,6 +301,10 @@ class VigilSettings(WithSecretFiles):
     influx_token: str | None = Field(None, repr=False, json_schema_extra={"secret": True})
     influx_org: str = "vigil"
     influx_bucket: str = "vitals"
+    ward_trends_sql: bool = Field(
+        True, description="The processor also stores readings and scores in PostgreSQL, which keeps each patient's "
+        "latest values and per-minute rollups for the ward overview (InfluxDB answers a 1,000-patient ward in "
+        "seconds); charts still read InfluxDB's rollup_1m.")
     processor_app_id: str = Field("vigil-processor", description="Faust app id: consumer group and changelog topic names.")
     processor_web_port: int = Field(6066, description="Faust worker's own web port (one per worker).")
     processor_data_dir: Path = Field(Path("vigil-data/processor"), description="Faust worker state directory.")

@@ -198,3 +198,27 @@ def migrate_shared(servers: dict[str, str]) -> dict[str, str]:
         return grant(store.engine)
     finally:
         store.close()
+
+
+def ward_trend_rows(database_url: str, run_id: str) -> tuple[int, int, int]:
+    """What the workers stored for the ward overview (VIGIL_WARD_TRENDS_SQL): readings in PostgreSQL,
+    the readings their minute rollups count, and patients with latest values."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        like = {"like": f"{run_id}-%"}
+        readings = conn.execute(text("SELECT count(*) FROM readings WHERE patient_id LIKE :like"), like).scalar_one()
+        counted = conn.execute(text("SELECT coalesce(sum(readings_n), 0) FROM vital_rollups WHERE patient_id LIKE :like"),
+                               like).scalar_one()
+        patients = conn.execute(text("SELECT count(DISTINCT patient_id) FROM vital_latest WHERE patient_id LIKE :like"),
+                                like).scalar_one()
+    engine.dispose()
+    return int(readings), int(counted), int(patients)
+
+
+def assert_ward_trends_stored_once(servers, run_id: str, samples: int, patients: int) -> None:
+    """Every reading in PostgreSQL once and counted once in its minute's rollup, replays and all."""
+    database_url = servers["VIGIL_DATABASE_URL"]
+    wait_for(lambda: ward_trend_rows(database_url, run_id)[0] >= samples or None, 60, "every reading in PostgreSQL")
+    assert ward_trend_rows(database_url, run_id) == (samples, samples, patients)

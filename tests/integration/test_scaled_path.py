@@ -21,8 +21,8 @@ from vigil.shell.stores.tables import alert_events, alerts
 from vigil.tools.ports import free_port
 
 from reference import RATE, expected_seqs, reference_alert_ids, reference_alerts
-from stack import (enrol_devices, explain_missing_readings, influx_count, patients_with_late_readings, topic_records,
-                   wait_for, write_roster)
+from stack import (assert_ward_trends_stored_once, enrol_devices, explain_missing_readings, influx_count,
+                   patients_with_late_readings, topic_records, wait_for, write_roster)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HOURS = 3.0
@@ -132,6 +132,7 @@ def test_every_published_reading_lands_in_influx_and_alerts_match_the_core(servi
     time.sleep(2)
     assert influx_count(servers, influx_bucket) == stats.samples, "no reading lost, none duplicated"
     assert influx_model_scores(servers, influx_bucket) > 0, "the workers score with the learned models too"
+    assert_ward_trends_stored_once(servers, run_id, stats.samples, len(plan.patients))
     expected = reference_alert_ids(plan, tmp_path)
     assert len(expected) >= 5
     ids, raised_twice = wait_for_alerts(servers, run_id, expected)
@@ -172,6 +173,7 @@ def test_killing_a_service_mid_stream_loses_nothing_and_duplicates_no_alert(serv
         raise AssertionError(f"readings missing in InfluxDB (logs in {tmp_path}):\n{report[:4000]}")
     time.sleep(3)
     assert influx_count(servers, influx_bucket) == stats.samples
+    assert_ward_trends_stored_once(servers, run_id, stats.samples, len(plan.patients))
     # After a gateway kill, Mosquitto may redeliver a batch the dead gateway held after newer ones
     # (a CI run: seq 109-112 of eight patients arrived after 113-120). Those readings are stored,
     # flagged late, and not assessed, so these patients' alerts may differ from the reference.

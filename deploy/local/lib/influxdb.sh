@@ -146,6 +146,27 @@ influxdb_service_tokens() {
     done
 }
 
+# The per-minute rollup task (`vigil trends install-task`: rollup_1m, which patient charts read), so a
+# fresh system has rollups. Its Flux comes from Vigil's own code, so it needs a Vigil command: $VIGIL_CLI,
+# else this checkout's .venv/bin/vigil, else `vigil` on the PATH; without one, says what to run.
+# Idempotent: an installed task is left as it is, or brought up to date. Bucket names come from Vigil's
+# settings, read from the environment (influxdb_env's, and any other VIGIL_INFLUX_* already set).
+influxdb_rollup_task() {
+    local cli=${VIGIL_CLI:-}
+    [[ -z $cli && -x $VL_DEPLOY_DIR/../../.venv/bin/vigil ]] && cli=$VL_DEPLOY_DIR/../../.venv/bin/vigil
+    [[ -z $cli ]] && cli=$(command -v vigil || true)
+    if [[ -z $cli ]]; then
+        vl_log "influxdb: no vigil command here; run 'vigil trends install-task' once for the rollups"
+        return 0
+    fi
+    local out
+    if out=$(eval "$(influxdb_env)"; "$cli" trends install-task 2>&1); then
+        vl_log "influxdb: rollup task installed: $out"
+    else
+        vl_log "influxdb: installing the rollup task failed (run 'vigil trends install-task'): ${out##*$'\n'}"
+    fi
+}
+
 influxdb_stop() { vl_stop_pid influxdb 30; }
 
 influxdb_status() {

@@ -2,7 +2,7 @@
 
 The embedded runtime hands over its SQLite engine, `SqlTrends` over the same file, and the live
 coverage verdict of every patient it monitors; `vigil notifier` (scaled) hands over PostgreSQL,
-`InfluxTrends` when InfluxDB is configured, and no live coverage: there a patient's monitoring
+`scaled_trends` (the ward from PostgreSQL, charts from InfluxDB) when InfluxDB is configured, and no live coverage: there a patient's monitoring
 status comes from the open technical alerts the processors wrote (device_offline, not_monitored,
 poor_signal), which is how the scaled path reports a patient it cannot see.
 """

@@ -74,17 +74,18 @@ class Notifier:
         self.last_error: str | None = None
 
     def _ward_trends(self, settings: VigilSettings) -> Any:
-        """The ward workspace's trends: the per-minute rollups in InfluxDB (the scaled path's store),
-        when InfluxDB is configured; without it the workspace shows incidents and coverage only."""
+        """The ward workspace's trends when InfluxDB is configured (without it the workspace shows
+        incidents and coverage only): the scaled path's `scaled_trends`, the ward from PostgreSQL's
+        rollups (kept by the processor) and charts from InfluxDB's."""
         if not settings.influx_token:
             return None
         from influxdb_client import InfluxDBClient
 
-        from vigil.shell.trends.influx_trends import InfluxTrends
+        from vigil.shell.trends.hybrid_trends import scaled_trends
 
         client = InfluxDBClient(url=settings.influx_url, token=settings.influx_token, org=settings.influx_org,
                                 timeout=10_000)
-        self.service.ward.trends = InfluxTrends(client, settings.influx_org, settings.influx_bucket)
+        self.service.ward.trends = scaled_trends(settings, self.store.engine, client)
         return client
 
     async def start(self) -> None:

@@ -114,7 +114,7 @@ def build_app(settings: VigilSettings, *, web_port: int | None = None) -> faust.
     lag = LagSensor(settings.readings_topic)
     app.sensors.add(lag)
     decider = BatchDecider(pipeline, patients, silence, alerts_topic, deadletter_topic, timings)
-    storer = DecidedStore(alerts_topic, influx, alert_store.write, patients, timings, failures)
+    storer = DecidedStore(alerts_topic, influx, alert_store.write, patients, timings, failures, settings.ward_trends_sql)
     stores: InOrderStore[Decided] = InOrderStore(storer.store, storer.acknowledge, storer.failed,
                                                  max_in_flight=STORES_IN_FLIGHT, retry=Backoff())
     enrolled = [profile.patient_id.encode() for profile in registry.patients()]

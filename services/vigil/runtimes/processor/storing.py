@@ -3,7 +3,11 @@
 1. series (InfluxDB, idempotent by measurement, tags and time), while the alert records are
    delivered; 2. alert rows to PostgreSQL only once Kafka has acknowledged the alert records: a
    row there means 'announced', and a replay skips known alert ids, so a row must never exist
-   for an alert that never reached the topic; 3. scores and dead letters; 4. patient state to the
+   for an alert that never reached the topic. In the same transaction (`ward_trends`), the
+   batch's readings and scores, which keep the ward overview's `vital_latest` and
+   `vital_rollups` current (shell/trends/hybrid_trends.py): inserted 'on conflict do nothing',
+   and only the rows the insert added are rolled up, so a redelivered batch counts nothing
+   twice; 3. scores and dead letters; 4. patient state to the
    table (changelog) last, so a state restored after a crash is never ahead of what is stored;
    5. the batch's events acknowledged. Batches come here in order from the InOrderStore, which
    retries a failed `store` in place; `acknowledge` follows a successful one.
@@ -38,13 +42,15 @@ class DecidedStore:
     reports failed attempts (`failed`), which the InOrderStore retries in place."""
 
     def __init__(self, alerts: Sender, series: SeriesWriter, write_alert_rows: Callable[[WriteBatch], None],
-                 patients: TablePatientStates, timings: BatchTimings, failures: Failures) -> None:
+                 patients: TablePatientStates, timings: BatchTimings, failures: Failures,
+                 ward_trends: bool = False) -> None:
         self.alerts = alerts
         self.series = series
         self.write_alert_rows = write_alert_rows  # blocking (SQL): run on the default executor
         self.patients = patients
         self.timings = timings
         self.failures = failures
+        self.ward_trends = ward_trends  # readings and scores to the SQL store too (the ward overview)
         self._t_stored = 0.0
         self.ack_order = AckOrder()  # a tripwire: acknowledgements in offset order per partition
 
@@ -59,8 +65,10 @@ class DecidedStore:
         await asyncio.gather(self.series.write(batch.readings), self.series.write_scores(batch.scores),
                              *decided.deliveries)
         t_series = clock()
-        if batch.alerts or batch.alert_events:
-            rows = WriteBatch(alerts=batch.alerts, alert_events=batch.alert_events)
+        rows = WriteBatch(alerts=batch.alerts, alert_events=batch.alert_events,
+                          readings=batch.readings if self.ward_trends else [],
+                          scores=batch.scores if self.ward_trends else [])
+        if rows:
             await asyncio.get_running_loop().run_in_executor(None, self.write_alert_rows, rows)
         for topic, key, value in decided.others:
             # Not awaited: the commit flushes the producer before it moves the offset on.

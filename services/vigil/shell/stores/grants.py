@@ -6,7 +6,9 @@ a purge. Each service logs in with its own role and gets exactly the statements 
 (docs/security.md, "Service credentials"):
 
 - the processor workers raise alerts: they look up which alert ids are stored, upsert alert rows
-  and add alert events. Readings and scores go to InfluxDB, dead letters to Kafka: no table there.
+  and add alert events. Readings and scores go to InfluxDB and, for the ward overview
+  (VIGIL_WARD_TRENDS_SQL), to `readings` and `scores` with their rollups (`vital_rollups`,
+  `vital_latest`: upserts); dead letters go to Kafka: no table there.
 - the notifier is the alert desk and the HTTP API of the scaled path in one process: incidents,
   their audit trail, the desk's inbox, the outbox and explanations; logins (reads accounts, keeps
   sessions and enrolment codes); it reads alerts, and only appends to the access audit.
@@ -36,6 +38,12 @@ SERVICE_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "processor": {
         "alerts": (S, I, U),  # known_alerts, then the upsert (ON CONFLICT DO UPDATE needs UPDATE, and SELECT)
         "alert_events": (I,),
+        # The ward's trends (shell/trends/hybrid_trends.py): insert … on conflict do nothing RETURNING
+        # (RETURNING needs SELECT), then the rollups' and latest values' upserts.
+        "readings": (S, I),
+        "scores": (S, I),
+        "vital_rollups": (S, I, U),
+        "vital_latest": (S, I, U),
     },
     "notifier": {
         "alerts": (S,),
@@ -48,6 +56,8 @@ SERVICE_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "users": (S,),  # logins check passwords; accounts are changed only by `vigil user` (owner)
         "sessions": (S, I, U, D),
         "enrolment_codes": (S, I, U),
+        "vital_rollups": (S,),  # the ward overview's sparklines and latest values (HybridTrends)
+        "vital_latest": (S,),
         "access_audit": (I,),  # append only: no SELECT (the export is the owner's), no UPDATE or DELETE
     },
     "grafana": {

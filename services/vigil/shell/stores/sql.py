@@ -134,10 +134,9 @@ class SqlStore:
             raise
         # Readings and scores come back from their insert only when the insert added them
         # (RETURNING), and only those are rolled up (stores/rollups.py): a replay counts nothing twice.
-        self._readings = _insert(self.engine, readings).on_conflict_do_nothing().returning(
-            *(readings.c[name] for name in READING_RETURNING))
-        # SQLite: the hot insert goes straight to the driver (SQLAlchemy's per-row parameter
-        # processing was a third of the embedded pipeline's time). Same semantics.
+        # The hot insert of readings goes straight to the driver in both dialects (SQLite: SQLAlchemy's
+        # per-row parameter processing was a third of the embedded pipeline's time; PostgreSQL: one
+        # array per column, _postgres_insert_readings). Same semantics.
         self._sqlite = self.engine.dialect.name == "sqlite"
         self._rollups = rollup_upsert(self.engine)
         self._latest = latest_upsert(self.engine)
@@ -188,7 +187,7 @@ class SqlStore:
                 if self._sqlite:
                     rollup.add_readings(_sqlite_insert_readings(conn, batch.readings))
                 else:
-                    rollup.add_readings(conn.execute(self._readings, columns(batch.readings)).all())
+                    rollup.add_readings(_postgres_insert_readings(conn, batch.readings))
             for row in columns(batch.alerts):  # upserts one by one: a batch may touch an alert twice
                 conn.execute(self._alerts, row)
             if batch.alert_events:
@@ -306,6 +305,34 @@ def _sqlite_insert_readings(conn: Any, rows: Sequence[ReadingRow]) -> list[tuple
         added += conn.exec_driver_sql(sql, params).fetchall()
         start += size
     return added
+
+
+# Each column's array type: the readings go to PostgreSQL as one array per column (see below).
+_PG_ARRAY_TYPES = {"patient_id": "text", "device_id": "text", "t": "float8", "seq": "int4", "steps": "int4",
+                   "on_oxygen": "bool", "acvpu": "text", "flags": "text", "news2": "int4", "news2_partial": "bool"}
+_POSTGRES_INSERT_SQL = (
+    f"INSERT INTO readings ({', '.join(ReadingRow._fields)}) SELECT * FROM unnest("
+    + ", ".join(f"%({name})s::{_PG_ARRAY_TYPES.get(name, 'float8')}[]" for name in ReadingRow._fields)
+    + f") ON CONFLICT DO NOTHING RETURNING {', '.join(READING_RETURNING)}")
+
+
+def _postgres_insert_readings(conn: Any, rows: Sequence[ReadingRow]) -> list[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT DO NOTHING the readings, returning (READING_RETURNING) only the ones it added.
+
+    One statement with one array per column (unnest), rather than SQLAlchemy's multi-row VALUES:
+    psycopg rewrites a statement's placeholders in Python, and for 500 readings × 18 columns that
+    took two thirds of the write (measured: docs/benchmarks.md, issue 16). A reading twice in one
+    batch is inserted, and returned, once."""
+    params = {}
+    for name, values in zip(ReadingRow._fields, zip(*rows)):
+        kind = _PG_ARRAY_TYPES.get(name, "float8")
+        if kind == "float8":  # psycopg dumps a list of one Python type only (a 37 among 36.8s is an int)
+            params[name] = [None if v is None else float(v) for v in values]
+        elif kind == "int4":
+            params[name] = [None if v is None else int(v) for v in values]
+        else:
+            params[name] = list(values)
+    return conn.exec_driver_sql(_POSTGRES_INSERT_SQL, params).fetchall()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

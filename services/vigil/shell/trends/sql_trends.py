@@ -57,8 +57,8 @@ class SqlTrends:
         found: dict[str, dict[str, Latest]] = {patient_id: {} for patient_id in patient_ids}
         query = text("SELECT patient_id, vital, t, value, partial FROM vital_latest WHERE patient_id IN :ids").bindparams(
             bindparam("ids", expanding=True))
-        with self.engine.connect() as conn:
-            for patient_id, vital, t, value, partial in conn.execute(query, {"ids": list(patient_ids)}):
+        with self.engine.connect() as conn:  # all rows at once: iterating fetches them one by one (psycopg)
+            for patient_id, vital, t, value, partial in conn.execute(query, {"ids": list(patient_ids)}).all():
                 found[patient_id][vital] = Latest(float(value), float(t), None if partial is None else bool(partial))
         return {patient_id: PatientLatest(patient_id, vitals) for patient_id, vitals in found.items()}
 
@@ -70,14 +70,19 @@ class SqlTrends:
             f"SELECT patient_id, {self._whole} / {SPARKLINE_STEP_S} * {SPARKLINE_STEP_S} AS b, {columns}, "
             "sum(news2_partial_n) FROM vital_rollups WHERE patient_id IN :ids AND t >= :lo AND t < :hi "
             "GROUP BY patient_id, b ORDER BY patient_id, b").bindparams(bindparam("ids", expanding=True))
-        lines: dict[str, dict[str, list[Bucket]]] = defaultdict(lambda: {v: [] for v in SPARKLINE_VITALS})
         with self.engine.connect() as conn:
-            for row in conn.execute(query, {"ids": list(patient_ids), "lo": low, "hi": high}):
-                for i, vital in enumerate(SPARKLINE_VITALS):
-                    at = 2 + 4 * i
-                    if row[at + 3]:
-                        partial = bool(row[-1]) if vital == "news2" else None
-                        lines[row[0]][vital].append(_bucket((row[1], *row[at:at + 4]), partial))
+            rows = conn.execute(query, {"ids": list(patient_ids), "lo": low, "hi": high}).all()
+        # 1,000 patients make about 50,000 buckets: built in one loop, straight from the row (this
+        # loop, not the query, is most of the ward's time).
+        places = [(vital, 2 + 4 * i) for i, vital in enumerate(SPARKLINE_VITALS)]
+        lines: dict[str, dict[str, list[Bucket]]] = defaultdict(lambda: {v: [] for v in SPARKLINE_VITALS})
+        for row in rows:
+            line, t = lines[row[0]], float(row[1])
+            for vital, at in places:
+                count = row[at + 3]
+                if count:
+                    line[vital].append(Bucket(t, float(row[at]), float(row[at + 1]), float(row[at + 2]) / count, int(count),
+                                              bool(row[-1]) if vital == "news2" else None))
         return [WardRow(patient_id, latest[patient_id], lines[patient_id]) for patient_id in patient_ids]
 
     def raw_series(self, patient_id: str, vital: str, start: float, end: float, step: int) -> list[Bucket]:

@@ -287,3 +287,40 @@ def test_health_report_says_degraded_while_a_batch_is_failing():
     assert health_report(Influx(), failures, BatchTimings(), LagSensor("vigil.readings"), pipeline, {})["status"] == "ok"
     Influx.healthy = False  # InfluxDB failing: degraded, never down (a worker that answers is running)
     assert health_report(Influx(), failures, BatchTimings(), LagSensor("vigil.readings"), pipeline, {})["status"] == "degraded"
+
+
+def test_ward_trends_are_stored_before_the_ack_and_a_redelivered_batch_counts_once(tmp_path):
+    """With `ward_trends`, the batch's readings go to the SQL store in the alert rows' step (before
+    the ack), keeping vital_latest and vital_rollups; the same events decided and stored again by a
+    worker that never saw them (a crash after the SQL write, before the state and the commit)
+    leave the rollups as they were."""
+    from sqlalchemy import text
+
+    from vigil.shell.stores.sql import SqlStore
+    from vigil.shell.trends.sql_trends import SqlTrends
+
+    async def run() -> None:
+        log: list = []
+        store = SqlStore(f"sqlite:///{tmp_path}/vigil.sqlite")
+
+        def write(rows) -> None:
+            log.append(("sql", len(rows.readings)))
+            store.write(rows)
+
+        readings = sick("pt-1")
+        for attempt in range(2):  # the second: the same events redelivered to a fresh worker
+            _, _, _, _, timings, alerts, decider, _, failures = parts(log)
+            storer = DecidedStore(alerts, FakeSeries(log), write, decider.patients, timings, failures, ward_trends=True)
+            events = [FakeEvent(readings, log)]
+            decided = await decider.decide(events)
+            await storer.store(decided)
+            assert ("sql", 20) in log and not any(entry[0] == "ack" for entry in log[log.index(("sql", 20)):])
+            storer.acknowledge(decided)
+            log.clear()
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT sum(hr_n), sum(readings_n) FROM vital_rollups")).one() == (20, 20)
+        latest = SqlTrends(store.engine).latest(["pt-1"])["pt-1"]
+        assert latest.vitals["hr"].t == readings[-1].t and latest.vitals["spo2"].value == 86.0
+        store.close()
+
+    asyncio.run(run())
