@@ -107,12 +107,13 @@ influxdb_setup() {
 }
 
 # The services' own tokens (docs/security.md, "Service credentials"), each scoped to the bucket and
-# to read or write: the processor writes series; readers of trends (the API) and Grafana only read.
-# The notifier and the gateway get none. The operator token above stays the owner's (setup, buckets,
+# to read or write: the processor writes series; the notifier (the scaled path's HTTP API: the
+# patient page's charts), other readers of trends and Grafana only read. The gateway gets none. The operator token above stays the owner's (setup, buckets,
 # the rollup task, tests). A token is found again by its description, so `up` is idempotent; a
 # token deleted by hand is created anew. Format: service:action:description.
 INFLUX_SERVICE_TOKENS=(
     "processor:write:vigil-processor: write $INFLUX_BUCKET"
+    "notifier:read:vigil-notifier: read $INFLUX_BUCKET"
     "trends:read:vigil-trends: read $INFLUX_BUCKET"
     "grafana:read:vigil-grafana: read $INFLUX_BUCKET"
 )

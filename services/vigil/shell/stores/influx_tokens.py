@@ -2,8 +2,9 @@
 read or write (docs/security.md, "Service credentials").
 
 - the processor workers write the series (readings and model scores), and read nothing;
-- readers of trends (the API's trend views, `vigil bench trends`) and Grafana only read;
-- the notifier and the gateway have no token: they never touch series.
+- the notifier (the scaled path's HTTP API: the patient page's charts), other readers of trends
+  (`vigil bench trends`) and Grafana only read;
+- the gateway has no token: it never touches series.
 
 The operator's all-access token stays with the owner: setting up, buckets, the rollup task (which
 InfluxDB runs with the token that created it: `vigil trends install-task`), rebuilds, backups.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-INFLUX_SERVICE_RIGHTS: dict[str, str] = {"processor": "write", "trends": "read", "grafana": "read"}
+INFLUX_SERVICE_RIGHTS: dict[str, str] = {"processor": "write", "notifier": "read", "trends": "read", "grafana": "read"}
 
 
 def description_of(service: str, bucket: str) -> str:
