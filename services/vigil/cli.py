@@ -205,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.tools.trends_cli", fromlist=["register"]).register(sub)  # vigil trends …, vigil bench trends
     # -- issue 15, backup and restore of the embedded store: vigil backup|restore -------------------
     __import__("vigil.tools.backup_cli", fromlist=["register"]).register(sub)
+    __import__("vigil.tools.retention_cli", fromlist=["register"]).register(sub)  # vigil retention run|influx
     return parser
 
 
