@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from vigil.shell.desk.desk import AlertChange
 from vigil.runtimes.shared.alerting import AlertingService, cancel_tasks
 from vigil.runtimes.shared.health import health_status
+from vigil.runtimes.shared.https import HttpTransport
 from vigil.runtimes.shared.sql_purge import SqlPurge
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.shell.streams.records import AlertRecord
@@ -70,7 +71,8 @@ class Notifier:
         self.service = AlertingService(settings, self.registry, self.store.engine, self.store.write, self.metrics,
                                        clock=time.time)
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=self.http_port,
-                                        routes=(self.service.add_routes,))
+                                        routes=(self.service.add_routes,),
+                                        transport=HttpTransport.from_settings(settings))
         self.consumer: Any = None
         self.tasks: list[asyncio.Task[None]] = []
         self.records = 0
