@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -35,12 +36,13 @@ class SqlPurge:
         self.purger = Purger(engine, settings.purge_chunk_rows)
         self.metrics = metrics
         self.clock = clock
+        self.stopping = threading.Event()  # the service stops: the worker thread ends after its chunk
 
     def purge_kind(self, kind: str, before_t: float) -> dict[str, int]:
         """Every row of `kind` older than `before_t` (and not kept), chunk by chunk; rows per table.
         Counted in vigil_purged_rows_total{kind} (dead letters also in vigil_dead_letters_purged_total)."""
         totals: dict[str, int] = {}
-        while True:
+        while not self.stopping.is_set():
             deleted = self.purger.chunk(kind, before_t)
             for table, rows in deleted.items():
                 totals[table] = totals.get(table, 0) + rows
@@ -69,9 +71,12 @@ class SqlPurge:
 
     async def run_forever(self) -> None:
         """At start, then every VIGIL_PURGE_EVERY_S (an hour), in a worker thread."""
-        while True:
-            try:
-                await asyncio.to_thread(self.purge)
-            except Exception:
-                log.exception("retention purge failed")
-            await asyncio.sleep(self.settings.purge_every_s)
+        try:
+            while True:
+                try:
+                    await asyncio.to_thread(self.purge)
+                except Exception:
+                    log.exception("retention purge failed")
+                await asyncio.sleep(self.settings.purge_every_s)
+        finally:  # cancelled: the thread cannot be, so it stops at its next chunk (before the store closes)
+            self.stopping.set()
