@@ -40,6 +40,7 @@ def services(servers, run_id, influx_bucket, tmp_path):
     env.update(run_topics(run_id))
     env.update({
         "VIGIL_INFLUX_BUCKET": influx_bucket,
+        "VIGIL_INFLUX_ROLLUP_BUCKET": influx_bucket,  # the run's own (deploy/local exports vitals-rollups)
         "VIGIL_MQTT_SHARED_GROUP": f"ingest-{run_id}",
         "VIGIL_PROCESSOR_APP_ID": f"vigil-processor-{run_id}",
         "VIGIL_LOG_LEVEL": "INFO",
