@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("vigil.tools.outcomes_cli", fromlist=["register"]).register(sub)  # issue 16: vigil outcomes export
     __import__("vigil.tools.migrate_cli", fromlist=["register"]).register(sub)  # vigil migrate
     __import__("vigil.tools.kafka_topics_cli", fromlist=["register"]).register(sub)  # vigil kafka-topics (as admin)
+    __import__("vigil.tools.retention_cli", fromlist=["register"]).register(sub)  # vigil retention run|influx
     return parser
 
 

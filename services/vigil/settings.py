@@ -152,6 +152,16 @@ class VigilSettings(WithSecretFiles):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # -- issue 15, HTTPS for the API and apps (docs/security.md, "HTTPS and reverse proxies") ----
+    http_tls_cert: Path | None = Field(None, description="PEM certificate (chain) of the HTTP API and apps: with "
+                                       "VIGIL_HTTP_TLS_KEY, VIGIL_HTTP_PORT speaks HTTPS only.")
+    http_tls_key: Path | None = Field(None, description="PEM private key of the HTTPS listener (owner-only file).")
+    http_hsts_max_age_s: int = Field(31_536_000, ge=0, description="Over HTTPS: Strict-Transport-Security max-age "
+                                     "(a year); 0 sends no HSTS header.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description='JSON list of the reverse proxies\' addresses or networks, e.g. '
+        '["10.0.0.5", "10.1.0.0/24"]: only from these peers are X-Forwarded-For and X-Forwarded-Proto believed. '
+        "Empty (default): no forwarded header is trusted.")
 
     max_payload_bytes: int = 64 * 1024
     max_clock_skew_s: float = 300.0
@@ -198,6 +208,9 @@ class VigilSettings(WithSecretFiles):
     retain_readings_days: float = Field(
         400.0, ge=0, description="Readings and model scores older than this are purged (not those of a patient "
         "with an open incident).")
+    retain_rollups_days: float = Field(
+        1095.0, ge=0, description="Per-minute rollups (the trend charts' summaries: SQL `vital_rollups`, InfluxDB "
+        "`rollup_1m` in VIGIL_INFLUX_ROLLUP_BUCKET) older than this are purged; kept longer than raw readings.")
     retain_notifications_days: float = Field(
         400.0, ge=0, description="Delivered or failed notifications (message bodies, phone numbers, addresses) older "
         "than this are purged (never a pending one, nor one of an open incident).")
@@ -206,7 +219,10 @@ class VigilSettings(WithSecretFiles):
     retain_audit_days: float = Field(
         8 * 365.0, description="Access-audit rows older than this are purged; at least 365 days, or 0 to keep forever. "
         "The database itself refuses to delete a younger row.")
-    purge_every_s: float = Field(3600.0, gt=0, description="How often the embedded runtime purges (and once at start).")
+    purge_every_s: float = Field(3600.0, gt=0, description="How often the embedded runtime, and in the scaled path the "
+                                 "notifier, purge (and once at start).")
+    notifier_purge: bool = Field(True, description="Scaled path: the notifier purges PostgreSQL every "
+                                 "VIGIL_PURGE_EVERY_S; false when a timer runs `vigil retention run` instead.")
     purge_chunk_rows: int = Field(2000, ge=1, description="Rows deleted per transaction: ingest runs between chunks.")
 
     models_enabled: bool = Field(True, description="Score with the learned models (anomaly, rising risk) beside the rules.")
@@ -300,11 +316,20 @@ class VigilSettings(WithSecretFiles):
     influx_url: str = "http://127.0.0.1:8086"
     influx_token: str | None = Field(None, repr=False, json_schema_extra={"secret": True})
     influx_org: str = "vigil"
-    influx_bucket: str = "vitals"
+    influx_bucket: str = Field("vitals", description="Raw readings and scores; its retention: VIGIL_RETAIN_READINGS_DAYS.")
+    influx_rollup_bucket: str | None = Field(
+        None, description="Where the rollup task writes `rollup_1m` and trends read it, so rollups can be kept "
+        "longer (VIGIL_RETAIN_ROLLUPS_DAYS: InfluxDB's retention is per bucket). Unset: VIGIL_INFLUX_BUCKET.")
+
     ward_trends_sql: bool = Field(
         True, description="The processor also stores readings and scores in PostgreSQL, which keeps each patient's "
         "latest values and per-minute rollups for the ward overview (InfluxDB answers a 1,000-patient ward in "
         "seconds); charts still read InfluxDB's rollup_1m.")
+
+    def rollup_bucket(self) -> str:
+        """The InfluxDB bucket of the per-minute rollups (VIGIL_INFLUX_ROLLUP_BUCKET, else the readings')."""
+        return self.influx_rollup_bucket or self.influx_bucket
+
     processor_app_id: str = Field("vigil-processor", description="Faust app id: consumer group and changelog topic names.")
     processor_web_port: int = Field(6066, description="Faust worker's own web port (one per worker).")
     processor_data_dir: Path = Field(Path("vigil-data/processor"), description="Faust worker state directory.")
@@ -359,9 +384,10 @@ class VigilSettings(WithSecretFiles):
         return url or None
 
     def retention_days(self) -> dict[str, float]:
-        """Days each kind is kept in the embedded store (0: forever), by kind as counted in
+        """Days each kind is kept in the SQL store (0: forever), by kind as counted in
         vigil_purged_rows_total."""
-        return {"readings": self.retain_readings_days, "dead_letters": self.deadletter_retention_days,
+        return {"readings": self.retain_readings_days, "rollups": self.retain_rollups_days,
+                "dead_letters": self.deadletter_retention_days,
                 "notifications": self.retain_notifications_days, "explanations": self.retain_explanations_days,
                 "audit": self.retain_audit_days}
 

@@ -94,7 +94,7 @@ async def test_a_patient_id_that_is_a_like_pattern_finds_only_its_own_accesses(d
         store.engine.dispose()
 
 
-async def test_postgresql_also_refuses_truncate_and_a_second_start_keeps_one_trigger(database):
+async def test_postgresql_also_refuses_truncate_and_a_second_start_keeps_one_trigger_of_each_kind(database):
     if not database.startswith("postgresql"):
         pytest.skip("TRUNCATE bypasses row triggers; SQLite has no TRUNCATE")
     store = SqlStore(database)
@@ -105,9 +105,11 @@ async def test_postgresql_also_refuses_truncate_and_a_second_start_keeps_one_tri
             with store.engine.begin() as conn:
                 conn.execute(text("TRUNCATE access_audit"))
         with store.engine.connect() as conn:
-            triggers = conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass('access_audit') "
-                                         "AND NOT tgisinternal")).scalar()
-        assert triggers == 1 and len(list(AuditTrail(store.engine).export())) == 1
+            triggers = conn.execute(text("SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('access_audit') "
+                                         "AND NOT tgisinternal")).scalars().all()
+        # One of each, however many processes started: UPDATE and TRUNCATE (statement), DELETE by age (row).
+        assert sorted(triggers) == ["access_audit_append_only", "access_audit_delete_retention"]
+        assert len(list(AuditTrail(store.engine).export())) == 1
     finally:
         store.engine.dispose()
         again.engine.dispose()
@@ -119,13 +121,14 @@ ALICE = Principal("local:alice", "Alice Nurse", Role.NURSE, wards=frozenset({"w1
 
 
 @pytest.fixture
-async def ward(tmp_path):
+async def ward(tmp_path, request):
     """The embedded runtime's app over one stored incident (alert a1 of pt-a); every request is Alice's,
-    as the authentication middleware will make it."""
+    as the authentication middleware will make it. Indirect parameter: more settings."""
     from vigil.runtimes.embedded.runtime import EmbeddedRuntime
 
     roster = Roster.model_validate({"patients": [{"patient_id": "pt-a", "ward": "w1", "devices": []}]})
-    runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path, models_enabled=False), Registry(roster))
+    more = getattr(request, "param", {})
+    runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path, models_enabled=False, **more), Registry(roster))
     raised = Alert(alert_id="a1", patient_id="pt-a", kind="hypoxaemia", category="clinical", severity="critical",
                    rule="SpO2 < 88", values={"spo2_pct": 85}, onset_t=1.0, raised_t=2.0, news2=None, contributors=[],
                    model_version=None, cleared_t=None, baselines={}, trends={})
@@ -163,6 +166,45 @@ async def test_a_forged_actor_or_forwarded_address_does_not_change_the_audit_row
     (row,) = runtime.alerting.audit.export()
     assert (row["subject"], row["name"], row["action"], row["patient_id"], row["address"]) == (
         "local:alice", "Alice Nurse", "acknowledge", "pt-a", "127.0.0.1")
+
+
+@pytest.mark.parametrize("ward, forwarded_for, address", [
+    ({"trusted_proxies": ["10.0.0.0/8"]}, "203.0.113.9", "127.0.0.1"),  # the peer is not a trusted proxy
+    ({"trusted_proxies": ["127.0.0.1"]}, "203.0.113.9", "203.0.113.9"),  # it is: the client it names
+    ({"trusted_proxies": ["127.0.0.1"]}, "198.51.100.66, 203.0.113.9", "203.0.113.9"),  # the left one is the client's own
+    ({"trusted_proxies": ["127.0.0.1", "10.0.0.0/8"]}, "203.0.113.9, 10.1.2.3", "203.0.113.9"),  # two proxies
+    ({"trusted_proxies": ["127.0.0.1"]}, "not-an-address", "127.0.0.1"),
+], indirect=["ward"])
+async def test_a_forwarded_address_is_believed_only_from_a_trusted_proxy(ward, forwarded_for, address, record_attack):
+    runtime, client = ward
+    response = await client.post("/api/incidents/a1/acknowledge", headers={"X-Forwarded-For": forwarded_for})
+    assert response.status == 200
+    (row,) = runtime.alerting.audit.export()
+    if forwarded_for.startswith("198.51.100.66"):
+        record_attack("http", "X-Forwarded-For prefixed by the client behind a trusted proxy", "embedded",
+                      row["address"] == address)
+    assert row["address"] == address
+
+
+async def test_a_forwarded_scheme_is_believed_only_from_a_trusted_proxy(tmp_path, record_attack):
+    """`X-Forwarded-Proto: https` over plain HTTP makes the session cookie Secure only from a trusted proxy."""
+    from vigil.runtimes.embedded.runtime import EmbeddedRuntime
+
+    secure = {}
+    for trusted in ([], ["127.0.0.1"]):
+        runtime = EmbeddedRuntime(VigilSettings(data_dir=tmp_path / str(len(trusted)), models_enabled=False,
+                                                trusted_proxies=trusted), Registry())
+        runtime.alerting.people.accounts.add("jo", Role.NURSE, password="a long passphrase", wards=["w1"])
+        try:
+            async with TestClient(TestServer(runtime.skeleton.app())) as client:
+                response = await client.post("/api/login", json={"username": "jo", "password": "a long passphrase"},
+                                             headers={"X-Forwarded-Proto": "https"})
+                assert response.status == 200, await response.text()
+                secure[bool(trusted)] = "Secure" in response.headers["Set-Cookie"]
+        finally:
+            await runtime.stop()
+    record_attack("http", "X-Forwarded-Proto from a client that is not a proxy", "embedded", not secure[False])
+    assert secure == {False: False, True: True}
 
 
 async def test_a_read_through_a_filter_or_an_alert_id_is_recorded_against_the_patient_shown(ward):

@@ -179,7 +179,11 @@ async def test_tls_listener(tmp_path, free_port, http_port, record_attack):
     tls_port = another_port()
     async with embedded(tmp_path, free_port, http_port, mqtt_tls_cert=cert, mqtt_tls_key=key,
                         mqtt_tls_port=tls_port, mqtt_plain_listener=False) as (runtime, passwords):
-        assert await connects(tls_port, "c-tls", VICTIM, passwords[VICTIM], host="localhost", ca_file=ca)
+        device = Client(tls_port, VICTIM, VICTIM, passwords[VICTIM], host="localhost", ca_file=ca)
+        assert await asyncio.to_thread(device.connect)
+        await asyncio.to_thread(device.publish, topic(VICTIM, "vitals"), vitals(VICTIM))
+        await until(lambda: count(runtime, readings, readings.c.patient_id == "victim") == 12)  # stored, over TLS
+        await asyncio.to_thread(device.close)
         other = tmp_path / "other"
         other.mkdir()
         assert not await connects(tls_port, "c-other-ca", VICTIM, passwords[VICTIM], host="localhost",

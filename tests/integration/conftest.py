@@ -64,6 +64,7 @@ def services(servers, run_id, influx_bucket, processor_token, store_rights, tmp_
     env.update({
         "VIGIL_INFLUX_BUCKET": influx_bucket,
         "VIGIL_PROCESSOR_INFLUX_TOKEN": processor_token,
+        "VIGIL_INFLUX_ROLLUP_BUCKET": influx_bucket,  # the run's own (deploy/local exports vitals-rollups)
         "VIGIL_MQTT_SHARED_GROUP": f"ingest-{run_id}",
         "VIGIL_PROCESSOR_APP_ID": f"vigil-processor-{run_id}",
         "VIGIL_LOG_LEVEL": "INFO",

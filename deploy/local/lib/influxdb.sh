@@ -6,6 +6,7 @@ INFLUX_VERSION="${VIGIL_INFLUX_VERSION:-2.7.12}"
 INFLUX_PORT="${VIGIL_INFLUX_PORT:-18086}"
 INFLUX_ORG="vigil"
 INFLUX_BUCKET="vitals"
+INFLUX_ROLLUP_BUCKET="vitals-rollups"
 INFLUX_USER="vigil"
 INFLUX_PASSWORD="vigil-dev-password"
 INFLUX_TOKEN="${VIGIL_INFLUX_DEV_TOKEN:-vigil-dev-token-not-for-production}"
@@ -104,6 +105,7 @@ influxdb_setup() {
             >"$VL_LOG_DIR/influxdb-setup.json" || vl_fail "$VL_LOG_DIR/influxdb.log" "InfluxDB setup failed"
         vl_log "influxdb: set up org=$INFLUX_ORG bucket=$INFLUX_BUCKET"
     fi
+    influxdb_retention
 }
 
 # The services' own tokens (docs/security.md, "Service credentials"), each scoped to the bucket and
@@ -181,11 +183,40 @@ export VIGIL_INFLUX_URL=http://127.0.0.1:$INFLUX_PORT
 export VIGIL_INFLUX_TOKEN=$INFLUX_TOKEN
 export VIGIL_INFLUX_ORG=$INFLUX_ORG
 export VIGIL_INFLUX_BUCKET=$INFLUX_BUCKET
+export VIGIL_INFLUX_ROLLUP_BUCKET=$INFLUX_ROLLUP_BUCKET
 EOF
     local entry service
     for entry in "${INFLUX_SERVICE_TOKENS[@]}"; do
         service=${entry%%:*}
         [[ -s $(vl_credential_file "$service.influx-token") ]] || continue
         echo "export VIGIL_${service^^}_INFLUX_TOKEN_FILE=$(vl_credential_file "$service.influx-token")"
+    done
+}
+
+# Issue 15, retention (docs/data.md): raw readings kept VIGIL_RETAIN_READINGS_DAYS (400), the rollups'
+# own bucket VIGIL_RETAIN_ROLLUPS_DAYS (1095); 0 keeps forever. What `vigil retention influx` does,
+# with curl, on every `up` (idempotent): an existing bucket's rule is replaced, a missing rollup bucket made.
+influxdb_retention() {
+    local url="http://127.0.0.1:$INFLUX_PORT" auth="Authorization: Token $INFLUX_TOKEN" org_id
+    org_id=$(curl -fsS -H "$auth" "$url/api/v2/orgs?org=$INFLUX_ORG" | python3 -c 'import json,sys; print(json.load(sys.stdin)["orgs"][0]["id"])') \
+        || vl_fail "$VL_LOG_DIR/influxdb.log" "InfluxDB: org $INFLUX_ORG not found"
+    local name days seconds shard id
+    for name in "$INFLUX_BUCKET" "$INFLUX_ROLLUP_BUCKET"; do
+        if [[ $name == "$INFLUX_BUCKET" ]]; then days="${VIGIL_RETAIN_READINGS_DAYS:-400}"; else days="${VIGIL_RETAIN_ROLLUPS_DAYS:-1095}"; fi
+        seconds=$(python3 -c "print(int(round(float('$days') * 86400)))")
+        shard=$(python3 -c "s=$seconds; print(604800 if s == 0 or s > 180*86400 else 86400 if s >= 2*86400 else 3600)")
+        local rules="[{\"type\":\"expire\",\"everySeconds\":$seconds,\"shardGroupDurationSeconds\":$shard}]"
+        id=$(curl -sS -H "$auth" "$url/api/v2/buckets?orgID=$org_id&name=$name" \
+             | python3 -c 'import json,sys; b=json.load(sys.stdin).get("buckets") or []; print(b[0]["id"] if b else "")')  # 404 when missing
+        if [[ -z $id ]]; then
+            curl -fsS -X POST -H "$auth" -H 'Content-Type: application/json' "$url/api/v2/buckets" \
+                -d "{\"orgID\":\"$org_id\",\"name\":\"$name\",\"retentionRules\":$rules}" >/dev/null \
+                || vl_fail "$VL_LOG_DIR/influxdb.log" "InfluxDB: could not create bucket $name"
+        else
+            curl -fsS -X PATCH -H "$auth" -H 'Content-Type: application/json' "$url/api/v2/buckets/$id" \
+                -d "{\"retentionRules\":$rules}" >/dev/null \
+                || vl_fail "$VL_LOG_DIR/influxdb.log" "InfluxDB: could not set the retention of bucket $name"
+        fi
+        vl_log "influxdb: bucket $name kept ${days} days (0: forever)"
     done
 }

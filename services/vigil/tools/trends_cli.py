@@ -23,13 +23,14 @@ def _rollups():  # -> (InfluxRollups, client)
 
     settings = VigilSettings()
     client = InfluxDBClient(url=settings.influx_url, token=settings.influx_token, org=settings.influx_org, timeout=300_000)
-    return InfluxRollups(client, settings.influx_org, settings.influx_bucket), client
+    return InfluxRollups(client, settings.influx_org, settings.influx_bucket, settings.rollup_bucket()), client
 
 
 def _install(args: argparse.Namespace) -> int:
     rollups, client = _rollups()
     try:
-        print(json.dumps({"task_id": rollups.install_task(lookback_s=args.lookback), "bucket": rollups.bucket}))
+        print(json.dumps({"task_id": rollups.install_task(lookback_s=args.lookback), "bucket": rollups.bucket,
+                          "rollup_bucket": rollups.rollup_bucket}))
     finally:
         client.close()
     return 0

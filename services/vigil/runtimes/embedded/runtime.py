@@ -20,6 +20,7 @@ from vigil.shell.contract.validation import ContractLimits
 from vigil.core.quality import QualityLimits
 from vigil.core.reading import Reading
 from vigil.runtimes.embedded.access import BrokerAccess
+from vigil.runtimes.shared.https import HttpTransport
 from vigil.runtimes.embedded.broker import BrokerTap, BrokerGuard, TlsListener, start_broker
 from vigil.shell.identity.devices import DeviceCredentials
 from vigil.web.operator_api import add_operator_routes
@@ -31,7 +32,7 @@ from vigil.shell.pipeline.pipeline import AnnouncedAlert, Decision, Message, Pip
 from vigil.shell.notify.channels.base import Channel
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry
-from vigil.settings import VigilSettings, secret_value
+from vigil.settings import VigilSettings, is_loopback, secret_value
 from vigil.shell.stores.tables import readings
 from vigil.shell.stores.sql import SqlStore, WriteBatch
 from vigil.shell.stores.holder import hold_store
@@ -124,7 +125,8 @@ class EmbeddedRuntime:
         self.broker = None
         self.source: MqttSource | BrokerTap | None = None
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=settings.http_port,
-                                        routes=(partial(add_operator_routes, view=self), self.alerting.add_routes))
+                                        routes=(partial(add_operator_routes, view=self), self.alerting.add_routes),
+                                        transport=HttpTransport.from_settings(settings))
         self.coverage = CoverageReport(self.metrics)
         # The ward workspace: trends from this store's rollups, each patient's live coverage verdict.
         self.alerting.ward.trends = SqlTrends(self.store.engine)
@@ -161,6 +163,7 @@ class EmbeddedRuntime:
                                              guard=BrokerGuard.from_settings(self.settings, self.metrics),
                                              access=self.access, tls=self._tls())
             self.source = tap
+            self._warn_if_plain_beyond_loopback()
         rebuilt = self.rebuild_state()
         if rebuilt:
             log.info("state rebuilt from store", extra={"readings": rebuilt, "patients": len(self.patients)})
@@ -176,6 +179,16 @@ class EmbeddedRuntime:
         await self.skeleton.start_http()
         self.tasks = [asyncio.create_task(self._process_forever()), asyncio.create_task(self._tick_forever()),
                       asyncio.create_task(self.retention.run_forever())]
+
+    def _warn_if_plain_beyond_loopback(self) -> None:
+        """The plain listener (the development default) bound beyond this machine: said loudly, at start."""
+        settings = self.settings
+        if settings.mqtt_plain_listener and not is_loopback(settings.mqtt_host):
+            log.warning("DEVICE TRAFFIC UNENCRYPTED: the embedded broker's plain MQTT listener is reachable beyond this "
+                        "machine; devices' secrets and vitals travel in clear. Set VIGIL_MQTT_TLS_CERT and "
+                        "VIGIL_MQTT_TLS_KEY and VIGIL_MQTT_PLAIN_LISTENER=false",
+                        extra={"host": settings.mqtt_host, "port": settings.mqtt_port,
+                               "tls_port": settings.mqtt_tls_port if self._tls() else None})
 
     def _tls(self) -> TlsListener | None:
         settings = self.settings

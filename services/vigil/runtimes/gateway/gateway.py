@@ -19,6 +19,7 @@ import time
 from aiokafka import AIOKafkaProducer
 
 from vigil.runtimes.shared.health import health_status
+from vigil.runtimes.shared.https import HttpTransport
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.shell.contract.feedback import DeviceError, FeedbackLimiter
 from vigil.shell.streams.coverage_notes import CoverageNotes
@@ -89,7 +90,8 @@ class Gateway:
         self.limits = ContractLimits(settings.max_payload_bytes, settings.max_clock_skew_s, settings.max_sample_age_s)
         self.producer: AIOKafkaProducer | None = None
         self.source: MqttSource | None = None
-        self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=self.http_port or None)
+        self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=self.http_port or None,
+                                        transport=HttpTransport.from_settings(settings))
         self.stopping = asyncio.Event()
         self.forwarding: asyncio.Task[None] | None = None
         self.forwarded = 0

@@ -5,7 +5,8 @@ them into incidents and outbox rows in PostgreSQL in one transaction per poll, a
 commits the Kafka offsets: a crash replays records, and the desk's inbox table makes a replayed
 record change nothing. The outbox dispatcher, the explanation worker, the incident API and the
 in-app push streams run in the same process. Several notifiers can share the work: Kafka splits
-the partitions, and the outbox is claimed row by row (FOR UPDATE SKIP LOCKED).
+the partitions, and the outbox is claimed row by row (FOR UPDATE SKIP LOCKED). It also runs the
+scaled path's retention purge of PostgreSQL (runtimes/shared/sql_purge.py) every VIGIL_PURGE_EVERY_S.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pydantic import ValidationError
 from vigil.shell.desk.desk import AlertChange
 from vigil.runtimes.shared.alerting import AlertingService, cancel_tasks
 from vigil.runtimes.shared.health import health_status
+from vigil.runtimes.shared.https import HttpTransport
+from vigil.runtimes.shared.sql_purge import SqlPurge
 from vigil.runtimes.shared.skeleton import ServiceSkeleton, registry_for, until_signalled
 from vigil.shell.streams.records import AlertRecord
 from vigil.shell.observability.metrics import Metrics
@@ -62,12 +65,15 @@ class Notifier:
         self.http_port = settings.http_port if http_port is None else http_port
         self.registry = registry
         self.metrics = Metrics()
-        self.store = SqlStore(settings.database_url or settings.sqlite_url())
+        # It purges the store (retention, below), so it sets the audit trigger's window too.
+        self.store = SqlStore(settings.database_url or settings.sqlite_url(), audit_keep_days=settings.retain_audit_days)
+        self.retention = SqlPurge(settings, self.store.engine, self.metrics)
         self.service = AlertingService(settings, self.registry, self.store.engine, self.store.write, self.metrics,
                                        clock=time.time)
         self.influx = self._ward_trends(settings)
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=self.http_port,
-                                        routes=(self.service.add_routes,))
+                                        routes=(self.service.add_routes,),
+                                        transport=HttpTransport.from_settings(settings))
         self.consumer: Any = None
         self.tasks: list[asyncio.Task[None]] = []
         self.records = 0
@@ -108,6 +114,8 @@ class Notifier:
         await self.skeleton.start_http()
         self.tasks = [asyncio.create_task(self._consume(), name="alerts-consumer"),
                       asyncio.create_task(self._tick(), name="incident-timers")]
+        if self.settings.notifier_purge:
+            self.tasks.append(asyncio.create_task(self.retention.run_forever(), name="retention-purge"))
         log.info("notifier running", extra={"topic": self.settings.alerts_topic, "group": self.group_id,
                                             "http_port": self.http_port, "patients": len(self.registry)})
 

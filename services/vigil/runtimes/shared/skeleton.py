@@ -20,9 +20,11 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from vigil.runtimes.shared.health import http_status
+from vigil.runtimes.shared.https import HttpTransport
 from vigil.settings import VigilSettings
 from vigil.shell.observability.metrics import Metrics
 from vigil.shell.registry import Registry, load_roster
+from vigil.web.forwarded import add_trusted_proxies
 from vigil.web.params import MAX_BODY_BYTES
 
 log = logging.getLogger("vigil.service")
@@ -60,8 +62,10 @@ class ServiceSkeleton:
     """HTTP (/healthz, /metrics and the runtime's own routes) and the graceful stop of one runtime."""
 
     def __init__(self, service: Service, *, host: str, port: int | None,
-                 routes: Sequence[Callable[[web.Application], None]] = ()) -> None:
+                 routes: Sequence[Callable[[web.Application], None]] = (),
+                 transport: HttpTransport | None = None) -> None:
         self.service = service
+        self.transport = transport or HttpTransport()  # TLS, HSTS, trusted proxies (https.py)
         self.host = host
         self.port = port  # None: no HTTP (a gateway started without --http-port)
         self.routes = routes
@@ -70,6 +74,8 @@ class ServiceSkeleton:
     def app(self) -> web.Application:
         """The runtime's HTTP app: /healthz and /metrics, then the routes it was given."""
         app = web.Application(client_max_size=MAX_BODY_BYTES)  # larger bodies: 413, before any handler reads them
+        add_trusted_proxies(app, self.transport.trusted_proxies)  # first: the audit and the limits see the client
+        self.transport.add_to(app)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         for add_routes in self.routes:
@@ -86,12 +92,13 @@ class ServiceSkeleton:
         return web.Response(body=metrics.exposition(), content_type="text/plain", charset="utf-8")
 
     async def start_http(self) -> None:
-        """Serve the app on host:port (nothing when the port is None)."""
+        """Serve the app on host:port (nothing when the port is None): HTTPS only when a certificate is set."""
         if self.port is None:
             return
         self.http = web.AppRunner(self.app(), access_log=None)
         await self.http.setup()
-        await web.TCPSite(self.http, self.host, self.port).start()
+        await web.TCPSite(self.http, self.host, self.port, ssl_context=self.transport.tls).start()
+        self.transport.warn_if_plain(self.host, self.port)
 
     async def stop(self) -> None:
         """Stop taking work, drain what was taken, close the parts, then stop HTTP."""

@@ -1,9 +1,10 @@
-"""Retention of the embedded SQLite store: what is purged, kind by kind (docs/data.md, "Retention").
+"""Retention of the SQL store, SQLite or PostgreSQL: what is purged, kind by kind (docs/data.md, "Retention").
 
-Each kind (readings, dead letters, notifications, explanations, audit) is kept for its own
+Each kind (readings, rollups, dead letters, notifications, explanations, audit) is kept for its own
 number of days (VIGIL_RETAIN_*_DAYS; 0 keeps it forever). A purge deletes at most `chunk_rows`
-rows per table per call, each call one short transaction on the writer thread, so ingest
-batches queue between chunks instead of behind one long DELETE.
+rows per table per call, each call one short transaction (in the embedded runtime on the writer
+thread), so ingest batches queue between chunks instead of behind one long DELETE. The same
+statements serve both databases: a chunk is picked by SQLite's `rowid` or PostgreSQL's `ctid`.
 
 What is never purged, whatever its age:
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-KINDS = ("readings", "dead_letters", "notifications", "explanations", "audit")
+KINDS = ("readings", "rollups", "dead_letters", "notifications", "explanations", "audit")
 DAY_S = 86400.0
 
 # Of these patients and incidents nothing is purged: their incident is still open or acknowledged.
@@ -38,8 +39,12 @@ _WAITING = "('pending', 'sending', 'held')"  # notifications not yet delivered o
 
 
 def _chunked(table: str, where: str) -> str:
-    """A DELETE of at most :limit rows of `table` matching `where` (SQLite rowids)."""
-    return f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {where} LIMIT :limit)"
+    """A DELETE of at most :limit rows of `table` matching `where`; `{row}` is the dialect's row
+    address (ROW_ADDRESS), filled in by the Purger."""
+    return f"DELETE FROM {table} WHERE {{row}} IN (SELECT {{row}} FROM {table} WHERE {where} LIMIT :limit)"
+
+
+ROW_ADDRESS = {"sqlite": "rowid", "postgresql": "ctid"}
 
 
 # kind -> (table, DELETE statement) in order; `:before` is the kind's cut-off time (epoch seconds).
@@ -47,6 +52,9 @@ STATEMENTS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "readings": (
         ("readings", _chunked("readings", f"t < :before AND patient_id NOT IN ({_UNRESOLVED_PATIENTS})")),
         ("scores", _chunked("scores", f"t < :before AND patient_id NOT IN ({_UNRESOLVED_PATIENTS})")),
+    ),
+    "rollups": (  # per-minute summaries: kept longer than the raw readings (VIGIL_RETAIN_ROLLUPS_DAYS)
+        ("vital_rollups", _chunked("vital_rollups", f"t < :before AND patient_id NOT IN ({_UNRESOLVED_PATIENTS})")),
     ),
     "dead_letters": (
         ("dead_letters", _chunked("dead_letters", "received_at < :before")),
@@ -75,13 +83,16 @@ class Retention:
 
 
 class Purger:
-    """Deletes one chunk of one kind at a time. Call it on the store's writer thread."""
+    """Deletes one chunk of one kind at a time. In the embedded runtime, call it on the store's
+    writer thread; on PostgreSQL (the scaled path) any thread will do: each chunk is its own
+    transaction, and two purgers at once delete each row once (the second finds it gone)."""
 
     def __init__(self, engine: Engine, chunk_rows: int = 2000) -> None:
-        if engine.dialect.name != "sqlite":
-            raise ValueError("the retention purge is the embedded store's (SQLite)")
+        if engine.dialect.name not in ROW_ADDRESS:
+            raise ValueError(f"no retention purge for {engine.dialect.name} (SQLite and PostgreSQL only)")
         self.engine = engine
         self.chunk_rows = chunk_rows
+        self.row = ROW_ADDRESS[engine.dialect.name]
 
     def chunk(self, kind: str, before_t: float) -> dict[str, int]:
         """One transaction: at most chunk_rows rows of each of the kind's tables older than
@@ -89,6 +100,6 @@ class Purger:
         deleted: dict[str, int] = {}
         with self.engine.begin() as conn:
             for table, statement in STATEMENTS[kind]:
-                deleted[table] = int(conn.execute(text(statement), {"before": before_t, "limit": self.chunk_rows})
+                deleted[table] = int(conn.execute(text(statement.format(row=self.row)), {"before": before_t, "limit": self.chunk_rows})
                                      .rowcount or 0)
         return deleted

@@ -43,8 +43,9 @@ def _window(source: str, fn: str, suffix: str) -> str:
             f"  |> map(fn: (r) => ({{r with _measurement: \"{ROLLUP_MEASUREMENT}\", _field: r._field + \"{suffix}\"}}))")
 
 
-def rollup_flux(bucket: str, org: str, start: str, stop: str) -> str:
-    """Flux that recomputes every minute in [start, stop) (Flux time expressions) and writes it."""
+def rollup_flux(bucket: str, org: str, start: str, stop: str, rollup_bucket: str | None = None) -> str:
+    """Flux that recomputes every minute in [start, stop) (Flux time expressions) and writes it to
+    `rollup_bucket` (VIGIL_INFLUX_ROLLUP_BUCKET: kept longer than the raw points; default `bucket`)."""
     b, field_test = flux_string(bucket), " or ".join(f'r._field == "{name}"' for name in RAW_VITALS)
     raw = (f"from(bucket: {b})\n  |> range(start: {start}, stop: {stop})\n"
            f"  |> filter(fn: (r) => r._measurement == \"vitals\" and ({field_test}))")
@@ -62,24 +63,26 @@ def rollup_flux(bucket: str, org: str, start: str, stop: str) -> str:
                                                            'if r._field == "seq" then "readings_n" else "flagged_n"'))
     names = [f"s{i}" for i in range(len(streams))]
     body = "\n".join(f"{name} = {stream}" for name, stream in zip(names, streams))
-    return f"{body}\nunion(tables: [{', '.join(names)}])\n  |> to(bucket: {b}, org: {flux_string(org)})\n"
+    target = flux_string(rollup_bucket or bucket)
+    return f"{body}\nunion(tables: [{', '.join(names)}])\n  |> to(bucket: {target}, org: {flux_string(org)})\n"
 
 
 def task_name(bucket: str) -> str:
     return f"vigil-rollup-1m-{bucket}"
 
 
-def task_flux(bucket: str, org: str, lookback_s: int = 900) -> str:
+def task_flux(bucket: str, org: str, lookback_s: int = 900, rollup_bucket: str | None = None) -> str:
     """The task: every minute, the last `lookback_s` recomputed (now() is the scheduled minute)."""
     head = f'option task = {{name: {flux_string(task_name(bucket))}, every: 1m, offset: 10s}}\n\n'
-    return head + rollup_flux(bucket, org, f"-{int(lookback_s)}s", "now()")
+    return head + rollup_flux(bucket, org, f"-{int(lookback_s)}s", "now()", rollup_bucket)
 
 
 class InfluxRollups:
     """Installs the task, and recomputes any range on demand (after a backlog, or to build a bench)."""
 
-    def __init__(self, client: object, org: str, bucket: str) -> None:
+    def __init__(self, client: object, org: str, bucket: str, rollup_bucket: str | None = None) -> None:
         self.client, self.org, self.bucket = client, org, bucket
+        self.rollup_bucket = rollup_bucket or bucket  # influx_buckets.py: rollups kept longer than raw points
 
     def rebuild(self, start: float, stop: float, chunk_s: float = 86_400.0) -> int:
         """Recompute the minutes in [start, stop), a day at a time; returns the chunks run."""
@@ -88,7 +91,8 @@ class InfluxRollups:
         chunks = 0
         while low < stop:
             high = min(low + chunk_s, -(-stop // 60) * 60)
-            query_api.query(rollup_flux(self.bucket, self.org, flux_time(low), flux_time(high)), org=self.org)
+            query_api.query(rollup_flux(self.bucket, self.org, flux_time(low), flux_time(high), self.rollup_bucket),
+                            org=self.org)
             low, chunks = high, chunks + 1
         return chunks
 
@@ -97,7 +101,7 @@ class InfluxRollups:
         from influxdb_client import TaskCreateRequest, TaskUpdateRequest
 
         tasks = self.client.tasks_api()  # type: ignore[attr-defined]
-        flux = task_flux(self.bucket, self.org, lookback_s)
+        flux = task_flux(self.bucket, self.org, lookback_s, self.rollup_bucket)
         existing = [task for task in tasks.find_tasks(name=task_name(self.bucket)) if task.name == task_name(self.bucket)]
         if existing:
             task = existing[0]

@@ -51,8 +51,9 @@ def _patients_regex(patient_ids: list[str]) -> str:
 class InfluxTrends:
     """`TrendStore` over an InfluxDB bucket holding `vitals`, `scores` and `rollup_1m`."""
 
-    def __init__(self, client: object, org: str, bucket: str) -> None:
+    def __init__(self, client: object, org: str, bucket: str, rollup_bucket: str | None = None) -> None:
         self.client, self.org, self.bucket = client, org, bucket
+        self.rollup_bucket = rollup_bucket or bucket  # `rollup_1m`'s bucket (VIGIL_INFLUX_ROLLUP_BUCKET, influx_buckets.py)
         self._query_api = client.query_api()  # type: ignore[attr-defined]
 
     def _rows(self, flux: str, columns: tuple[str, ...]) -> Iterator[list[str]]:
@@ -80,7 +81,7 @@ class InfluxTrends:
         branches = []
         for fn, names in by_fn.items():
             test = " or ".join(f'r._field == "{name}"' for name in names)
-            branches.append(f"from(bucket: {flux_string(self.bucket)})\n  |> range(start: {flux_time(low)}, stop: {flux_time(high)})\n"
+            branches.append(f"from(bucket: {flux_string(self.rollup_bucket)})\n  |> range(start: {flux_time(low)}, stop: {flux_time(high)})\n"
                             f"  |> filter(fn: (r) => {where} and ({test}))\n"
                             f"  |> aggregateWindow(every: {step}s, fn: {fn}, timeSrc: \"_start\", createEmpty: false)")
         names = [f"s{i}" for i in range(len(branches))]

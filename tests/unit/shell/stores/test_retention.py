@@ -14,7 +14,7 @@ from vigil.shell.stores.retention import KINDS, Purger, Retention
 from vigil.shell.stores.sql import SqlStore
 from vigil.shell.stores.tables import (
     access_audit, alerts, dead_letter_counts, dead_letters, explanations, incident_alerts, incidents, outbox, readings,
-    scores,
+    scores, vital_rollups,
 )
 
 NOW = time.time()  # the audit trigger ages rows by the database's own clock
@@ -62,6 +62,14 @@ def audit_row(t: float) -> dict:
 @pytest.fixture
 def store(tmp_path):
     store = SqlStore(f"sqlite:///{tmp_path / 'vigil.sqlite'}", audit_keep_days=400)
+    fill(store)
+    yield store
+    store.close()
+
+
+def fill(store: SqlStore) -> None:
+    """Incidents open and resolved, and old and recent rows of every kind (also run on PostgreSQL:
+    tests/integration/test_retention_postgres.py)."""
     with store.engine.begin() as conn:
         conn.execute(insert(incidents), [incident("inc-open", "pt-open", "acknowledged"),
                                          incident("inc-done", "pt-done", "resolved")])
@@ -73,6 +81,8 @@ def store(tmp_path):
             for i, t in enumerate((OLD, OLD + 1, OLD + 2, RECENT)):
                 conn.execute(insert(readings), dict(patient_id=patient, device_id="wr", t=t, seq=i, hr=70.0))
                 conn.execute(insert(scores), dict(patient_id=patient, t=t, anomaly=0.1, risk=0.1, model_version="m"))
+                conn.execute(insert(vital_rollups), dict(patient_id=patient, t=t, hr_min=70.0, hr_max=70.0, hr_sum=70.0,
+                                                         hr_n=1, readings_n=1))
         conn.execute(insert(outbox), [notification("n-sent-old", "inc-done", "sent", OLD),
                                       notification("n-failed-old", "inc-done", "failed", OLD),
                                       notification("n-pending-old", "inc-done", "pending", OLD),
@@ -86,8 +96,6 @@ def store(tmp_path):
         conn.execute(insert(dead_letter_counts), [dict(device_id="a", reason="r", refused=1, kept=1, first_t=OLD, last_t=OLD),
                                                   dict(device_id="b", reason="r", refused=1, kept=1, first_t=OLD, last_t=RECENT)])
         conn.execute(insert(access_audit), [audit_row(t) for t in (NOW - 3000 * DAY, NOW - 500 * DAY, NOW - 20 * DAY)])
-    yield store
-    store.close()
 
 
 def column(store: SqlStore, col) -> list:
@@ -109,6 +117,12 @@ def test_readings_and_scores_go_except_those_of_a_patient_with_an_unresolved_inc
     with store.engine.connect() as conn:
         left = conn.execute(text("SELECT patient_id, count(*) FROM readings GROUP BY patient_id")).all()
     assert dict(left) == {"pt-open": 4, "pt-done": 1}
+
+
+def test_rollups_have_their_own_cut_off_and_keep_those_of_a_patient_with_an_unresolved_incident(store):
+    assert purge_all(store, "rollups", NOW - 1095 * DAY) == {"vital_rollups": 0}  # kept longer than readings
+    assert purge_all(store, "rollups", NOW - 400 * DAY) == {"vital_rollups": 3}
+    assert column(store, vital_rollups.c.patient_id).count("pt-open") == 4
 
 
 def test_notifications_go_once_delivered_or_failed_never_while_waiting_nor_of_an_open_incident(store):
