@@ -2,6 +2,8 @@
 
 Defaults run the embedded mode: no server needed. Command-line flags override these.
 """
+# Long file: every VIGIL_* setting is one field of this one object, with its description; split up,
+# an operator (and `vigil settings`-style docs) would have to look in several places for one answer.
 
 from __future__ import annotations
 

@@ -122,6 +122,9 @@ def test_each_service_has_exactly_its_rights_on_postgresql_and_influxdb(servers,
     admin = InfluxDBClient(url=url, token=servers["VIGIL_INFLUX_TOKEN"], org=org)
     vitals = admin.buckets_api().find_bucket_by_name(servers["VIGIL_INFLUX_BUCKET"])
     other = admin.buckets_api().create_bucket(bucket_name=f"rights-{run_id}", org=org)
+    # deploy/local's readers also read the rollups' own bucket (VIGIL_INFLUX_ROLLUP_BUCKET, kept longer)
+    rollup_name = servers.get("VIGIL_INFLUX_ROLLUP_BUCKET")
+    rollups = admin.buckets_api().find_bucket_by_name(rollup_name) if rollup_name else None
     try:
         tokens = {service: settings[service].influx_token for service in SERVICES}
         by_token = {a.token: a for a in admin.authorizations_api().find_authorizations(org_id=vitals.org_id)}
@@ -135,9 +138,9 @@ def test_each_service_has_exactly_its_rights_on_postgresql_and_influxdb(servers,
                 continue
             assert token != servers["VIGIL_INFLUX_TOKEN"]  # never the operator's
             authorization = by_token[token]  # deploy/local's token has exactly the one right of the table
-            assert authorization.description == description_of(service, vitals.name)
+            assert authorization.description == description_of(service, vitals.name, rollups and rollups.name)
             assert [(p.action, p.resource.type, p.resource.id) for p in authorization.permissions] == [
-                (right, "buckets", vitals.id)]
+                (right, "buckets", b.id) for b in ([vitals] + ([rollups] if rollups and right == "read" else []))]
             with InfluxDBClient(url=url, token=token, org=org) as client:
                 for bucket in (vitals, other):
                     for action in ("read", "write"):

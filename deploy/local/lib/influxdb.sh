@@ -113,11 +113,12 @@ influxdb_setup() {
 # patient page's charts), other readers of trends and Grafana only read. The gateway gets none. The operator token above stays the owner's (setup, buckets,
 # the rollup task, tests). A token is found again by its description, so `up` is idempotent; a
 # token deleted by hand is created anew. Format: service:action:description.
+# Readers read the raw bucket and the rollups' own (INFLUX_ROLLUP_BUCKET, kept longer: retention below).
 INFLUX_SERVICE_TOKENS=(
     "processor:write:vigil-processor: write $INFLUX_BUCKET"
-    "notifier:read:vigil-notifier: read $INFLUX_BUCKET"
-    "trends:read:vigil-trends: read $INFLUX_BUCKET"
-    "grafana:read:vigil-grafana: read $INFLUX_BUCKET"
+    "notifier:read:vigil-notifier: read $INFLUX_BUCKET $INFLUX_ROLLUP_BUCKET"
+    "trends:read:vigil-trends: read $INFLUX_BUCKET $INFLUX_ROLLUP_BUCKET"
+    "grafana:read:vigil-grafana: read $INFLUX_BUCKET $INFLUX_ROLLUP_BUCKET"
 )
 influxdb_api() {
     local method=$1 path=$2; shift 2
@@ -131,6 +132,9 @@ influxdb_service_tokens() {
     bucket_id=$(influxdb_api GET "/api/v2/buckets?orgID=$org_id&name=$INFLUX_BUCKET" | jq -r '.buckets[0].id') \
         || vl_die "influxdb: cannot read bucket $INFLUX_BUCKET"
     [[ $org_id != null && $bucket_id != null ]] || vl_die "influxdb: org $INFLUX_ORG or bucket $INFLUX_BUCKET missing"
+    local rollup_id
+    rollup_id=$(influxdb_api GET "/api/v2/buckets?orgID=$org_id&name=$INFLUX_ROLLUP_BUCKET" | jq -r '.buckets[0].id') \
+        || vl_die "influxdb: cannot read bucket $INFLUX_ROLLUP_BUCKET"
     for entry in "${INFLUX_SERVICE_TOKENS[@]}"; do
         service=${entry%%:*}
         action=${entry#*:}; action=${action%%:*}
@@ -139,8 +143,9 @@ influxdb_service_tokens() {
             | jq -r --arg d "$description" '[.authorizations[] | select(.description == $d and .status == "active")][0].token // empty') \
             || vl_die "influxdb: cannot list the tokens"
         if [[ -z $token ]]; then
-            body=$(jq -cn --arg org "$org_id" --arg bucket "$bucket_id" --arg action "$action" --arg d "$description" \
-                '{orgID: $org, description: $d, permissions: [{action: $action, resource: {type: "buckets", id: $bucket, orgID: $org}}]}')
+            body=$(jq -cn --arg org "$org_id" --arg bucket "$bucket_id" --arg rollups "$rollup_id" --arg action "$action" \
+                --arg d "$description" '{orgID: $org, description: $d, permissions: ([$bucket] + (if $action == "read"
+                then [$rollups] else [] end) | map({action: $action, resource: {type: "buckets", id: ., orgID: $org}}))}')
             token=$(influxdb_api POST /api/v2/authorizations -d "$body" | jq -r '.token') \
                 || vl_die "influxdb: cannot create the $service token"
             vl_log "influxdb: created the $service token ($action $INFLUX_BUCKET)"

@@ -1,8 +1,9 @@
 """The scaled path's backup: PostgreSQL (pg_dump) and the vitals bucket (InfluxDB's backup API).
 
 `vigil backup --out DIR` takes this when VIGIL_DATABASE_URL is PostgreSQL; `vigil restore --from
-DIR` puts it back. DIR holds `manifest.json`, `postgres.dump` and `influx/` (the bucket's
-manifest and shard snapshots), every file with its SHA-256, created owner-only.
+DIR` puts it back. DIR holds `manifest.json`, `postgres.dump`, `influx/` (the readings bucket's
+manifest and shard snapshots) and `influx-rollups/` when the rollups have their own bucket
+(VIGIL_INFLUX_ROLLUP_BUCKET), every file with its SHA-256, created owner-only.
 
 The two stores are snapshotted one after the other, PostgreSQL first, while the services run:
 each snapshot is consistent in itself. Readings stored in InfluxDB between the two have their
@@ -45,6 +46,14 @@ def _grant_again(database_url: str) -> dict[str, str]:
         engine.dispose()
 
 
+def _buckets(settings) -> list[tuple[str, str]]:
+    """(directory in the backup, bucket): the readings' and, when they have their own, the rollups'."""
+    pairs = [("influx", settings.influx_bucket)]
+    if settings.rollup_bucket() != settings.influx_bucket:
+        pairs.append(("influx-rollups", settings.rollup_bucket()))
+    return pairs
+
+
 def take_scaled_backup(settings, out_dir: Path) -> dict:
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists: a backup never overwrites")
@@ -54,8 +63,10 @@ def take_scaled_backup(settings, out_dir: Path) -> dict:
     manifest["postgres"] = dump_database(settings.database_url, out_dir)
     server = _influx(settings)
     if server is not None:
-        influx = back_up_bucket(server, settings.influx_bucket, out_dir / "influx")
-        manifest["influx"] = {"dir": "influx", "bucket": settings.influx_bucket, "shards": len(influx["shards"])}
+        manifest["influx"] = []
+        for directory, bucket in _buckets(settings):
+            influx = back_up_bucket(server, bucket, out_dir / directory)
+            manifest["influx"].append({"dir": directory, "bucket": bucket, "shards": len(influx["shards"])})
     manifest["seconds"] = round(time.monotonic() - started, 3)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
@@ -70,9 +81,11 @@ def restore_scaled_backup(settings, from_dir: Path) -> dict:
         raise ValueError(f"{from_dir} is not a scaled-path backup (kind {manifest.get('kind')!r})")
     done: dict = {"postgres": restore_database(settings.database_url, from_dir, manifest["postgres"])}
     done["postgres"]["granted"] = _grant_again(settings.database_url)
-    if "influx" in manifest:
+    if manifest.get("influx"):
         server = _influx(settings)
         if server is None:
             raise ValueError("the backup holds InfluxDB data but VIGIL_INFLUX_TOKEN is not set")
-        done["influx"] = restore_bucket(server, from_dir / manifest["influx"]["dir"], settings.influx_bucket)
+        now = dict(_buckets(settings))  # restored under today's names (VIGIL_INFLUX_BUCKET, _ROLLUP_BUCKET)
+        done["influx"] = [restore_bucket(server, from_dir / entry["dir"], now.get(entry["dir"], entry["bucket"]))
+                          for entry in manifest["influx"]]
     return done

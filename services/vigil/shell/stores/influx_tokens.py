@@ -20,18 +20,24 @@ from typing import Any
 INFLUX_SERVICE_RIGHTS: dict[str, str] = {"processor": "write", "notifier": "read", "trends": "read", "grafana": "read"}
 
 
-def description_of(service: str, bucket: str) -> str:
-    """How a service's token is named (deploy/local finds its tokens again by this)."""
-    return f"vigil-{service}: {INFLUX_SERVICE_RIGHTS[service]} {bucket}"
+def description_of(service: str, bucket: str, rollup_bucket: str | None = None) -> str:
+    """How a service's token is named (deploy/local finds its tokens again by this). A reader's
+    token also reads the rollups' own bucket, when there is one (VIGIL_INFLUX_ROLLUP_BUCKET)."""
+    right = INFLUX_SERVICE_RIGHTS[service]
+    extra = f" {rollup_bucket}" if right == "read" and rollup_bucket and rollup_bucket != bucket else ""
+    return f"vigil-{service}: {right} {bucket}{extra}"
 
 
-def create_service_token(client: Any, bucket: Any, service: str) -> Any:
-    """A new token for `service` on `bucket` (an influxdb_client Bucket), with exactly its one right.
-    `client` holds a token that may create authorizations (the operator's). Returns the
-    Authorization (its `.token` is the secret, `.id` what deletes it)."""
+def create_service_token(client: Any, bucket: Any, service: str, rollup_bucket: Any = None) -> Any:
+    """A new token for `service` on `bucket` (an influxdb_client Bucket; a reader's also on
+    `rollup_bucket`), with exactly its one right. `client` holds a token that may create
+    authorizations (the operator's). Returns the Authorization (`.token` is the secret, `.id` what deletes it)."""
     from influxdb_client import Authorization, Permission, PermissionResource
 
-    resource = PermissionResource(type="buckets", id=bucket.id, org_id=bucket.org_id)
+    right = INFLUX_SERVICE_RIGHTS[service]
+    buckets = [bucket] + ([rollup_bucket] if right == "read" and rollup_bucket is not None
+                          and rollup_bucket.id != bucket.id else [])
     return client.authorizations_api().create_authorization(authorization=Authorization(
-        org_id=bucket.org_id, description=description_of(service, bucket.name),
-        permissions=[Permission(action=INFLUX_SERVICE_RIGHTS[service], resource=resource)]))
+        org_id=bucket.org_id, description=description_of(service, bucket.name, rollup_bucket and rollup_bucket.name),
+        permissions=[Permission(action=right, resource=PermissionResource(type="buckets", id=b.id, org_id=b.org_id))
+                     for b in buckets]))
