@@ -88,6 +88,12 @@ def schema_urls(servers):
     owner.dispose()
 
 
+def rollup_bucket(admin, servers):
+    """deploy/local's readers also read the rollups' own bucket (VIGIL_INFLUX_ROLLUP_BUCKET, kept longer)."""
+    name = servers.get("VIGIL_INFLUX_ROLLUP_BUCKET")
+    return admin.buckets_api().find_bucket_by_name(name) if name else None
+
+
 def test_each_service_has_exactly_its_rights_on_postgresql_and_influxdb(servers, schema_urls, monkeypatch, run_id):
     from influxdb_client import InfluxDBClient
     from influxdb_client.client.write_api import SYNCHRONOUS
@@ -122,9 +128,7 @@ def test_each_service_has_exactly_its_rights_on_postgresql_and_influxdb(servers,
     admin = InfluxDBClient(url=url, token=servers["VIGIL_INFLUX_TOKEN"], org=org)
     vitals = admin.buckets_api().find_bucket_by_name(servers["VIGIL_INFLUX_BUCKET"])
     other = admin.buckets_api().create_bucket(bucket_name=f"rights-{run_id}", org=org)
-    # deploy/local's readers also read the rollups' own bucket (VIGIL_INFLUX_ROLLUP_BUCKET, kept longer)
-    rollup_name = servers.get("VIGIL_INFLUX_ROLLUP_BUCKET")
-    rollups = admin.buckets_api().find_bucket_by_name(rollup_name) if rollup_name else None
+    rollups = rollup_bucket(admin, servers)
     try:
         tokens = {service: settings[service].influx_token for service in SERVICES}
         by_token = {a.token: a for a in admin.authorizations_api().find_authorizations(org_id=vitals.org_id)}
