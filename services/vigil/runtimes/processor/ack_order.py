@@ -3,7 +3,7 @@
 Faust commits, per partition, the first run of consecutive acknowledged offsets; when the record
 at the committed offset is not yet acknowledged but the next one is, faust-streaming's
 `Consumer._new_offset` still commits past it (its head check is `min(acked) - committed > 1`,
-one short; `transport.never_past_unacked` now refuses such a commit). Vigil acknowledges in
+one short; `worker_consumer.never_past_unacked` now refuses such a commit). Vigil acknowledges in
 decision order (InOrderStore), but a record can still reach the agent twice around a partition
 assignment (a CI run: sixteen acknowledgements out of order in a worker's first batches, then a
 record never stored). This watch logs and counts each, with the partition and offsets, so that

@@ -10,7 +10,7 @@ starting above the committed offset raised the read offset, so the records re-re
 committed offset were dropped as already read (issue 12: "record dropped below Faust's read
 offset and never delivered"), and a gap was marked over them.
 
-InSequence is the rule the worker's consumer applies instead (transport.py), per partition with
+InSequence is the rule the worker's consumer applies instead (worker_consumer.py), per partition with
 a known position: after a seek to offset C the next record delivered must be C, then C + 1, and
 so on. A record below that was delivered already (skip it); a record above it means the fetch
 position ran past records the agent never saw, so the consumer seeks back to the expected offset.
