@@ -33,16 +33,25 @@ class Verdict(Enum):
 
 @dataclass
 class InSequence:
-    """The next offset each partition must deliver; partitions without one are not checked."""
+    """The next offset each partition must deliver; partitions without one are not checked yet.
+
+    Between an assignment and its seek (Faust delivers records as soon as it resumes the
+    partitions, while the seek is still asking Kafka for the committed offsets) a partition is
+    not checked, but what it delivers is noted: a run from at or below the committed offset
+    need not be delivered again after the seek."""
 
     next: dict[Hashable, int] = field(default_factory=dict)
     _ahead_seen: dict[Hashable, tuple[int, int]] = field(default_factory=dict)
+    _before_seek: dict[Hashable, tuple[int, int] | None] = field(default_factory=dict)  # a run, or None: not one
 
     def sought(self, positions: dict[Any, int | None]) -> None:
         """The fetch positions were set back (to the committed offsets): each partition's next
-        record is there. None (nothing committed yet) is the log's start."""
+        record is there, or after the run it delivered from at or below there before the seek.
+        None (nothing committed yet) is the log's start."""
         for tp, offset in positions.items():
-            self.next[tp] = offset if offset is not None and offset > 0 else 0
+            start = offset if offset is not None and offset > 0 else 0
+            run = self._before_seek.pop(tp, None)
+            self.next[tp] = run[1] + 1 if run is not None and run[0] <= start <= run[1] + 1 else start
             self._ahead_seen.pop(tp, None)
 
     def forget(self, tps: Any) -> None:
@@ -50,6 +59,7 @@ class InSequence:
         for tp in tps:
             self.next.pop(tp, None)
             self._ahead_seen.pop(tp, None)
+            self._before_seek.pop(tp, None)
 
     def admit(self, tp: Hashable, offset: int) -> Verdict:
         expected = self.next.get(tp)
@@ -66,3 +76,12 @@ class InSequence:
         if tp in self.next:
             self.next[tp] = offset + 1
             self._ahead_seen.pop(tp, None)
+            return
+        if tp not in self._before_seek:
+            self._before_seek[tp] = (offset, offset)
+            return
+        run = self._before_seek[tp]
+        if run is not None and offset == run[1] + 1:
+            self._before_seek[tp] = (run[0], offset)
+        elif run is not None and not run[0] <= offset <= run[1]:
+            self._before_seek[tp] = None  # not one run: after the seek, everything from there again

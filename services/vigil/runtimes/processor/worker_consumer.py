@@ -86,7 +86,8 @@ class WorkerConsumer(faust_aiokafka.Consumer):
                     # record nor mark a gap below it.
                     self._read_offset[tp] = offset
                 below = self._read_offset.get(tp)
-                if below is not None and offset < below:  # Faust's drain loop drops it
+                dropped = below is not None and offset < below  # by Faust's drain loop
+                if dropped:
                     (dropped_again if offset in state.delivered[tp] else dropped_never)[tp].append(offset)
                 else:
                     state.delivered[tp].add(offset)
@@ -95,7 +96,7 @@ class WorkerConsumer(faust_aiokafka.Consumer):
                 yield tp, message
                 # Not counted when a seek reset the sequence meanwhile, or when the flow
                 # stopped (a rebalance: Faust may have cancelled the delivery).
-                if checked and state.seeks == seeks_before and self.flow_active:
+                if not dropped and state.seeks == seeks_before and self.flow_active and not self._is_changelog_tp(tp):
                     sequence.delivered(tp, offset)
         finally:
             generation = self.app.consumer_generation_id

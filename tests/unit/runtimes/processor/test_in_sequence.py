@@ -65,3 +65,30 @@ def test_a_revoked_partition_is_forgotten():
     sequence = sought_to(5)
     sequence.forget([TP])
     assert sequence.admit(TP, 99) is Verdict.DELIVER
+
+
+def test_a_run_delivered_from_the_committed_offset_before_the_seek_is_not_delivered_again():
+    """A CI run: after an assignment, 117-134 reached the agent while the seek to committed 117
+    was still asking Kafka; the records after the seek continue at 135."""
+    sequence = InSequence()
+    for offset in range(117, 135):
+        sequence.delivered(TP, offset)
+    sequence.sought({TP: 117})
+    assert sequence.admit(TP, 120) is Verdict.ALREADY
+    assert sequence.admit(TP, 135) is Verdict.DELIVER
+
+
+def test_attack_a_run_delivered_before_the_seek_from_above_the_committed_offset_is_delivered_again():
+    sequence = InSequence()
+    for offset in (160, 161, 162):
+        sequence.delivered(TP, offset)
+    sequence.sought({TP: 135})
+    assert sequence.next[TP] == 135
+
+
+def test_deliveries_before_the_seek_that_are_not_one_run_are_delivered_again():
+    sequence = InSequence()
+    for offset in (117, 118, 125):
+        sequence.delivered(TP, offset)
+    sequence.sought({TP: 117})
+    assert sequence.next[TP] == 117
