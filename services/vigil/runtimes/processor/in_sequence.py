@@ -15,7 +15,12 @@ a known position: after a seek to offset C the next record delivered must be C, 
 so on. A record below that was delivered already (skip it); a record above it means the fetch
 position ran past records the agent never saw, so the consumer seeks back to the expected offset.
 Only when a fetch from there starts at the same higher offset again is the difference a real
-hole in the log (compaction, transaction markers): then, and only then, it is a gap."""
+hole in the log (compaction, transaction markers): then, and only then, it is a gap.
+
+Delivered is not yet taken: a record waits in the agent's queue, and Faust empties those queues
+when it resumes the flow at the end of a rebalance, right after the seek. So when the queues are
+emptied every partition goes back to its committed offset (`rewound`): what the agent had taken
+by then comes again, and its stores are idempotent."""
 
 from __future__ import annotations
 
@@ -33,25 +38,17 @@ class Verdict(Enum):
 
 @dataclass
 class InSequence:
-    """The next offset each partition must deliver; partitions without one are not checked yet.
-
-    Between an assignment and its seek (Faust delivers records as soon as it resumes the
-    partitions, while the seek is still asking Kafka for the committed offsets) a partition is
-    not checked, but what it delivers is noted: a run from at or below the committed offset
-    need not be delivered again after the seek."""
+    """The next offset each partition must deliver; partitions without one are not checked."""
 
     next: dict[Hashable, int] = field(default_factory=dict)
     _ahead_seen: dict[Hashable, tuple[int, int]] = field(default_factory=dict)
-    _before_seek: dict[Hashable, tuple[int, int] | None] = field(default_factory=dict)  # a run, or None: not one
+    _sought: dict[Hashable, int] = field(default_factory=dict)  # where the last seek put each one
 
     def sought(self, positions: dict[Any, int | None]) -> None:
         """The fetch positions were set back (to the committed offsets): each partition's next
-        record is there, or after the run it delivered from at or below there before the seek.
-        None (nothing committed yet) is the log's start."""
+        record is there. None (nothing committed yet) is the log's start."""
         for tp, offset in positions.items():
-            start = offset if offset is not None and offset > 0 else 0
-            run = self._before_seek.pop(tp, None)
-            self.next[tp] = run[1] + 1 if run is not None and run[0] <= start <= run[1] + 1 else start
+            self.next[tp] = self._sought[tp] = offset if offset is not None and offset > 0 else 0
             self._ahead_seen.pop(tp, None)
 
     def forget(self, tps: Any) -> None:
@@ -59,7 +56,7 @@ class InSequence:
         for tp in tps:
             self.next.pop(tp, None)
             self._ahead_seen.pop(tp, None)
-            self._before_seek.pop(tp, None)
+            self._sought.pop(tp, None)
 
     def admit(self, tp: Hashable, offset: int) -> Verdict:
         expected = self.next.get(tp)
@@ -72,16 +69,22 @@ class InSequence:
         self._ahead_seen[tp] = (expected, offset)
         return Verdict.AHEAD
 
+    def rewound(self, committed: dict[Any, int | None]) -> list[Hashable]:
+        """The agent's queues were emptied: each partition's next record is its committed offset
+        again (when that is below; without one, where the last seek put it). The partitions whose
+        fetch position must go back."""
+        back = []
+        for tp, expected in self.next.items():
+            offset = committed.get(tp)
+            if offset is None:
+                offset = self._sought.get(tp)
+            if offset is not None and offset < expected:
+                self.next[tp] = offset
+                self._ahead_seen.pop(tp, None)
+                back.append(tp)
+        return back
+
     def delivered(self, tp: Hashable, offset: int) -> None:
         if tp in self.next:
             self.next[tp] = offset + 1
             self._ahead_seen.pop(tp, None)
-            return
-        if tp not in self._before_seek:
-            self._before_seek[tp] = (offset, offset)
-            return
-        run = self._before_seek[tp]
-        if run is not None and offset == run[1] + 1:
-            self._before_seek[tp] = (run[0], offset)
-        elif run is not None and not run[0] <= offset <= run[1]:
-            self._before_seek[tp] = None  # not one run: after the seek, everything from there again

@@ -23,9 +23,21 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.utils.queues import FlowControlEvent
 
 from vigil.runtimes.processor.in_sequence import InSequence, Verdict
 from vigil.runtimes.processor.rebalance_watch import log, ranges, tp_name
+
+
+class CountedFlowControl(FlowControlEvent):
+    """Faust's flow control of the agents' queues, counting how often it empties them (the
+    worker's app uses it: ProcessorApp.flow_control)."""
+
+    clears = 0
+
+    def clear(self) -> None:
+        super().clear()
+        self.clears += 1
 
 
 class WorkerConsumer(faust_aiokafka.Consumer):
@@ -62,8 +74,19 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         dropped_again: dict[Any, list[int]] = defaultdict(list)
         dropped_never: dict[Any, list[int]] = defaultdict(list)
         try:
+            self._rewind_after_clear()
+            for tp in list(state.rewind):
+                state.rewind.discard(tp)
+                await self._seek_back(tp, sequence.next[tp])
             async for tp, message in super().getmany(timeout):
                 offset = message.offset
+                # The agent's queues emptied meanwhile: the partitions it sends back go back now
+                # when this batch has a record of theirs, the others at the next call.
+                self._rewind_after_clear()
+                if tp in state.rewind:
+                    state.rewind.discard(tp)
+                    sent_back[tp] = sequence.next[tp]
+                    await self._seek_back(tp, sequence.next[tp])
                 if tp in sent_back:
                     continue  # the rest of a batch fetched past records the agent never saw
                 verdict = sequence.admit(tp, offset) if not _KL_OFF else Verdict.DELIVER  # KL-TEMP
@@ -118,6 +141,21 @@ class WorkerConsumer(faust_aiokafka.Consumer):
                                 f"active {tp in (self._active_partitions or ())}, assigned {tp in state.assigned}, "
                                 f"{'then seek to committed' if state.seeks != seeks else 'no seek'})")
             state.fetched = {}
+
+    def _rewind_after_clear(self) -> list[Any]:
+        """When Faust emptied the agents' queues since the last call, each partition's next record
+        is its committed offset again: the partitions to fetch again, marked in state.rewind."""
+        state = self._vigil
+        clears = getattr(self.app.flow_control, "clears", 0)
+        if clears == state.clears_seen or _KL_OFF:  # KL-TEMP
+            return []
+        state.clears_seen = clears
+        back = state.sequence.rewound({tp: self._committed_offset.get(tp) for tp in state.sequence.next})
+        if back:
+            log.info("agent queues emptied: fetching again from %s", ", ".join(
+                f"{tp_name(tp)} {state.sequence.next[tp]}" for tp in sorted(back)))
+        state.rewind.update(back)
+        return back
 
     async def _seek_back(self, tp: Any, offset: int) -> None:
         try:
@@ -189,6 +227,8 @@ class ConsumerState:
         self.seeks = 0  # seeks to the committed offsets so far
         self.fetched: Mapping[Any, list[Any]] = {}  # the batch getmany is delivering (for the watch)
         self.assigned: frozenset[Any] = frozenset()
+        self.clears_seen = 0  # CountedFlowControl.clears when last looked at
+        self.rewind: set[Any] = set()  # partitions to fetch again from their next offset
         self.delivered: dict[Any, set[int]] = defaultdict(set)  # KL-TEMP: offsets delivered per partition
 
 

@@ -58,11 +58,13 @@ def test_a_record_faust_will_never_deliver_does_not_hold_the_commit_back(tmp_pat
     assert commit_offset(tmp_path, 261, [263, 264], gaps=[(261, 263)]) == 265
 
 
-def delivered_after_a_seek(tmp_path, committed: int, fetches: list[list[int]], end: int) -> tuple[list[int], list[dict]]:
+def delivered_after_a_seek(tmp_path, committed: int, fetches: list[list[int]], end: int,
+                           empty_queues_after: int | None = None) -> tuple[list[int], list[dict]]:
     """Faust's own drain loop (`Consumer._drain_messages`) over the worker's consumer, after a seek
     to `committed`; the fetcher returns the `fetches` given (records fetched before the seek, as
-    an in-flight fetch delivers them), then the log from its position up to `end`. What the
-    agent's side receives, and the seeks the consumer asked for."""
+    an in-flight fetch delivers them), then the log from its position up to `end`; Faust empties
+    the agents' queues once `empty_queues_after` is delivered. What the agent's side receives,
+    and the seeks the consumer asked for."""
     from types import SimpleNamespace
 
     from aiokafka.structs import ConsumerRecord
@@ -104,6 +106,9 @@ def delivered_after_a_seek(tmp_path, committed: int, fetches: list[list[int]], e
 
         async def callback(message):
             received.append(message.offset)
+            if message.offset == empty_queues_after and received.count(message.offset) == 1:
+                consumer.app.flow_control.resume()  # as Faust does at the end of a rebalance
+
 
         thread.seek_to_committed, thread.seek_wait, thread.getmany = seek_to_committed, seek_wait, getmany
         thread.highwater = lambda tp: end
@@ -132,3 +137,12 @@ def test_records_fetched_before_a_seek_from_the_committed_offset_are_delivered_o
     received, seeks = delivered_after_a_seek(tmp_path, committed=135, fetches=[[135, 136, 137]], end=140)
     assert received == list(range(135, 140))
     assert seeks == []
+
+
+def test_attack_records_in_the_agents_queue_when_faust_empties_it_are_fetched_again(tmp_path):
+    """At the end of a rebalance Faust seeks to the committed offset, then resumes the flow,
+    which empties the agents' queues: records delivered in between were never taken. Faust
+    alone goes on after them; the worker's consumer fetches again from the committed offset."""
+    received, seeks = delivered_after_a_seek(tmp_path, committed=117, fetches=[], end=126, empty_queues_after=120)
+    assert received == [117, 118, 119, 120, *range(117, 126)]
+    assert [{tp.partition: offset for tp, offset in seek.items()} for seek in seeks] == [{2: 117}]
