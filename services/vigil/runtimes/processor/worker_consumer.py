@@ -150,10 +150,12 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         if clears == state.clears_seen or _KL_OFF:  # KL-TEMP
             return []
         state.clears_seen = clears
+        before = dict(state.sequence.next)
         back = state.sequence.rewound({tp: self._committed_offset.get(tp) for tp in state.sequence.next})
         if back:
-            log.info("agent queues emptied: fetching again from %s", ", ".join(
-                f"{tp_name(tp)} {state.sequence.next[tp]}" for tp in sorted(back)))
+            # Without this, Faust goes on after them: lost (issue 12).
+            log.warning("Faust emptied the agent's queue holding records delivered since the seek: fetching again %s",
+                        ", ".join(f"{tp_name(tp)} {state.sequence.next[tp]}-{before[tp] - 1}" for tp in sorted(back)))
         state.rewind.update(back)
         return back
 
