@@ -5,15 +5,16 @@ Faust's consumer delivers a record when its offset is at or above the partition'
 it will never deliver, which its commit then counts as done. That is right for a fetch position
 that only moves forward. Around a rebalance it does not: `perform_seek` sets the fetch position
 back to the committed offset, but records fetched before the seek (an in-flight fetch, the rest
-of a batch) are still delivered after it. The scaled kill test showed both halves: a batch
-starting above the committed offset raised the read offset, so the records re-read from the
-committed offset were dropped as already read (issue 12: "record dropped below Faust's read
-offset and never delivered"), and a gap was marked over them.
+of a batch) are still delivered after it. A batch starting above the committed offset raises the
+read offset, so the records re-read from the committed offset are dropped as already read, and a
+gap is marked over them (issue 12; the scaled kill test's logs showed the drops, and a gap that
+held a partition's commit back to one offset a second).
 
-InSequence is the rule the worker's consumer applies instead (worker_consumer.py), per partition with
-a known position: after a seek to offset C the next record delivered must be C, then C + 1, and
-so on. A record below that was delivered already (skip it); a record above it means the fetch
-position ran past records the agent never saw, so the consumer seeks back to the expected offset.
+InSequence is the rule the worker's consumer applies instead (worker_consumer.py), per
+partition with a known position: after a seek to offset C the next record delivered must be C,
+then C + 1, and so on. A record below that was delivered already (skip it); a record above it
+means the fetch position ran past records the agent never saw, so the consumer seeks back to
+the expected offset.
 Only when a fetch from there starts at the same higher offset again is the difference a real
 hole in the log (compaction, transaction markers): then, and only then, it is a gap.
 

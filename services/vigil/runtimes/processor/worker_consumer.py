@@ -10,10 +10,14 @@ deliver, a gap).
 
 Delivery: after a rebalance Faust seeks each partition to its committed offset, but records
 fetched before that seek can still be delivered after it, and its read-offset check then drops
-the re-read records below them and marks them as a gap (issue 12: a reading lost in about one
-kill run in six). `getmany` applies InSequence (in_sequence.py) instead: after a seek to C the
-agent gets C, C + 1, ..., a record seen before is skipped, and a record ahead of the next one
-sends the partition back to fetch from the next one.
+the re-read records below them and marks them as a gap; and right after the seek it resumes the
+flow, which empties the agents' queues (FlowControlEvent.resume clears them), so records delivered
+in between are never taken while Faust goes on after them (issue 12: a reading lost in about one
+kill run in six, by the worker that was not killed). `getmany` applies InSequence
+(in_sequence.py) instead: after a seek to C the agent gets C, C + 1, ..., a record seen before is
+skipped, a record ahead of the next one sends the partition back to fetch from the next one,
+and when the queues were emptied (CountedFlowControl) each partition goes back to its committed
+offset.
 """
 
 from __future__ import annotations
