@@ -22,6 +22,7 @@ offset.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -75,8 +76,7 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         yielded: dict[Any, set[int]] = defaultdict(set)
         already: dict[Any, list[int]] = defaultdict(list)
         sent_back: dict[Any, int] = {}
-        dropped_again: dict[Any, list[int]] = defaultdict(list)
-        dropped_never: dict[Any, list[int]] = defaultdict(list)
+        dropped: dict[Any, list[int]] = defaultdict(list)
         try:
             self._rewind_after_clear()
             for tp in list(state.rewind):
@@ -93,7 +93,7 @@ class WorkerConsumer(faust_aiokafka.Consumer):
                     await self._seek_back(tp, sequence.next[tp])
                 if tp in sent_back:
                     continue  # the rest of a batch fetched past records the agent never saw
-                verdict = sequence.admit(tp, offset) if not _KL_OFF else Verdict.DELIVER  # KL-TEMP
+                verdict = sequence.admit(tp, offset)
                 if verdict is Verdict.ALREADY:
                     already[tp].append(offset)
                     continue
@@ -107,51 +107,62 @@ class WorkerConsumer(faust_aiokafka.Consumer):
                     expected = sequence.next[tp]
                     log.warning(f"no records in the log between {expected} and {offset} of {tp_name(tp)}: a gap")
                     self._gap[tp].addi(expected, offset)
-                checked = tp in sequence.next and not _KL_OFF  # KL-TEMP
+                checked = tp in sequence.next
                 if checked:
                     # The decision is made: Faust's read-offset check must neither drop this
                     # record nor mark a gap below it.
                     self._read_offset[tp] = offset
                 below = self._read_offset.get(tp)
-                dropped = below is not None and offset < below  # by Faust's drain loop
-                if dropped:
-                    (dropped_again if offset in state.delivered[tp] else dropped_never)[tp].append(offset)
-                else:
-                    state.delivered[tp].add(offset)
+                skipped = below is not None and offset < below  # by Faust's drain loop (not checked here)
+                if skipped:
+                    dropped[tp].append(offset)
                 seeks_before = state.seeks
                 yielded[tp].add(offset)
                 yield tp, message
                 # Not counted when a seek reset the sequence meanwhile, or when the flow
                 # stopped (a rebalance: Faust may have cancelled the delivery).
-                if not dropped and state.seeks == seeks_before and self.flow_active and not self._is_changelog_tp(tp):
+                if not skipped and state.seeks == seeks_before and self.flow_active and not self._is_changelog_tp(tp):
                     sequence.delivered(tp, offset)
         finally:
-            generation = self.app.consumer_generation_id
-            for tp, offsets in already.items():
-                log.info(f"records delivered before, skipped: {tp_name(tp)} offsets {ranges(offsets)} "
-                         f"(generation {generation})")
-            for tp, offsets in dropped_again.items():
-                log.info(f"records dropped below Faust's read offset {self._read_offset.get(tp)}, delivered before: "
-                         f"{tp_name(tp)} offsets {ranges(offsets)} (generation {generation})")
-            for tp, offsets in dropped_never.items():
-                log.error(f"records dropped below Faust's read offset {self._read_offset.get(tp)} and never "
-                          f"delivered: {tp_name(tp)} offsets {ranges(offsets)} (generation {generation})")
-            for tp, records in state.fetched.items():
-                missed = [record.offset for record in records
-                          if record.offset not in yielded[tp] and record.offset not in already.get(tp, ())]
-                if missed and tp not in sent_back:
-                    log.warning(f"fetched records not delivered: {tp_name(tp)} offsets {ranges(missed)} "
-                                f"(flow active {self.flow_active}, generation {generation}, "
-                                f"active {tp in (self._active_partitions or ())}, assigned {tp in state.assigned}, "
-                                f"{'then seek to committed' if state.seeks != seeks else 'no seek'})")
-            state.fetched = {}
+            self._after_batch(seeks, yielded, already, dropped, sent_back)
+
+    def _after_batch(self, seeks: int, yielded: dict[Any, set[int]], already: dict[Any, list[int]],
+                     dropped: dict[Any, list[int]], sent_back: dict[Any, int]) -> None:
+        """The watch's report on one fetched batch; fetched records Faust passed over without a
+        seek following are fetched again."""
+        state = self._vigil
+        sequence = state.sequence
+        generation = self.app.consumer_generation_id
+        for tp, offsets in already.items():
+            log.info(f"records delivered before, skipped: {tp_name(tp)} offsets {ranges(offsets)} "
+                     f"(generation {generation})")
+        for tp, offsets in dropped.items():
+            log.warning(f"records dropped below Faust's read offset {self._read_offset.get(tp)}: {tp_name(tp)} "
+                        f"offsets {ranges(offsets)} (generation {generation})")
+        for tp, records in state.fetched.items():
+            missed = [record.offset for record in records
+                      if record.offset not in yielded[tp] and record.offset not in already.get(tp, ())]
+            if not missed or tp in sent_back:
+                continue
+            # Faust passed them over (the flow stopped, the partition paused): when no seek
+            # followed, the fetch position is past them, so a checked partition goes back.
+            again = state.seeks == seeks and tp in sequence.next
+            if again:
+                state.rewind.add(tp)
+            log.log(logging.WARNING if again else logging.INFO,
+                    f"fetched records not delivered: {tp_name(tp)} offsets {ranges(missed)} "
+                    f"(flow active {self.flow_active}, generation {generation}, "
+                    f"active {tp in (self._active_partitions or ())}, assigned {tp in state.assigned}, "
+                    f"{'then seek to committed' if state.seeks != seeks else 'no seek'}"
+                    f"{', fetching again' if again else ''})")
+        state.fetched = {}
 
     def _rewind_after_clear(self) -> list[Any]:
         """When Faust emptied the agents' queues since the last call, each partition's next record
         is its committed offset again: the partitions to fetch again, marked in state.rewind."""
         state = self._vigil
         clears = getattr(self.app.flow_control, "clears", 0)
-        if clears == state.clears_seen or _KL_OFF:  # KL-TEMP
+        if clears == state.clears_seen:
             return []
         state.clears_seen = clears
         before = dict(state.sequence.next)
@@ -194,8 +205,6 @@ class WorkerConsumer(faust_aiokafka.Consumer):
             for tp in sorted(revoked) if not self._is_changelog_tp(tp)))
         self._vigil.assigned = self._vigil.assigned - revoked
         self._vigil.sequence.forget(revoked)
-        for tp in revoked:
-            self._vigil.delivered.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
@@ -216,13 +225,9 @@ class WorkerConsumer(faust_aiokafka.Consumer):
         committed = self._committed_offset.get(tp)
         done = super().ack(message)
         if tp not in self._vigil.assigned:
-            log.warning(f"acknowledged a record of a partition not assigned: {tp_name(tp)} offset {message.offset} "
+            log.info(f"acknowledged a record of a partition not assigned: {tp_name(tp)} offset {message.offset} "
                         f"(committed {committed}, counted {done})")
         return done
-
-
-import os  # KL-TEMP
-_KL_OFF = os.environ.get("VIGIL_KL_NO_SEQUENCE") == "1"  # KL-TEMP: baseline runs without the fix
 
 
 class ConsumerState:
@@ -235,7 +240,6 @@ class ConsumerState:
         self.assigned: frozenset[Any] = frozenset()
         self.clears_seen = 0  # CountedFlowControl.clears when last looked at
         self.rewind: set[Any] = set()  # partitions to fetch again from their next offset
-        self.delivered: dict[Any, set[int]] = defaultdict(set)  # KL-TEMP: offsets delivered per partition
 
 
 def never_past_unacked(acked: list[int], committed: int | None, gaps: Any) -> bool:
