@@ -81,7 +81,8 @@ class WorkerConsumer(faust_aiokafka.Consumer):
             self._rewind_after_clear()
             for tp in list(state.rewind):
                 state.rewind.discard(tp)
-                await self._seek_back(tp, sequence.next[tp])
+                if tp in sequence.next:
+                    await self._seek_back(tp, sequence.next[tp])
             async for tp, message in super().getmany(timeout):
                 offset = message.offset
                 # The agent's queues emptied meanwhile: the partitions it sends back go back now
@@ -89,8 +90,9 @@ class WorkerConsumer(faust_aiokafka.Consumer):
                 self._rewind_after_clear()
                 if tp in state.rewind:
                     state.rewind.discard(tp)
-                    sent_back[tp] = sequence.next[tp]
-                    await self._seek_back(tp, sequence.next[tp])
+                    if tp in sequence.next:
+                        sent_back[tp] = sequence.next[tp]
+                        await self._seek_back(tp, sequence.next[tp])
                 if tp in sent_back:
                     continue  # the rest of a batch fetched past records the agent never saw
                 verdict = sequence.admit(tp, offset)
