@@ -1,26 +1,20 @@
-"""A watch on what Faust's consumer does with fetched records around rebalances (issue 12).
+"""The words of the worker consumer's watch on records around rebalances (issue 12).
 
 A record that aiokafka hands to Faust (its fetch position moves past it) but that Faust then
-does not deliver to the agent is lost unless a later seek to the committed offset fetches it
-again. Faust drops records in three places without saying so above its `dev` log level: below
-its read offset (`Consumer._drain_messages`, "DROPPED MESSAGE ROFF"), and in `Consumer.getmany`
-when the flow stops or the generation changes mid-batch, or when the partition is no longer
-active. This watch logs each at WARNING with partition and offsets, and logs seeks, revocations,
-assignments and commits at INFO, so that a loss can be traced to its step. It changes nothing
-it watches.
+does not deliver to the agent is lost unless a later seek fetches it again. Faust drops records
+in three places without saying so above its `dev` log level: below its read offset
+(`Consumer._drain_messages`, "DROPPED MESSAGE ROFF"), and in `Consumer.getmany` when the flow
+stops or the generation changes mid-batch, or when the partition is no longer active. The worker
+consumer (worker_consumer.py) logs each with partition and offsets on the logger here, and
+seeks, revocations, assignments and commits at INFO, so that a loss can be traced to its step.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 log = logging.getLogger("vigil.processor.kafka")
-
-
-def offsets_by_tp(records: Mapping[Any, Iterable[Any]]) -> dict[Any, list[int]]:
-    return {tp: [record.offset for record in batch] for tp, batch in records.items()}
 
 
 def ranges(offsets: list[int]) -> str:
