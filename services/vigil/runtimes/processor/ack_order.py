@@ -6,7 +6,7 @@ at the committed offset is not yet acknowledged but the next one is, faust-strea
 one short; `worker_consumer.never_past_unacked` now refuses such a commit). Vigil acknowledges in
 decision order (InOrderStore), but a record can still reach the agent twice around a partition
 assignment (a CI run: sixteen acknowledgements out of order in a worker's first batches, then a
-record never stored; issue 12, now closed by the worker consumer's InSequence). This watch counts
+record never stored; issue 12, now prevented by the worker consumer's InSequence). This watch counts
 each and logs the first of each run, with the partition and offsets, so that such a loss can be
 traced. It changes nothing it watches.
 """
