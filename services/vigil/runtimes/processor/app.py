@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import faust
+from mode.utils.objects import cached_property
 
 from vigil.core.quality import QualityLimits
 from vigil.runtimes.processor.deciding import BatchDecider, Decided
@@ -30,6 +31,7 @@ from vigil.runtimes.processor.silence import SilenceWatch
 from vigil.runtimes.processor.storing import DecidedStore
 from vigil.runtimes.processor.timings import BatchTimings
 from vigil.runtimes.processor.transport import transport_with_fetch_wait
+from vigil.runtimes.processor.worker_consumer import CountedFlowControl
 from vigil.runtimes.processor.worker import Worker
 from vigil.settings import VigilSettings
 from vigil.shell.observability.metrics import Metrics
@@ -51,7 +53,8 @@ BATCH_WITHIN_S = 0.1  # the longest a record waits for its batch to fill; at hal
 
 
 class ProcessorApp(faust.App):
-    """A Faust app whose Kafka consumer long-polls for at most `fetch_max_wait_ms`."""
+    """A Faust app whose Kafka consumer long-polls for at most `fetch_max_wait_ms`, and whose flow
+    control counts how often it empties the agents' queues."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
@@ -59,6 +62,12 @@ class ProcessorApp(faust.App):
 
     def _new_transport(self) -> Any:
         return transport_with_fetch_wait(self.fetch_max_wait_ms)(self.conf.broker_consumer, self)
+
+    @cached_property
+    def flow_control(self) -> CountedFlowControl:
+        """Faust's flow control, counting how often it empties the agents' queues: the worker's
+        consumer then fetches again what they held (in_sequence.InSequence.rewound)."""
+        return CountedFlowControl(loop=self.loop)
 
 
 def new_app(settings: VigilSettings, web_port: int | None) -> ProcessorApp:
