@@ -36,8 +36,10 @@ CSRF_HEADER = "X-CSRF-Token"
 PRINCIPAL = web.RequestKey("vigil.principal", Principal)  # request[PRINCIPAL]: the authenticated caller
 SESSION = web.RequestKey("vigil.session", Session)  # request[SESSION]: the Session, when authenticated by cookie
 OIDC_CALLBACK = "/auth/oidc/callback"
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/console", "/enrol", "/api/login", "/api/enrol",
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/console", "/enrol", "/app", "/api/login", "/api/enrol",
                           "/auth/oidc/login", "/auth/oidc/callback"})
+# The patient app's static files (vigil.web.patient_app): pages and scripts, never patient data.
+PUBLIC_PREFIXES = ("/app/",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Query parameters that would put a credential in a URL (logs, history, Referer): always refused.
 CREDENTIAL_PARAMS = frozenset({"access_token", "token", "api_token", "session", "password", "code", "id_token"})
@@ -138,7 +140,7 @@ async def authenticate(request: web.Request, handler: Callable[[web.Request], Aw
                        ) -> web.StreamResponse:
     if request.path != OIDC_CALLBACK:  # the one URL that carries a code by design: single use, PKCE-bound
         _refuse_credentials_in_url(request)
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or (request.method in SAFE_METHODS and request.path.startswith(PUBLIC_PREFIXES)):
         return await handler(request)
     request[PRINCIPAL] = await _authenticate(request, request.app[GATE])
     return await handler(request)

@@ -65,6 +65,12 @@ class Notifier:
         self.store = SqlStore(settings.database_url or settings.sqlite_url())
         self.service = AlertingService(settings, self.registry, self.store.engine, self.store.write, self.metrics,
                                        clock=time.time)
+        if settings.influx_token:  # the patient app's trends: the scaled path's rollups live in InfluxDB
+            from influxdb_client import InfluxDBClient
+
+            from vigil.shell.trends.influx_trends import InfluxTrends
+            client = InfluxDBClient(url=settings.influx_url, token=settings.influx_token, org=settings.influx_org)
+            self.service.patients.trends = InfluxTrends(client, settings.influx_org, settings.influx_bucket)
         self.skeleton = ServiceSkeleton(self, host=settings.http_host, port=self.http_port,
                                         routes=(self.service.add_routes,))
         self.consumer: Any = None
