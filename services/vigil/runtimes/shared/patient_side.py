@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vigil.core.identity import Principal
 from vigil.core.incident import Incident
@@ -19,15 +19,14 @@ from vigil.shell.stores.patient_app_store import PatientAppStore
 from vigil.shell.stores.sql import WriteBatch
 from vigil.shell.trends.model import TrendStore
 
-if TYPE_CHECKING:
-    from vigil.runtimes.shared.alerting import AlertingService
-
 log = logging.getLogger("vigil.patient_app")
 CARE_SUBJECT = {"en": "Message from your care team", "zh": "护理团队的消息"}
 
 
 class PatientSide:
-    def __init__(self, alerting: AlertingService, store: PatientAppStore, trends: TrendStore | None,
+    """`alerting`: the AlertingService that owns this (typed loosely: it imports this module)."""
+
+    def __init__(self, alerting: Any, store: PatientAppStore, trends: TrendStore | None,
                  web_push: WebPushSender | None) -> None:
         self.alerting = alerting
         self.registry, self.store, self.patient_app = alerting.registry, alerting.store, store
