@@ -43,7 +43,8 @@ class PatientAppStore:
         vigil = select(outbox.c.key, outbox.c.incident_id, outbox.c.event, outbox.c.revision, outbox.c.body,
                        outbox.c.payload, outbox.c.created_t, outbox.c.sent_t, outbox.c.severity).where(
             outbox.c.recipient_id == f"patient:{patient_id}", outbox.c.audience == "patient",
-            outbox.c.status.in_(DELIVERED)).order_by(outbox.c.created_t.desc()).limit(limit * 3)
+            outbox.c.status.in_(DELIVERED)).order_by(
+            outbox.c.created_t.desc(), (outbox.c.channel != "app")).limit(limit * 3)  # the app's copy first
         team = select(care_messages).where(care_messages.c.patient_id == patient_id).order_by(
             care_messages.c.t.desc()).limit(limit)
         with self.engine.connect() as conn:
@@ -61,9 +62,10 @@ class PatientAppStore:
                             "alert_id": alert.get("alert_id"), "severity": row.severity,
                             "read_t": reads.get(row.key)})
             for row in conn.execute(team):
-                out.append({"key": row.key, "from": "care_team", "author": row.author_name, "body": row.body,
-                            "t": row.t, "incident_id": None, "alert_id": None, "severity": None,
-                            "read_t": reads.get(row.key)})
+                row = row._mapping
+                out.append({"key": row["key"], "from": "care_team", "author": row["author_name"], "body": row["body"],
+                            "t": row["t"], "incident_id": None, "alert_id": None, "severity": None,
+                            "read_t": reads.get(row["key"])})
         out.sort(key=lambda m: m["t"], reverse=True)
         return out[:limit]
 
