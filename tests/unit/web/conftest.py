@@ -22,6 +22,7 @@ T0 = 1_760_000_000.0
 PRINCIPALS = {
     "alice": Principal("local:alice", "Alice Nurse", Role.NURSE, wards=frozenset({"w1"})),
     "bob": Principal("local:bob", "Dr Bob", Role.PHYSICIAN, wards=frozenset({"w1"})),
+    "pt-a-phone": Principal("patient:pt-a", "pt-a", Role.PATIENT, patients=frozenset({"pt-a"})),
 }
 ROSTER = Roster.model_validate({"patients": [
     {"patient_id": "pt-a", "ward": "w1", "devices": [{"device_id": "wr-a"}]},
