@@ -67,6 +67,10 @@ def today(patient_id: str, registry: Registry, trends: TrendStore | None, store:
     profile = registry.profile(patient_id)
     device_ids = [d.device_id for d in profile.devices] if profile is not None else []
     devices = store.device_states(device_ids)
+    if not any(d.get("battery") is not None for d in devices):
+        battery = store.latest_battery(patient_id, device_ids)
+        if battery is not None:
+            devices = [*devices, {"device_id": device_ids[0], "state": "reading", "battery": battery}]
     return {"patient_id": patient_id, "name": (profile.display_name if profile else None) or patient_id,
             "language": profile.language if profile else "en", "now": now,
             "readings": readings(latest, registry, patient_id),

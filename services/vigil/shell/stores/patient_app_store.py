@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from vigil.shell.stores.patient_tables import care_messages, message_reads, patient_replies, push_subscriptions
 from vigil.shell.stores.sql import _insert
-from vigil.shell.stores.tables import device_status, outbox
+from vigil.shell.stores.tables import device_status, outbox, readings
 
 T = TypeVar("T")
 DELIVERED = ("sent",)
@@ -113,6 +113,18 @@ class PatientAppStore:
         query = select(device_status).where(device_status.c.device_id.in_(device_ids)).order_by(device_status.c.t.desc())
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+    def latest_battery(self, patient_id: str, device_ids: list[str]) -> float | None:
+        """The battery level the newest reading carried (devices that send no status message report it
+        there); None when no stored reading has one (the scaled path keeps readings in InfluxDB)."""
+        if not device_ids:
+            return None
+        query = select(readings.c.battery).where(readings.c.patient_id == patient_id,
+                                                 readings.c.device_id.in_(device_ids),
+                                                 readings.c.battery.is_not(None)).order_by(readings.c.t.desc()).limit(1)
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar()
+        return None if value is None else float(value)
 
     # -- answers to alerts ------------------------------------------------------------------------
 
