@@ -4,7 +4,6 @@ the incident's timeline and the ward console's stream; the ward reads the answer
 
 from __future__ import annotations
 
-from conftest import T0  # noqa: F401
 
 PHONE = {"X-Test-Principal": "pt-a-phone"}
 NURSE = {"X-Test-Principal": "alice"}
