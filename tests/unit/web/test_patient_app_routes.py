@@ -42,3 +42,14 @@ async def test_a_patients_day_and_answer_reach_the_incident_and_the_ward(ward):
     thread = await (await client.get("/api/patients/pt-a/messages", headers=NURSE)).json()
     assert [(r["answer"], r["incident_id"]) for r in thread["replies"]] == [("help", incident_id)]
     assert (await client.get("/api/patient/today", headers=NURSE)).status == 403
+
+
+async def test_an_answer_after_the_incident_was_resolved_still_reaches_the_console(ward):
+    runtime, client = ward
+    incident_id = runtime.alerting.desk.incident_id_for("a1")
+    assert (await client.post(f"/api/incidents/{incident_id}/resolve", headers=NURSE, json={})).status == 200
+    answered = await client.post("/api/patient/answers", headers=PHONE, json={"incident_id": incident_id, "answer": "help"})
+    assert answered.status == 200 and (await answered.json())["on_timeline"] is False
+    told = [e for e in runtime.alerting.hub.events("console") if e.payload.get("event") == "patient_help"]
+    assert told and told[0].critical and told[0].payload["incident"]["patient_id"] == "pt-a"
+    assert [r["answer"] for r in runtime.alerting.patient_app.replies("pt-a")] == ["help"]
