@@ -7,6 +7,7 @@ Screenshots in English and Chinese go to docs/screenshots/."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -60,7 +61,7 @@ async def test_patient_signs_in_reads_answers_and_the_ward_hears(tmp_path, free_
                     f"{base}/app/sw.js"
                 first = page.locator("#message-list li").first
                 await first.get_by_role("button", name="Mark as read").click()
-                await first.get_by_text("Read ").wait_for(timeout=10_000)
+                await first.locator("p.meta", has_text=re.compile(r"^Read \d")).wait_for(timeout=10_000)
                 await page.screenshot(path=str(SHOTS / "patient-app-en.png"), full_page=True)
                 await page.get_by_role("button", name="中文").click()
                 await page.locator("#today-h", has_text="今天的读数").wait_for(timeout=10_000)
