@@ -165,7 +165,9 @@ async function pushOn() {
 }
 
 async function start() {
-  $("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("vigil.lang", lang); applyWords(); });
+  $("lang").addEventListener("click", () => {
+    lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("vigil.lang", lang); say(""); applyWords();  // no stale words
+  });
   $("signin-form").addEventListener("submit", signIn);
   $("push").addEventListener("click", pushOn);
   applyWords();
