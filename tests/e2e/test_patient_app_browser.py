@@ -57,6 +57,7 @@ async def test_patient_signs_in_reads_answers_and_the_ward_hears(tmp_path, free_
                 assert "outside your usual range" in await readings.inner_text()
                 assert "in your usual range" in await readings.inner_text()  # heart rate 78
                 await page.locator("#alerts").get_by_role("button", name="I need help").wait_for(timeout=10_000)
+                await page.locator("#trend svg[role=img]").wait_for(timeout=10_000)  # 20 minutes: two quarter hours
                 assert await page.evaluate("navigator.serviceWorker.ready.then(r => r.active.scriptURL)") == \
                     f"{base}/app/sw.js"
                 first = page.locator("#message-list li").first

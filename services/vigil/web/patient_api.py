@@ -6,7 +6,7 @@ or incident id of another patient answers 404 (no existence leak), and is audite
 POSTs carry the session's CSRF token (vigil.web.access).
 
 - `GET /api/patient/today`: latest readings with "in your usual range", the monitor's state, open alerts.
-- `GET /api/patient/trends?vital=spo2&hours=24`: hourly min/max/mean of one vital.
+- `GET /api/patient/trends?vital=spo2&hours=24`: min/max/mean of one vital per quarter hour (hourly beyond a day).
 - `GET /api/patient/messages`: Vigil's delivered texts and the care team's messages, newest first.
 - `POST /api/patient/messages/{key}/read`: the read receipt the ward sees.
 - `POST /api/patient/answers` {"incident_id", "answer": "ok"|"help"}: into the incident and to the ward.
@@ -35,6 +35,7 @@ from vigil.web.params import json_object, one_of, path_id, query_int
 ANSWERS = ("ok", "help")
 TREND_VITALS = ("spo2", "hr", "rr", "temp", "sbp")
 HOUR_S = 3600
+QUARTER_S = 900
 
 
 class PatientAppService(Protocol):
@@ -79,10 +80,11 @@ def add_patient_routes(app: web.Application, service: PatientAppService) -> None
         vital = one_of(request, "vital", TREND_VITALS) or "spo2"
         hours = query_int(request, "hours", default=24, high=24 * 7)
         now = service.clock()
+        step = QUARTER_S if hours <= 24 else HOUR_S  # a day in quarter hours: a morning's dip shows
         buckets = [] if service.trends is None else await asyncio.to_thread(
-            service.trends.series, patient_id, vital, now - hours * HOUR_S, now, HOUR_S)
+            service.trends.series, patient_id, vital, now - hours * HOUR_S, now, step)
         note_read(request, "read own trend", [patient_id], vital)
-        return web.json_response({"vital": vital, "step_s": HOUR_S, "buckets": [
+        return web.json_response({"vital": vital, "step_s": step, "buckets": [
             {"t": b.t, "min": b.min, "max": b.max, "mean": round(b.mean, 1)} for b in buckets]}, dumps=dumps)
 
     async def messages(request: web.Request) -> web.Response:
