@@ -286,6 +286,11 @@ class VigilSettings(WithSecretFiles):
     cookie_secure: bool | None = Field(None, description="Session cookie's Secure flag; default: set when the request "
                                        "came over TLS. Behind a proxy that terminates TLS, set it to true.")
     stream_ticket_ttl_s: float = Field(60.0, gt=0, description="A push-stream ticket must be used within this.")
+    # -- the patient app's Web Push (issue 16; docs/patient-app.md) ------------------------------
+    vapid_private_key: SecretStr | None = Field(None, description="VAPID (RFC 8292) signing key: base64url of the raw "
+                                                "P-256 private key or of its DER. Unset: no Web Push.")
+    vapid_subject: str = Field("mailto:ward@vigil.invalid", description="VAPID 'sub': how a push service reaches the operator.")
+    web_push_ttl_s: int = Field(86400, ge=0, description="How long a push service keeps an undelivered alert (TTL).")
 
     def lifecycle_policy(self) -> "LifecyclePolicy":
         from vigil.core.incident import LifecyclePolicy

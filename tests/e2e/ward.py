@@ -54,7 +54,8 @@ def readings(now: datetime) -> list[str]:
 
 
 async def run_ward(tmp_path, free_port, http_port, llm: OpenAIStandIn, twilio: TwilioStandIn, smtp_port: int,
-                   monkeypatch) -> EmbeddedRuntime:
+                   monkeypatch, before_readings=None) -> EmbeddedRuntime:
+    """`before_readings(runtime)`: awaited once the runtime runs, before the wearable sends (a phone subscribing)."""
     monkeypatch.setenv("VIGIL_LLM_BASE_URL", llm.base_url)
     monkeypatch.setenv("VIGIL_LLM_MODEL", "standin-gpt")
     monkeypatch.setenv("VIGIL_LLM_TIMEOUT_S", "1.5")
@@ -64,6 +65,8 @@ async def run_ward(tmp_path, free_port, http_port, llm: OpenAIStandIn, twilio: T
     runtime = EmbeddedRuntime(settings, Registry(ROSTER.model_copy(deep=True)), channels=channels)
     await runtime.start()
     password = runtime.credentials.enrol("wr-7")  # the device's own login (issue 11)
+    if before_readings is not None:
+        await before_readings(runtime)
 
     def publish() -> None:  # a device, in its own thread: the broker shares this event loop
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="wr-7")

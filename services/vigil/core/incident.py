@@ -33,8 +33,10 @@ from vigil.core.outcomes import check_outcome
 IncidentState = Literal["open", "acknowledged", "resolved"]
 IncidentEventKind = Literal[
     "opened", "joined", "worsened", "eased", "alert_cleared", "escalated", "reminder",
-    "acknowledged", "resolved", "auto_resolved",
+    "acknowledged", "resolved", "auto_resolved", "patient_ok", "patient_help",
 ]
+# The patient's own answer to an alert, from the patient app ("I'm OK", "I need help").
+PATIENT_ANSWERS: dict[str, IncidentEventKind] = {"ok": "patient_ok", "help": "patient_help"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,19 @@ class IncidentBook:
         incident.outcome = check_outcome(outcome)
         detail = {"outcome": incident.outcome, "note": note} if incident.outcome else None
         return [self._close(incident, "resolved", actor, t, detail)]
+
+    def patient_answered(self, incident_id: str, answer: str, actor: str, t: float) -> list[IncidentEvent]:
+        """The patient answered an alert of this incident. Both answers go on the incident's timeline
+        (and so to the ward console); "help" on an acknowledged incident reopens it, so that it needs
+        a new acknowledgement and escalates again if none comes, like a worsening would."""
+        incident = self.incidents.get(incident_id)
+        if incident is None or answer not in PATIENT_ANSWERS:
+            return []  # unknown or resolved: the caller keeps the answer and tells the ward itself
+        if answer == "help" and incident.state == "acknowledged":
+            incident.state = "open"
+            incident.acknowledged_t = incident.acknowledged_by = None
+            self._arm(incident, t)
+        return [self._event(PATIENT_ANSWERS[answer], incident, t, actor=actor, detail={"answer": answer})]
 
     # -- the clock --------------------------------------------------------------------------
 

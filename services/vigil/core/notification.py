@@ -114,6 +114,9 @@ def plan_notifications(event: IncidentEvent, recipients: list[Recipient]) -> lis
         elif for_ward:
             if role == "clinician" and recipient.level == (levels[0] if levels else 0):
                 chosen.append(recipient)
+        elif role == "clinician" and event.kind == "patient_help":
+            if recipient.level <= level_now:  # the patient asked for help: whatever the severity
+                chosen.append(recipient)
         elif role == "clinician" and clinical and rank >= SEVERITY_RANK["medium"]:
             if event.kind in PAGING_EVENTS and recipient.level <= level_now:
                 chosen.append(recipient)

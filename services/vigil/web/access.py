@@ -36,10 +36,11 @@ CSRF_HEADER = "X-CSRF-Token"
 PRINCIPAL = web.RequestKey("vigil.principal", Principal)  # request[PRINCIPAL]: the authenticated caller
 SESSION = web.RequestKey("vigil.session", Session)  # request[SESSION]: the Session, when authenticated by cookie
 OIDC_CALLBACK = "/auth/oidc/callback"
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/console", "/enrol", "/api/login", "/api/enrol",
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/console", "/enrol", "/app", "/api/login", "/api/enrol",
                           "/auth/oidc/login", "/auth/oidc/callback", "/ward", "/ward/patient"})
-# The ward workspace's scripts and styles (vigil.web.ward_pages): shipped files, never patient data.
-PUBLIC_PREFIXES = ("/static/",)
+# Shipped files, never patient data, GET only: the ward workspace's scripts and styles
+# (vigil.web.ward_pages) and the patient app's pages and scripts (vigil.web.patient_app).
+PUBLIC_PREFIXES = ("/static/", "/app/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Query parameters that would put a credential in a URL (logs, history, Referer): always refused.
 CREDENTIAL_PARAMS = frozenset({"access_token", "token", "api_token", "session", "password", "code", "id_token"})

@@ -15,7 +15,8 @@ from vigil.shell.notify.channels.registry import ChannelSettings
 
 # Every secret setting, by the settings class that reads it.
 SECRETS = {
-    VigilSettings: ("database_url", "mqtt_password", "influx_token", "oidc_client_secret", "api_token", "kafka_password"),
+    VigilSettings: ("database_url", "mqtt_password", "influx_token", "oidc_client_secret", "api_token", "kafka_password",
+                    "vapid_private_key"),
     ChannelSettings: ("twilio_auth_token", "smtp_password", "webhook_secret"),
     LlmConfig: ("api_key",),
 }

@@ -23,6 +23,7 @@ PRINCIPALS = {
     "alice": Principal("local:alice", "Alice Nurse", Role.NURSE, wards=frozenset({"w1"})),
     "bob": Principal("local:bob", "Dr Bob", Role.PHYSICIAN, wards=frozenset({"w1"})),
     "carol": Principal("local:carol", "Carol Nurse", Role.NURSE, wards=frozenset({"w2"})),  # another ward's
+    "pt-a-phone": Principal("patient:pt-a", "pt-a", Role.PATIENT, patients=frozenset({"pt-a"})),
 }
 ROSTER = Roster.model_validate({"patients": [
     {"patient_id": "pt-a", "ward": "w1", "devices": [{"device_id": "wr-a"}]},

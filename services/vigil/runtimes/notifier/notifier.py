@@ -80,8 +80,8 @@ class Notifier:
         self.last_error: str | None = None
 
     def _ward_trends(self, settings: VigilSettings) -> Any:
-        """The ward workspace's trends when InfluxDB is configured (without it the workspace shows
-        incidents and coverage only): the scaled path's `scaled_trends`, the ward from PostgreSQL's
+        """The ward workspace's and the patient app's trends when InfluxDB is configured (without it
+        the workspace shows incidents and coverage only): the scaled path's `scaled_trends`, the ward from PostgreSQL's
         rollups (kept by the processor) and charts from InfluxDB's."""
         if not settings.influx_token:
             return None
@@ -92,6 +92,7 @@ class Notifier:
         client = InfluxDBClient(url=settings.influx_url, token=settings.influx_token, org=settings.influx_org,
                                 timeout=10_000)
         self.service.ward.trends = scaled_trends(settings, self.store.engine, client)
+        self.service.patients.trends = self.service.ward.trends  # the patient app's trends: the same store
         return client
 
     async def start(self) -> None:

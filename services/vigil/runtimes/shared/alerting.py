@@ -44,6 +44,14 @@ from vigil.web.text_reviews import add_text_review_routes
 from vigil.web.ward_api import add_ward_routes
 from vigil.web.ward_pages import add_ward_pages
 from vigil.web.ward_source import WardSource
+from vigil.web.patient_api import add_patient_routes
+from vigil.web.patient_app import add_patient_app_routes
+from vigil.web.patient_messages_api import add_patient_message_routes
+from vigil.runtimes.shared.patient_side import PatientSide
+from vigil.shell.notify.channels.app_with_web_push import AppWithWebPush
+from vigil.shell.notify.web_push import WebPushSender
+from vigil.shell.stores.patient_app_store import PatientAppStore
+from vigil.shell.trends.sql_trends import SqlTrends
 
 log = logging.getLogger("vigil.alerting")
 
@@ -100,7 +108,14 @@ class AlertingService:
         else:
             app = channels.get("app")
             self.hub = getattr(app, "hub", None) or PushHub()
+        self.patient_app = PatientAppStore(engine, lane)  # the patient app's replies, receipts, subscriptions
+        web_push = None
+        if settings.vapid_private_key is not None:  # Web Push to patients' phones (docs/patient-app.md)
+            web_push = WebPushSender(settings.vapid_private_key.get_secret_value(), settings.vapid_subject,
+                                     self.patient_app, ttl_s=settings.web_push_ttl_s, clock=clock)
+            channels = {**channels, "app": AppWithWebPush(channels["app"], web_push)}  # type: ignore[arg-type]
         self.channels = channels
+        self.patients = PatientSide(self, self.patient_app, SqlTrends(engine), web_push)  # trends: the runtime may swap
         self.dispatcher = Dispatcher(self.store, channels, metrics, clock=clock, poll_s=settings.notify_poll_s)
         self.worker = ExplanationWorker(self.explainer, self.store, registry, metrics,
                                         emergency_number=settings.emergency_number, clock=clock, wake=self.dispatcher.wake,
@@ -231,6 +246,9 @@ class AlertingService:
         add_console_route(app)
         add_ward_routes(app, self.ward)
         add_ward_pages(app)
+        add_patient_app_routes(app)
+        add_patient_routes(app, self.patients)
+        add_patient_message_routes(app, self.patients)
 
         async def own_inbox(request: web.Request, inbox: str) -> bool:
             return may_read_inbox(principal_of(request), inbox)

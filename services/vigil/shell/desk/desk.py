@@ -146,6 +146,13 @@ class AlertDesk:
         self._record(events, batch)
         return events
 
+    def patient_answered(self, incident_id: str, answer: str, actor: str, batch: WriteBatch,
+                         now: float | None = None) -> list[IncidentEvent]:
+        """The patient's "I'm OK" or "I need help" from the app: on the incident's timeline, to the ward."""
+        events = self.book.patient_answered(incident_id, answer, actor, self.clock() if now is None else now)
+        self._record(events, batch)
+        return events
+
     def undelivered(self, incident_id: str, recipient_id: str, batch: WriteBatch, now: float | None = None) -> list[IncidentEvent]:
         """A recipient every channel failed for: escalate the incident now (core.incident)."""
         events = self.book.undelivered(incident_id, recipient_id, self.clock() if now is None else now)

@@ -25,12 +25,13 @@ HEADLINE_EN = {
     "opened": "New incident", "worsened": "Incident worse", "joined": "Incident update", "eased": "Incident easing",
     "alert_cleared": "Alert cleared", "escalated": "ESCALATED, not yet acknowledged",
     "reminder": "Reminder, not yet acknowledged", "acknowledged": "Acknowledged", "resolved": "Resolved",
-    "auto_resolved": "Resolved (all alerts cleared)",
+    "auto_resolved": "Resolved (all alerts cleared)", "patient_ok": "Patient answered: I'm OK",
+    "patient_help": "PATIENT ASKS FOR HELP",
 }
 HEADLINE_ZH = {
     "opened": "新事件", "worsened": "事件加重", "joined": "事件更新", "eased": "事件缓解", "alert_cleared": "警报解除",
     "escalated": "已升级，尚未确认", "reminder": "提醒：尚未确认", "acknowledged": "已确认", "resolved": "已解决",
-    "auto_resolved": "已解决（警报均已解除）",
+    "auto_resolved": "已解决（警报均已解除）", "patient_ok": "患者回复：我没事", "patient_help": "患者请求帮助",
 }
 PATIENT_PREFIX = {"en": "Vigil: ", "zh": "Vigil：", }
 

@@ -33,6 +33,7 @@ from vigil.shell.stores.rows import (
     ScoreRow,
     merge_counts,
 )
+import vigil.shell.stores.patient_tables  # noqa: F401  (registers the patient app's tables on the same metadata)
 from vigil.shell.stores.tables import (
     alert_events,
     alerts,

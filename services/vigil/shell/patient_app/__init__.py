@@ -1,0 +1,1 @@
+"""The patient app: what a patient sees of their own monitoring (issue 16)."""
