@@ -151,8 +151,7 @@ def test_killing_a_service_mid_stream_loses_nothing_and_duplicates_no_alert(serv
     (worker_consumer.py, in_sequence.py). A failure leaves missing.txt in the test's tmp dir."""
     plan = cohort(run_id, seed=6)
     _, ports = start_stack(services, run_id, plan, tmp_path)
-    fleet = Fleet(plan, RATE, 4, 0.0)
-    end = plan.start_t + plan.duration_s
+    fleet, end = Fleet(plan, RATE, 4, 0.0), plan.start_t + plan.duration_s
     publisher, result = publish_in_background(fleet, servers, end, over_s=25)
     time.sleep(10)
     if victim == "worker":

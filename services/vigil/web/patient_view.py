@@ -6,9 +6,8 @@ inside an hour whose mean is 94 % stays visible). The NEWS2 breakdown is recompu
 from the latest value of each vital the trend store holds, and lists what it could not score: the
 stored score says whether it was partial; the breakdown shows why.
 
-Patient replies and read receipts belong to the patient app (issue 16, point 3): read from its
-tables where the store has them (shell/stores/patient_answers.py); until then `patient_replies`
-and `read_receipts` are empty lists and `replies_source` says why.
+Patient replies and read receipts come from the patient app's tables (shell/stores/patient_answers.py);
+a store an older Vigil made, not yet upgraded, answers empty lists and `replies_source` says why.
 """
 
 from __future__ import annotations

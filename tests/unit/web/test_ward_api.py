@@ -88,15 +88,12 @@ async def test_resolving_with_an_outcome_stores_the_label_and_the_export_gives_i
     assert list(outcome_labels(runtime.store.engine, patient_ids={"pt-b"})) == []
 
 
-async def test_the_patient_apps_answers_and_read_receipts_show_once_its_tables_exist(ward):
-    """The patient app (another branch) owns these tables; their shape here is its `patient_tables.py`."""
+async def test_the_patient_apps_answers_and_read_receipts_show_on_the_patient_page(ward):
+    """The patient app's tables (shell/stores/patient_tables.py): answers and read receipts reach the ward."""
     from sqlalchemy import text
 
     runtime, client = ward
     with runtime.store.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE patient_replies (id INTEGER PRIMARY KEY, patient_id TEXT, incident_id TEXT, "
-                          "alert_id TEXT, answer TEXT, t REAL, subject TEXT)"))
-        conn.execute(text("CREATE TABLE message_reads (patient_id TEXT, message_key TEXT, read_t REAL)"))
         conn.execute(text("INSERT INTO patient_replies (patient_id, incident_id, alert_id, answer, t, subject) "
                           "VALUES ('pt-a', 'in-1', 'a1', 'help', :t, 'patient:pt-a')"), {"t": T0 + 60})
         conn.execute(text("INSERT INTO message_reads VALUES ('pt-a', 'k-1', :t)"), {"t": T0 + 30})

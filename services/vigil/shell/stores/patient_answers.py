@@ -1,9 +1,9 @@
 """The patient's side of the patient page: their answers to alerts ("I'm OK", "I need help") and
 which messages they read, from the patient app's tables (`patient_replies`, `message_reads`).
 
-Those tables belong to the patient app (issue 16, point 3), built beside the ward workspace; this
-module reads them by name, only where the store has them, so the ward's page shows them as soon
-as the app's tables exist and answers empty (and says why) until then.
+Those tables belong to the patient app (shell/stores/patient_tables.py); every store Vigil makes
+has them. This module reads them by name, only where the store has them, so a store an older
+version made and not yet upgraded answers empty (and says why) rather than fail.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-NOT_YET = "not in the data model yet: the patient app (issue 16, point 3) will fill these"
+NOT_YET = "this store has no patient app tables yet (made by an older Vigil): start Vigil once to upgrade it"
 FROM_APP = "the patient app: answers to alerts and messages opened"
 
 

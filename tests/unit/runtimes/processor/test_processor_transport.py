@@ -97,7 +97,7 @@ def delivered_after_a_seek(tmp_path, committed: int, fetches: list[list[int]], e
         return ConsumerRecord(tp.topic, tp.partition, offset, 1_700_000_000_000, 0, b"k", b"v", None, 1, 1, ())
 
     async def run() -> tuple[list[int], list[dict]]:
-        settings = VigilSettings(kafka_bootstrap="127.0.0.1:1", database_url=f"sqlite:///{tmp_path / 'alerts.sqlite'}",
+        settings = VigilSettings(kafka_bootstrap="127.0.0.1:1", database_url=f"sqlite:///{tmp_path / 'alerts.sqlite'}", **LOGIN,
                                  processor_data_dir=tmp_path / "w")
         consumer = build_app(settings).consumer
         thread = consumer._thread
