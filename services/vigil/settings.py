@@ -223,8 +223,10 @@ class VigilSettings(WithSecretFiles):
         "The database itself refuses to delete a younger row.")
     purge_every_s: float = Field(3600.0, gt=0, description="How often the embedded runtime, and in the scaled path the "
                                  "notifier, purge (and once at start).")
-    notifier_purge: bool = Field(True, description="Scaled path: the notifier purges PostgreSQL every "
-                                 "VIGIL_PURGE_EVERY_S; false when a timer runs `vigil retention run` instead.")
+    notifier_purge: bool = Field(False, description="Scaled path: the notifier purges PostgreSQL every "
+                                 "VIGIL_PURGE_EVERY_S. Only where it runs as the schema's owner: on its own role "
+                                 "(deploy/local) it may delete nothing, and the owner's `vigil retention run` on a "
+                                 "timer purges instead.")
     purge_chunk_rows: int = Field(2000, ge=1, description="Rows deleted per transaction: ingest runs between chunks.")
 
     models_enabled: bool = Field(True, description="Score with the learned models (anomaly, rising risk) beside the rules.")

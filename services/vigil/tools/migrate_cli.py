@@ -32,7 +32,7 @@ def _migrate(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     if not settings.database_url:
         private_dir(settings.data_dir)
-    store = SqlStore(settings.database_url or settings.sqlite_url())
+    store = SqlStore(settings.database_url or settings.sqlite_url(), audit_keep_days=settings.retain_audit_days)
     try:
         granted = grant(store.engine, {**DEFAULT_ROLES, **dict(args.role or [])})
     finally:

@@ -2,8 +2,8 @@
 
 `run` purges the SQL store once (VIGIL_DATABASE_URL: the scaled path's PostgreSQL; or the embedded
 SQLite file when `vigil run` is stopped), kind by kind, and prints the rows deleted per kind: for
-a cron job or a systemd timer, with VIGIL_NOTIFIER_PURGE=false if the notifiers should not purge
-too. It sets the access audit's DELETE trigger to VIGIL_RETAIN_AUDIT_DAYS, as the notifier does.
+a cron job or a systemd timer, as the schema's owner (the services' own roles may delete nothing).
+It sets the access audit's DELETE trigger to VIGIL_RETAIN_AUDIT_DAYS, as `vigil migrate` does.
 
 `influx` sets the InfluxDB buckets' retention rules: VIGIL_INFLUX_BUCKET kept
 VIGIL_RETAIN_READINGS_DAYS, VIGIL_INFLUX_ROLLUP_BUCKET (created when missing) kept

@@ -65,8 +65,10 @@ class Notifier:
         self.http_port = settings.http_port if http_port is None else http_port
         self.registry = registry
         self.metrics = Metrics()
-        # It purges the store (retention, below), so it sets the audit trigger's window too.
-        self.store = SqlStore(settings.database_url or settings.sqlite_url(), audit_keep_days=settings.retain_audit_days)
+        # When it purges the store (retention, below: only as the schema's owner) it sets the audit
+        # trigger's window too; on its own role it may create nothing and leaves the window to `vigil migrate`.
+        self.store = SqlStore(settings.database_url or settings.sqlite_url(),
+                              audit_keep_days=settings.retain_audit_days if settings.notifier_purge else None)
         self.retention = SqlPurge(settings, self.store.engine, self.metrics)
         self.service = AlertingService(settings, self.registry, self.store.engine, self.store.write, self.metrics,
                                        clock=time.time)

@@ -1,7 +1,8 @@
 """The retention purge of the scaled path's PostgreSQL (and of any SQL store outside `vigil run`).
 
-Run on a schedule by the notifier (at start, then every VIGIL_PURGE_EVERY_S; VIGIL_NOTIFIER_PURGE=false
-turns it off) and once by `vigil retention run`, for a cron job or a systemd timer. The embedded
+Run once by `vigil retention run`, as the schema's owner, from a cron job or a systemd timer (the
+services' own roles may delete nothing), or on a schedule by a notifier that runs as the owner
+(VIGIL_NOTIFIER_PURGE=true: at start, then every VIGIL_PURGE_EVERY_S). The embedded
 runtime has its own schedule on its writer thread (runtimes/embedded/retention.py); what is
 purged, and what is kept whatever its age, is the same: vigil.shell.stores.retention.
 
