@@ -88,6 +88,20 @@ def schema_urls(servers):
     owner.dispose()
 
 
+def owner_audit_rows(owner_url: str) -> list[tuple]:
+    """The audit is append-only even for the owner (its triggers): no UPDATE at all, and no DELETE of a row
+    younger than the retention (the row trigger fires on a row, so the DELETE meets a row just written)."""
+    owner = create_engine(owner_url)
+    young = ("INSERT INTO access_audit (t, subject, name, role, via, action, target, outcome) VALUES "
+             "(extract(epoch from now()), 's', 'n', 'nurse', 'password', 'read', '', 'ok'); ")
+    rows = [("owner", "access_audit", "update", "refused (trigger)",
+             attempt(owner, statement(metadata.tables["access_audit"], "update"))),
+            ("owner", "access_audit", "delete a recent row", "refused (trigger)",
+             attempt(owner, young + 'DELETE FROM "access_audit"'))]
+    owner.dispose()
+    return rows
+
+
 def rollup_bucket(admin, servers):
     """deploy/local's readers also read the rollups' own bucket (VIGIL_INFLUX_ROLLUP_BUCKET, kept longer)."""
     name = servers.get("VIGIL_INFLUX_ROLLUP_BUCKET")
@@ -117,11 +131,7 @@ def test_each_service_has_exactly_its_rights_on_postgresql_and_influxdb(servers,
                 expected = "granted" if action.upper() in SERVICE_GRANTS[service].get(table.name, ()) else "refused"
                 rows.append((service, table.name, action, expected, attempt(engine, statement(table, action))))
         engine.dispose()
-    owner = create_engine(schema_urls["owner"])
-    for action in ("update", "delete"):  # the audit is append-only even for the owner (its triggers)
-        rows.append(("owner", "access_audit", action, "refused (trigger)",
-                     attempt(owner, statement(metadata.tables["access_audit"], action))))
-    owner.dispose()
+    rows += owner_audit_rows(schema_urls["owner"])
 
     # -- InfluxDB: the shared bucket the tokens are for, and a bucket of this run's own --------------
     url, org = servers["VIGIL_INFLUX_URL"], servers["VIGIL_INFLUX_ORG"]
