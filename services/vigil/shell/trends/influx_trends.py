@@ -131,8 +131,8 @@ class InfluxTrends:
         return {patient_id: PatientLatest(patient_id, vitals) for patient_id, vitals in found.items()}
 
     def ward(self, patient_ids: list[str], now: float, vitals: Sequence[str] = SPARKLINE_VITALS) -> list[WardRow]:
-        latest = self.latest(patient_ids)
         asked = sparkline_vitals(vitals)
+        latest = self.latest(patient_ids)
         low, high = window(now - SPARKLINE_SPAN_S, now, SPARKLINE_STEP_S)
         fields = [f"{vital}{suffix}" for vital in asked for suffix, _ in _PARTS] + (
             ["news2_partial_n"] if "news2" in asked else [])
