@@ -169,6 +169,24 @@ def check_ward(ward: Ward) -> None:
     assert_same(spo2, ward.trends.series("pt-sick", "spo2", NOW - 3600, NOW, 300))
     assert by_id["pt-sick"].sparklines["news2"][-1].partial is True
     assert by_id["pt-calm"].latest.news2.partial is False
+    check_ward_narrowed(ward, asked, rows)
+
+
+def check_ward_narrowed(ward: Ward, asked: list[str], full: list) -> None:
+    """The overview asks only for the sparklines it draws: those, the same buckets as the full
+    ward's, the same latest values and order; a vital the ward does not keep is refused."""
+    narrow = ward.trends.ward(asked, NOW, ("hr", "spo2"))
+    assert [row.patient_id for row in narrow] == asked
+    for small, big in zip(narrow, full):
+        assert set(small.sparklines) == {"hr", "spo2"}
+        assert small.latest == big.latest
+        for vital in ("hr", "spo2"):
+            assert_same(small.sparklines[vital], big.sparklines[vital])
+    assert narrow[1].sparklines["hr"]  # pt-sick has its last hour
+    with pytest.raises(ValueError):
+        ward.trends.ward(asked, NOW, ("temp",))
+    with pytest.raises(ValueError):
+        ward.trends.ward(asked, NOW, ())
 
 
 def check_refusals(ward: Ward) -> None:

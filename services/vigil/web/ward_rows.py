@@ -105,7 +105,7 @@ def ward_rows(source: WardSource, patient_ids: list[str], now: float, live: dict
     if severity is not None or unacknowledged:  # the filters are the incidents': ask the trends for fewer
         patient_ids = [p for p in patient_ids if _matches({"incident": _incident_json(incidents.get(p))},
                                                           severity, unacknowledged)]
-    trends = {row.patient_id: row for row in source.trends.ward(patient_ids, now)} if source.trends else {}
+    trends = {row.patient_id: row for row in source.trends.ward(patient_ids, now, SHOWN_SPARKLINES)} if source.trends else {}
     coverage = coverage_for(source, patient_ids, live)
     rows = []
     for patient_id in patient_ids:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from vigil.runtimes.shared.heap import freeze_startup_heap
 from vigil.runtimes.shared.health import http_status
 from vigil.runtimes.shared.https import HttpTransport
 from vigil.settings import VigilSettings
@@ -99,6 +100,7 @@ class ServiceSkeleton:
         await self.http.setup()
         await web.TCPSite(self.http, self.host, self.port, ssl_context=self.transport.tls).start()
         self.transport.warn_if_plain(self.host, self.port)
+        freeze_startup_heap()  # serving from now: start-up's objects out of full collections (shared/heap.py)
 
     async def stop(self) -> None:
         """Stop taking work, drain what was taken, close the parts, then stop HTTP."""

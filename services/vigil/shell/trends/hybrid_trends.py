@@ -16,7 +16,9 @@ once; stores/rollups.py). So the ward is as fresh as the stored readings, not a 
 
 from __future__ import annotations
 
-from vigil.shell.trends.model import Bucket, PatientLatest, TrendStore, WardRow
+from collections.abc import Sequence
+
+from vigil.shell.trends.model import SPARKLINE_VITALS, Bucket, PatientLatest, TrendStore, WardRow
 
 
 class HybridTrends:
@@ -32,8 +34,8 @@ class HybridTrends:
     def latest(self, patient_ids: list[str]) -> dict[str, PatientLatest]:
         return self.ward_store.latest(patient_ids)
 
-    def ward(self, patient_ids: list[str], now: float) -> list[WardRow]:
-        return self.ward_store.ward(patient_ids, now)
+    def ward(self, patient_ids: list[str], now: float, vitals: Sequence[str] = SPARKLINE_VITALS) -> list[WardRow]:
+        return self.ward_store.ward(patient_ids, now, vitals)
 
     def raw_series(self, patient_id: str, vital: str, start: float, end: float, step: int) -> list[Bucket]:
         """The charts' baseline from every raw point (the chart store's)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from vigil.shell.trends.influx_rollup import ROLLUP_MEASUREMENT, RAW_VITALS, flux_string, flux_time
 from vigil.shell.trends.model import (
@@ -23,6 +23,7 @@ from vigil.shell.trends.model import (
     PatientLatest,
     WardRow,
     check_vital,
+    sparkline_vitals,
     window,
 )
 
@@ -129,10 +130,12 @@ class InfluxTrends:
                 vitals["news2"] = Latest(news2.value, news2.t, partial.get((patient_id, news2.t)))
         return {patient_id: PatientLatest(patient_id, vitals) for patient_id, vitals in found.items()}
 
-    def ward(self, patient_ids: list[str], now: float) -> list[WardRow]:
+    def ward(self, patient_ids: list[str], now: float, vitals: Sequence[str] = SPARKLINE_VITALS) -> list[WardRow]:
+        asked = sparkline_vitals(vitals)
         latest = self.latest(patient_ids)
         low, high = window(now - SPARKLINE_SPAN_S, now, SPARKLINE_STEP_S)
-        fields = [f"{vital}{suffix}" for vital in SPARKLINE_VITALS for suffix, _ in _PARTS] + ["news2_partial_n"]
+        fields = [f"{vital}{suffix}" for vital in asked for suffix, _ in _PARTS] + (
+            ["news2_partial_n"] if "news2" in asked else [])
         where = f"r._measurement == \"{ROLLUP_MEASUREMENT}\" and r.patient_id =~ {_patients_regex(patient_ids)}"
         parts: dict[tuple[str, str, float], dict[str, float]] = defaultdict(dict)
         times: dict[str, float] = {}
@@ -142,7 +145,7 @@ class InfluxTrends:
             if epoch is None:
                 epoch = times[t] = _rfc3339_to_epoch(t)
             _merge(parts[(patient_id, vital, epoch)], "_" + suffix, value)
-        lines: dict[str, dict[str, list[Bucket]]] = {p: {v: [] for v in SPARKLINE_VITALS} for p in patient_ids}
+        lines: dict[str, dict[str, list[Bucket]]] = {p: {v: [] for v in asked} for p in patient_ids}
         for (patient_id, vital, t), values in sorted(parts.items()):
             if patient_id in lines and values.get("_n"):
                 lines[patient_id][vital].append(_bucket(t, values, vital))

@@ -10,6 +10,7 @@ window may reach outside [start, end).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -85,6 +86,16 @@ def window(start: float, end: float, step: int) -> tuple[float, float]:
     return math.floor(start / step) * step, math.ceil(end / step) * step
 
 
+def sparkline_vitals(vitals: Sequence[str]) -> tuple[str, ...]:
+    """The sparklines a `ward` call asks for, checked: a caller that draws two asks for two (the
+    ward's time grows with every vital's buckets), never one the ward does not keep."""
+    asked = tuple(dict.fromkeys(vitals))
+    unknown = [v for v in asked if v not in SPARKLINE_VITALS]
+    if unknown or not asked:
+        raise ValueError(f"sparklines are of {', '.join(SPARKLINE_VITALS)}, not {unknown or 'none'}")
+    return asked
+
+
 def check_vital(vital: str) -> None:
     if vital not in TREND_VITALS:
         raise ValueError(f"unknown vital {vital!r}: one of {', '.join(TREND_VITALS)}")
@@ -101,6 +112,7 @@ class TrendStore(Protocol):
         """Every patient asked for, with the newest value of each vital it has (none: an empty row)."""
         ...
 
-    def ward(self, patient_ids: list[str], now: float) -> list[WardRow]:
-        """One row per patient, in the order asked: latest values and the last hour's sparklines."""
+    def ward(self, patient_ids: list[str], now: float, vitals: Sequence[str] = SPARKLINE_VITALS) -> list[WardRow]:
+        """One row per patient, in the order asked: latest values and the last hour's sparklines of
+        `vitals` (some of SPARKLINE_VITALS; all by default), each vital asked for a list, maybe empty."""
         ...

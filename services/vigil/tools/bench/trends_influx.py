@@ -118,6 +118,8 @@ def _hybrid(url: str, influx: InfluxTrends, ids: list[str], now: float, patients
                                      "postgres_ward_readings_per_s": round(rows / pg_write_s)}
         result.update(_queries(hybrid, _raw_ward(influx), ids, now, repeats))
         result["ward_influx"] = _compare(lambda: hybrid.ward(ids, now), lambda: influx.ward(ids, now), repeats)
+        # the overview's own question (the two sparklines it draws) against the full ward, same run
+        result["ward_drawn"] = _compare(lambda: hybrid.ward(ids, now, ("hr", "spo2")), lambda: hybrid.ward(ids, now), repeats)
         result["influx_latest_30d"] = _percentiles(lambda: influx.latest(ids), repeats)
         narrow = influx_trends.LATEST_LOOKBACK_S
         try:
