@@ -77,7 +77,10 @@ async def _patient_page(page, runtime) -> str:
     await spo2.locator("canvas").wait_for(timeout=10_000)
     assert await page.locator("#charts canvas").count() == 7
     await page.wait_for_function("document.querySelectorAll('#charts canvas').length === 7")
-    assert await spo2.evaluate(BAND_PIXELS) > 50  # the SpO2 band was drawn
+    # The SpO2 band was drawn. Asked until it is: choosing a span draws the charts again, so a canvas found a
+    # moment ago may be gone (a CI run read a chart holder between its two drawings: no canvas in it).
+    await page.wait_for_function(f"""() => {{ const h = document.querySelector("#charts .chart[data-vital='spo2']");
+        return !!(h && h.querySelector('canvas')) && ({BAND_PIXELS})(h) > 50; }}""", timeout=10_000)
     assert "partial" in await page.locator("#news2").inner_text()  # the wearable reports no consciousness or oxygen
     assert "patient app" in await page.locator("#replies-source").inner_text()
     await page.locator("#incident button", has_text="Acknowledge").click()
