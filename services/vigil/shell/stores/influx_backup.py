@@ -23,13 +23,14 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import gzip
-import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from vigil.shell.stores.backup import sha256_of
 
 MANIFEST = "influx-manifest.json"
 KIND = "vigil-influx-bucket-backup"
@@ -66,13 +67,6 @@ def _bucket_manifests(client: httpx.Client) -> list[dict]:
             return json.loads(part.get_payload(decode=True))
     raise InfluxBackupFailed("metadata snapshot: no `buckets` part")
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _shard_ids(manifest: dict) -> list[int]:
@@ -125,7 +119,7 @@ def back_up_bucket(server: InfluxServer, bucket: str, out_dir: Path) -> dict:
         for shard_id in _shard_ids(metadata):
             target = out_dir / f"shard-{shard_id}.tar.gz"
             if _download_shard(client, shard_id, target):
-                shards[str(shard_id)] = {"file": target.name, "bytes": target.stat().st_size, "sha256": _sha256(target)}
+                shards[str(shard_id)] = {"file": target.name, "bytes": target.stat().st_size, "sha256": sha256_of(target)}
     manifest = {"kind": KIND, "version": 1, "org": server.org, "bucket": bucket, "metadata": metadata,
                 "shards": shards, "seconds": round(time.monotonic() - started, 3)}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -141,7 +135,7 @@ def _read_manifest(from_dir: Path) -> dict:
         raise InfluxBackupFailed(f"{from_dir / MANIFEST} is not a Vigil InfluxDB bucket backup")
     for shard_id, entry in manifest["shards"].items():
         path = from_dir / entry["file"]
-        if not path.is_file() or _sha256(path) != entry["sha256"]:
+        if not path.is_file() or sha256_of(path) != entry["sha256"]:
             raise InfluxBackupFailed(f"shard {shard_id}: {path.name} is missing or does not match its SHA-256")
     return manifest
 

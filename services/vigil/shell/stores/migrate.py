@@ -142,7 +142,7 @@ def _pg_triggers_in_place(engine: Engine, aged_by: dict[str, str | None], keep_d
             statement, row = definitions.get(f"{table}_append_only"), definitions.get(f"{table}_delete_retention")
             if statement is None or "DELETE" in statement or row is None:
                 return False
-            if keep_days is not None and not row.endswith(f"('{aged or ''}', '{_keep_s(aged, keep_days):.0f}')"):
+            if keep_days is not None and not row.endswith(_row_trigger_arguments(aged, keep_days)):
                 return False
     return True
 
@@ -150,6 +150,11 @@ def _pg_triggers_in_place(engine: Engine, aged_by: dict[str, str | None], keep_d
 def _keep_s(aged_by: str | None, keep_days: float) -> float:
     """Seconds a row is kept from DELETE: 0 refuses every DELETE (no age column, or kept forever)."""
     return max(keep_days, MIN_AUDIT_DAYS) * 86400.0 if aged_by and keep_days > 0 else 0.0
+
+
+def _row_trigger_arguments(aged_by: str | None, keep_days: float) -> str:
+    """The row trigger's arguments as PostgreSQL prints them: the age column and the seconds kept."""
+    return f"('{aged_by or ''}', '{_keep_s(aged_by, keep_days):.0f}')"
 
 
 def _pg_triggers(conn: Any, table: str, aged_by: str | None, keep_days: float | None) -> list[str]:
@@ -167,7 +172,7 @@ def _pg_triggers(conn: Any, table: str, aged_by: str | None, keep_days: float | 
         conn.execute(text(f'CREATE OR REPLACE TRIGGER "{statement}" BEFORE UPDATE OR TRUNCATE ON "{table}" '
                           "FOR EACH STATEMENT EXECUTE FUNCTION vigil_refuse_change()"))
         created.append(statement)
-    arguments = f"('{aged_by or ''}', '{_keep_s(aged_by, keep_days or 0.0):.0f}')"
+    arguments = _row_trigger_arguments(aged_by, keep_days or 0.0)
     have = definition(row)
     if have is not None and (keep_days is None or have.endswith(arguments)):
         return created

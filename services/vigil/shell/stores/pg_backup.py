@@ -15,7 +15,6 @@ schema, as the tests run) backs up and restores that schema alone.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+
+from vigil.shell.stores.backup import sha256_of
 
 DUMP = "postgres.dump"
 
@@ -68,13 +69,6 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
         raise PostgresBackupFailed(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-600:]}")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def dump_database(database_url: str, out_dir: Path) -> dict:
     """pg_dump the database into `out_dir/postgres.dump`; its size and SHA-256 for the manifest."""
@@ -85,7 +79,7 @@ def dump_database(database_url: str, out_dir: Path) -> dict:
     target = out_dir / DUMP
     _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", f"--file={target}", *args], env,
          "pg_dump")
-    return {"file": DUMP, "bytes": target.stat().st_size, "sha256": _sha256(target)}
+    return {"file": DUMP, "bytes": target.stat().st_size, "sha256": sha256_of(target)}
 
 
 def vigil_tables(database_url: str) -> list[str]:
@@ -103,7 +97,7 @@ def vigil_tables(database_url: str) -> list[str]:
 def restore_database(database_url: str, from_dir: Path, entry: dict) -> dict:
     """pg_restore the dump into an empty database, in one transaction."""
     source = from_dir / entry["file"]
-    if not source.is_file() or _sha256(source) != entry["sha256"]:
+    if not source.is_file() or sha256_of(source) != entry["sha256"]:
         raise PostgresBackupFailed(f"{source.name} is missing or does not match its SHA-256")
     present = vigil_tables(database_url)
     if present:
